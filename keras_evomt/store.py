@@ -1,0 +1,286 @@
+"""The system on disk: a JSON manifest plus each component's weights, stored once.
+
+Why not `.keras`: nested models that share layers save but do not load (Keras
+3.15), and a `.keras` file may name arbitrary classes. Here a state is
+`system/manifest-<N>.json` (schema-checked, allow-listed component classes) and
+content-addressed `system/weights/<id>-<sha>.npz` files (no pickle), written
+aside, fsynced and renamed, the manifest last. The last `keep` states stay
+loadable; if the newest is corrupt, loading falls back to the one before.
+
+Example:
+    number = save(system_dir("runs/demo"), state, components, slots)
+    loaded = load(system_dir("runs/demo"))   # LoadedState(number, components, ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import weakref
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from keras_evomt.components.base import Component, component_class, registered_name
+from keras_evomt.errors import CorruptStateError, UserInputError
+
+SCHEMA_VERSION = 1
+_MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_SAFE_FILE = re.compile(r"^weights/[A-Za-z0-9_][A-Za-z0-9_.\-]*\.npz$")
+_log = logging.getLogger(__name__)
+_frozen_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+_CONFIG_VALUE = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema_version", "state", "system", "components"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "state": {"type": "integer", "minimum": 1},
+        "system": {"type": "object"},
+        "components": {
+            "type": "object",
+            "propertyNames": {"pattern": _SAFE_ID.pattern},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["class", "config", "build", "params", "sha256", "file"],
+                "properties": {
+                    "class": {"type": "string"},
+                    "config": {"type": "object", "additionalProperties": _CONFIG_VALUE},
+                    "build": {"type": "object", "additionalProperties": _CONFIG_VALUE},
+                    "params": {"type": "integer", "minimum": 0},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "slots_sha256": {"type": ["string", "null"]},
+                    "file": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+
+
+@dataclasses.dataclass
+class LoadedState:
+    """What `load` returns: the state's number, structure, components and slots."""
+
+    number: int
+    system_state: dict[str, Any]
+    components: dict[str, Component]
+    slots: dict[str, list[np.ndarray]]
+    warnings: list[str]
+
+
+def system_dir(workdir: str | os.PathLike) -> FsPath:
+    return FsPath(workdir) / "system"
+
+
+def weights_digest(arrays: list[np.ndarray]) -> str:
+    """sha256 over dtype, shape and bytes of each array, in order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+# === Atomic writes ===
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes `data` to `path` so that a crash leaves either the old or the new file."""
+    path = FsPath(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        FsPath(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def _fsync_dir(directory: FsPath) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# === Save ===
+def save(directory: str | os.PathLike, system_state: dict[str, Any],
+         components: dict[str, Component], slots: dict[str, list[np.ndarray]], *,
+         keep: int = 3) -> int:
+    """Commits one state; returns its number. Weight files already on disk are reused."""
+    if keep < 1:
+        raise UserInputError(f"keep must be at least 1. Received: keep={keep}")
+    directory = FsPath(directory)
+    (directory / "weights").mkdir(parents=True, exist_ok=True)
+    number = max(_manifest_numbers(directory), default=0) + 1
+    entries = {cid: _save_component(directory, cid, component, slots.get(cid))
+               for cid, component in components.items()}
+    manifest = {"schema_version": SCHEMA_VERSION, "state": number, "system": system_state,
+                "components": entries}
+    atomic_write_json(directory / f"manifest-{number:08d}.json", manifest)
+    _prune(directory, keep)
+    return number
+
+
+def _save_component(directory: FsPath, cid: str, component: Component,
+                    slots: list[np.ndarray] | None) -> dict[str, Any]:
+    from keras_evomt.system import config_of
+
+    if not _SAFE_ID.match(cid):
+        raise UserInputError(f"component id {cid!r} is not a safe file name.")
+    weights = component.get_weights()
+    sha = _frozen_digests.get(component) if not component.trainable else None
+    sha = sha or weights_digest(weights)
+    if not component.trainable:
+        _frozen_digests[component] = sha
+    slots_sha = weights_digest(slots) if slots else None
+    name = f"weights/{cid}-{sha[:16]}" + (f"-{slots_sha[:8]}" if slots_sha else "") + ".npz"
+    if not (directory / name).exists():
+        arrays = {f"w{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"s{i}": s for i, s in enumerate(slots or [])})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(directory / name, buffer.getvalue())
+    return {"class": registered_name(type(component)), "config": config_of(component),
+            "build": _jsonable(component.get_build_config()),
+            "params": component.param_count(), "sha256": sha, "slots_sha256": slots_sha,
+            "file": name}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _prune(directory: FsPath, keep: int) -> None:
+    numbers = sorted(_manifest_numbers(directory))
+    for number in numbers[:-keep]:
+        (directory / f"manifest-{number:08d}.json").unlink(missing_ok=True)
+    referenced = set()
+    for number in numbers[-keep:]:
+        try:
+            manifest = json.loads((directory / f"manifest-{number:08d}.json").read_text())
+            referenced.update(e["file"] for e in manifest["components"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # an unreadable kept state: delete nothing it might need
+    for file in (directory / "weights").glob("*.npz"):
+        if f"weights/{file.name}" not in referenced:
+            file.unlink(missing_ok=True)
+
+
+def _manifest_numbers(directory: FsPath) -> list[int]:
+    if not directory.is_dir():
+        return []
+    return [int(m.group(1)) for f in directory.iterdir() if (m := _MANIFEST.match(f.name))]
+
+
+# === Load ===
+def load(directory: str | os.PathLike, *, state: int | None = None) -> LoadedState:
+    """Loads state `state`, or the newest good one, falling back past corrupt states."""
+    directory = FsPath(directory)
+    numbers = sorted(_manifest_numbers(directory), reverse=True)
+    if not numbers:
+        raise UserInputError(f"no saved system in {directory}: run `evomt run` or "
+                             "`evomt evolve` with this --workdir first.")
+    if state is not None:
+        if state not in numbers:
+            raise CorruptStateError(f"state {state} is not among the kept states {numbers} "
+                                    f"in {directory}.")
+        numbers = [state]
+    warnings: list[str] = []
+    for number in numbers:
+        try:
+            loaded = _load_state(directory, number)
+        except CorruptStateError as error:
+            warnings.append(f"state {number} is unusable ({error.message})")
+            _log.warning("%s; trying the previous state", warnings[-1])
+            continue
+        loaded.warnings = warnings
+        return loaded
+    raise CorruptStateError(f"no loadable state in {directory}: " + "; ".join(warnings),
+                            hint="restore the directory from a backup.")
+
+
+def _load_state(directory: FsPath, number: int) -> LoadedState:
+    path = directory / f"manifest-{number:08d}.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CorruptStateError(f"{path.name} is not readable JSON: {error}") from None
+    try:
+        jsonschema.validate(manifest, MANIFEST_SCHEMA)
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise CorruptStateError(f"{path.name} fails its schema at {where}: "
+                                f"{error.message[:200]}") from None
+    components, slots = {}, {}
+    for cid, entry in manifest["components"].items():
+        components[cid], found_slots = _load_component(directory, cid, entry)
+        if found_slots:
+            slots[cid] = found_slots
+    return LoadedState(number, manifest["system"], components, slots, [])
+
+
+def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
+    name = entry["class"]
+    cls = component_class(name)
+    if cls is None:
+        kind = "Lambda layers carry code and are" if "lambda" in name.lower() else "it is"
+        raise CorruptStateError(f"component {cid} names class '{name}': {kind} not a "
+                                "registered keras_evomt component, refused.")
+    file = _safe_file(directory, entry["file"], cid)
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except ValueError as error:
+        raise CorruptStateError(f"{entry['file']} holds pickled objects or is damaged "
+                                f"({error}); refused.") from None
+    except (OSError, EOFError, Exception) as error:  # zipfile raises its own errors
+        raise CorruptStateError(f"{entry['file']} cannot be read: {error}") from None
+    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays))]
+    slots = [arrays[f"s{i}"] for i in range(sum(k.startswith("s") for k in arrays))]
+    if weights_digest(weights) != entry["sha256"]:
+        raise CorruptStateError(f"{entry['file']} does not match its sha256 "
+                                "(truncated or altered).")
+    if slots and weights_digest(slots) != entry.get("slots_sha256"):
+        raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
+    try:
+        component = cls.from_config(dict(entry["config"], name=cid))
+        component.build_from_config(entry["build"])
+        component.set_weights(weights)
+    except (TypeError, ValueError) as error:
+        raise CorruptStateError(f"component {cid} ({name}) cannot be rebuilt from its "
+                                f"config: {error}") from None
+    return component, slots
+
+
+def _safe_file(directory: FsPath, name: str, cid: str) -> FsPath:
+    if not _SAFE_FILE.match(name) or ".." in name:
+        raise CorruptStateError(f"component {cid} points to '{name}', outside "
+                                f"{directory / 'weights'}; refused.")
+    file = (directory / name).resolve()
+    if directory.resolve() / "weights" != file.parent:
+        raise CorruptStateError(f"component {cid} points to '{name}', which leaves "
+                                f"{directory}; refused.")
+    return file

@@ -1,0 +1,51 @@
+"""What `evomt status` shows: one row per task and the system's totals.
+
+Example:
+    rows, totals = status(System.load("runs/demo"))
+    rows[0]["task"], rows[0]["fingerprint"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_evomt.path import ROOT
+from keras_evomt.system import System
+
+
+def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-task rows (in arrival order) and system totals, as plain JSON data."""
+    rows = []
+    for task, path in system.paths.items():
+        rows.append({
+            "task": task,
+            "validation_accuracy": path.metrics.get("validation_accuracy"),
+            "test_accuracy": path.metrics.get("test_accuracy"),
+            "own_params": system.own_params(path),
+            "accounted_params": round(system.accounted_params(path)),
+            "path_length": len(path.components),
+            "parent": path.parent,
+            "descends_from": _ancestor_task(path.parent),
+            "image_size": path.image_size,
+            "flops": system.flops(path),
+            "private": task in system.private_tasks,
+            "fingerprint": system.fingerprint(path),
+        })
+    totals = {
+        "tasks": len(system.paths),
+        "components": len(system.components),
+        "total_params": system.total_params(),
+        "root_params": sum(system.params(c) for c in system.root.components)
+        if system.root else 0,
+        "root": system.info.get("root"),
+        "root_weights": system.info.get("checkpoint") or "random init (no checkpoint)",
+        "active_task": system.active_task,
+    }
+    return rows, totals
+
+
+def _ancestor_task(parent: str | None) -> str | None:
+    """'cifar10#12' -> 'cifar10'; 'root' -> 'root'."""
+    if parent is None:
+        return None
+    return ROOT if parent == ROOT else parent.split("#", 1)[0]

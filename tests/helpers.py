@@ -1,0 +1,64 @@
+"""Shared test helpers: tiny systems, digits data, a plain training loop, subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+from keras_evomt.path import Path
+from keras_evomt.system import System
+
+IMAGE_SIZE = 32
+
+
+def digits(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn digits as (n, 32, 32, 3) float32 images in [-1, 1] and int labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    order = np.random.default_rng(seed).permutation(len(data.images))[:n]
+    images = data.images[order] / 16.0 * 2.0 - 1.0
+    images = np.kron(images, np.ones((4, 4)))[..., None].repeat(3, axis=-1)
+    return images.astype("float32"), data.target[order].astype("int32")
+
+
+def tiny_system(root: str = "vit_tiny") -> System:
+    keras.utils.set_random_seed(0)
+    return System.create(root, image_size=IMAGE_SIZE)
+
+
+def train(system: System, path: Path, x: np.ndarray, y: np.ndarray, steps: int = 5,
+          lr: float = 0.05) -> None:
+    """Plain Keras SGD on the path's trainable variables (as the model reports them)."""
+    model = system.model(path)
+    optimizer = keras.optimizers.SGD(lr, momentum=0.9)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    import tensorflow as tf
+
+    for step in range(steps):
+        batch = slice(step * 32 % len(x), step * 32 % len(x) + 32)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y[batch], model(x[batch]))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+
+def weights_of(system: System, path: Path) -> list[np.ndarray]:
+    return [w.copy() for cid in path.components for w in system.components[cid].get_weights()]
+
+
+def run_python(code: str, timeout: int = 120, check: bool = True) -> dict:
+    """Runs `code` in a new Python process; its last stdout line must be JSON."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    lines = result.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}

@@ -1,0 +1,173 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_evomt import store
+from keras_evomt.errors import CorruptStateError, UserInputError
+from keras_evomt.system import System
+from tests.helpers import digits, run_python, tiny_system, train
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A system with two tasks, saved twice (states 1 and 2)."""
+    workdir = tmp_path_factory.mktemp("run")
+    x, y = digits(64)
+    system = tiny_system()
+    for task in ("a", "b"):
+        system.start_task(task)
+        path = system.new_task_path(task, 10)
+        path.id = f"{task}#0"
+        train(system, path, x, y, steps=2)
+        system.end_task(path)
+        system.save(workdir)
+    return workdir, system, x[:8]
+
+
+def _manifest(workdir, number):
+    return store.system_dir(workdir) / f"manifest-{number:08d}.json"
+
+
+def test_load_in_a_new_process_is_bit_identical(saved):
+    workdir, system, x = saved
+    np.save(workdir / "x.npy", x)
+    child = run_python(f"""
+        import json, numpy as np, keras_evomt
+        from keras_evomt.system import System
+        s = System.load({str(workdir)!r})
+        x = np.load({str(workdir / "x.npy")!r})
+        print(json.dumps({{"fp": {{t: s.fingerprint(t) for t in s.paths}},
+                          "paths": [p.to_json() for p in s.paths.values()],
+                          "pred": s.model("b")(x).numpy().tolist()}}))
+    """)
+    assert child["fp"] == {t: system.fingerprint(t) for t in system.paths}
+    assert child["paths"] == [p.to_json() for p in system.paths.values()]
+    np.testing.assert_array_equal(np.array(child["pred"], "float32"), system.model("b")(x))
+
+
+def test_weights_are_stored_once_and_old_states_pruned(saved, tmp_path):
+    workdir, system, _ = saved
+    files = list((store.system_dir(workdir) / "weights").glob("*.npz"))
+    assert len(files) == len(system.components)  # unchanged components are not rewritten
+    for _ in range(4):
+        system.save(tmp_path, keep=2)
+    assert sorted(p.name for p in store.system_dir(tmp_path).glob("manifest-*")) == [
+        "manifest-00000003.json", "manifest-00000004.json"]
+
+
+def _corrupt_copy(saved, tmp_path, damage):
+    workdir, system, _ = saved
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(workdir, copy)
+    manifest = json.loads(_manifest(copy, 2).read_text())
+    damage(copy, manifest)
+    return copy, system
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_damaged_weights_fall_back_to_the_previous_state(saved, tmp_path, how):
+    def damage(copy, manifest):
+        head = next(e for c, e in manifest["components"].items() if c.startswith("head")
+                    and e["file"] not in _files_of(copy, 1))
+        file = store.system_dir(copy) / head["file"]
+        data = bytearray(file.read_bytes())
+        if how == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data[-200] ^= 0x01
+        file.write_bytes(bytes(data))
+
+    copy, system = _corrupt_copy(saved, tmp_path, damage)
+    loaded = System.load(copy)
+    assert loaded.loaded_state == 1
+    assert "state 2 is unusable" in loaded.load_warnings[0]
+    assert list(loaded.paths) == ["a"]
+    assert loaded.fingerprint("a") == system.fingerprint("a")
+
+
+def _files_of(copy, number):
+    return {e["file"] for e in json.loads(_manifest(copy, number).read_text())[
+        "components"].values()}
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda e: e.update({"class": "keras_evomt>NoSuchLayer"}), "not a registered"),
+    (lambda e: e.update({"class": "keras>Lambda", "config": {"function": "evil"}}),
+     "Lambda layers carry code"),
+    (lambda e: e.update({"file": "weights/../../../evil.npz"}), "refused"),
+    (lambda e: e.update({"file": "/etc/passwd"}), "refused"),
+])
+def test_manifests_naming_code_or_outside_files_are_refused(saved, tmp_path, edit, message):
+    def damage(copy, manifest):
+        entry = next(iter(manifest["components"].values()))
+        edit(entry)
+        _manifest(copy, 2).write_text(json.dumps(manifest))
+        _manifest(copy, 1).unlink()
+
+    copy, _ = _corrupt_copy(saved, tmp_path, damage)
+    with pytest.raises(CorruptStateError, match=message):
+        System.load(copy)
+
+
+def test_pickled_weights_are_refused_and_run_no_code(saved, tmp_path):
+    marker = tmp_path / "pwned"
+
+    def damage(copy, manifest):
+        cid, entry = next(iter(manifest["components"].items()))
+        evil = np.array([Exploit(str(marker))], dtype=object)
+        np.savez(store.system_dir(copy) / "weights" / "evil.npz", w0=evil)
+        entry["file"] = "weights/evil.npz"
+        _manifest(copy, 2).write_text(json.dumps(manifest))
+        _manifest(copy, 1).unlink()
+
+    copy, _ = _corrupt_copy(saved, tmp_path, damage)
+    with pytest.raises(CorruptStateError, match="pickled objects"):
+        System.load(copy)
+    assert not marker.exists()
+
+
+class Exploit:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_save_killed_mid_write_leaves_the_previous_state_loadable(tmp_path):
+    # A child saves a larger system over and over; we SIGKILL it at some instant.
+    code = f"""
+import keras_evomt, sys
+from keras_evomt.system import System
+s = System.create("vit_mini", image_size=64)
+s.start_task("a"); p = s.new_task_path("a", 10); p.id = "a#0"; s.end_task(p)
+s.save({str(tmp_path)!r})
+print("saved", flush=True)
+while True:
+    for c in s.components.values():
+        c.trainable = True  # forces a rehash and a rewrite of every file
+        for w in c.weights:
+            w.assign(w + 1.0)
+    s.save({str(tmp_path)!r}, keep=2)
+"""
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "saved"
+    time.sleep(3.0)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    loaded = System.load(tmp_path)
+    assert loaded.load_warnings == []  # the newest manifest on disk is always complete
+    assert loaded.loaded_state >= 1
+    assert list(loaded.paths) == ["a"]
+
+
+def test_loading_nothing_is_a_clear_input_error(tmp_path):
+    with pytest.raises(UserInputError, match="no saved system"):
+        System.load(tmp_path)
