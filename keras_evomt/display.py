@@ -44,3 +44,28 @@ def status_table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> None:
                   f"(root {totals['root']}: {_count(totals['root_params'])}, "
                   f"{totals['root_weights']}), {totals['components']} components"
                   + (f", active task: {totals['active_task']}" if totals["active_task"] else ""))
+
+
+def progress(text: str) -> None:
+    """A transient progress line (overwritten in a terminal, skipped in logs)."""
+    if console.is_terminal:
+        console.print(text.ljust(100)[:100], end="\r")
+
+
+def candidate_line(record: dict[str, Any]) -> None:
+    """One line per finished candidate."""
+    if record.get("failed"):
+        outcome = f"FAILED ({record['failed']})"
+    else:
+        outcome = (f"quality {100 * record['quality']:.2f}% score {record['score']:.4f} "
+                   + ("joined" if record["joined"] else "dropped"))
+    console.print(f"{record['task']} gen {record['generation'] + 1} cand "
+                  f"{record['candidate'] + 1}: {record['id']} from {record['parent']}: "
+                  f"{outcome} [{record['seconds']:.1f}s]".ljust(100))
+
+
+def task_line(task: str, metrics: dict[str, Any], params_added: int, total: int) -> None:
+    validation = _pct(metrics.get("validation_accuracy"))
+    console.print(f"[bold]{task} done[/bold]: validation {validation}%, "
+                  f"test {_pct(metrics.get('test_accuracy'))}%, +{_count(params_added)} params "
+                  f"(system: {_count(total)})")

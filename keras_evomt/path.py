@@ -22,7 +22,8 @@ class Path:
     """One task's model: component ids in order, plus hyperparameters and metrics.
 
     `parent` is the id of the path it was derived from (another task's, the root's
-    or None); `id` is unique within the system, e.g. 'digits#12'.
+    or None); `origin` the task (or 'root') it first descended from when it came
+    to this task; `id` is unique within the system, e.g. 'digits#12'.
     """
 
     task: str
@@ -30,6 +31,7 @@ class Path:
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     parent: str | None = None
+    origin: str | None = None
     id: str = ""
 
     @property
@@ -62,6 +64,7 @@ class PathModel(keras.Model):
     def __init__(self, components: list[Component], **kwargs):
         super().__init__(**kwargs)
         self.components = list(components)
+        self.built = all(c.built for c in self.components)
 
     def call(self, x, training=None):
         for component in self.components:

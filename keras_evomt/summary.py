@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras_evomt.path import ROOT
 from keras_evomt.system import System
 
 
@@ -25,7 +24,7 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             "accounted_params": round(system.accounted_params(path)),
             "path_length": len(path.components),
             "parent": path.parent,
-            "descends_from": _ancestor_task(path.parent),
+            "descends_from": path.origin,
             "image_size": path.image_size,
             "flops": system.flops(path),
             "private": task in system.private_tasks,
@@ -43,9 +42,3 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     }
     return rows, totals
 
-
-def _ancestor_task(parent: str | None) -> str | None:
-    """'cifar10#12' -> 'cifar10'; 'root' -> 'root'."""
-    if parent is None:
-        return None
-    return ROOT if parent == ROOT else parent.split("#", 1)[0]

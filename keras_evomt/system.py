@@ -106,7 +106,7 @@ class System:
         ids[-1] = self.clone(ids[-1])
         ids.append(self.new_head(num_classes, (None, *shapes[-1])))
         params = {"image_size": self.root.image_size, **(hparams or {})}
-        return Path(task=task, components=ids, hparams=params, parent=ROOT)
+        return Path(task=task, components=ids, hparams=params, parent=ROOT, origin=ROOT)
 
     # === Tasks and locks ===
     def start_task(self, task: str, *, private: bool = False) -> None:

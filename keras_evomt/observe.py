@@ -1,0 +1,113 @@
+"""What a running search reports: TensorBoard logs under DIR/tb/ and console lines.
+
+TensorBoard: per candidate (run tb/<task>/<candidate>) the training loss, accuracy
+and learning rate, validation accuracy per round, and its hyperparameters through
+the HParams plugin; per task (run tb/<task>) the best score by generation, the
+test accuracy and parameters added; the system's growth (run tb/system).
+
+Example:
+    observer = Observer("runs/demo")
+    observer.candidate_started("digits", "digits#3", step_total=200)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from keras_evomt import display
+
+
+class Observer:
+    """Writes TensorBoard summaries and prints progress; one per search."""
+
+    def __init__(self, workdir: str | os.PathLike, *, quiet: bool = False,
+                 log_every_steps: int = 10):
+        self.root = os.path.join(os.fspath(workdir), "tb")
+        self.quiet = quiet
+        self.log_every_steps = max(1, log_every_steps)
+        self._writers: dict[str, Any] = {}
+        self._candidate: tuple[str, str] | None = None
+        self._started = 0.0
+        self._total = 1
+        self._label = ""
+
+    def _writer(self, run: str):
+        if run not in self._writers:
+            self._writers[run] = tf.summary.create_file_writer(os.path.join(self.root, run))
+        return self._writers[run]
+
+    # === Candidates ===
+    def candidate_started(self, task: str, candidate_id: str, *, label: str,
+                          step_total: int) -> None:
+        self._candidate = (task, candidate_id.replace("#", "_"))
+        self._started, self._total, self._label = time.perf_counter(), step_total, label
+
+    def candidate_step(self, step: int, lr: float, loss, accuracy) -> None:
+        if step % self.log_every_steps and step != self._total:
+            return
+        task, run = self._candidate
+        with self._writer(f"{task}/{run}").as_default(step=step):
+            tf.summary.scalar("train/loss", loss)
+            tf.summary.scalar("train/accuracy", accuracy)
+            tf.summary.scalar("train/learning_rate", lr)
+        if not self.quiet:
+            elapsed = time.perf_counter() - self._started
+            eta = elapsed / step * (self._total - step)
+            display.progress(f"{self._label} step {step}/{self._total} "
+                             f"loss {float(loss):.3f} ETA {eta:.0f}s")
+
+    def candidate_round(self, round_index: int, quality: float) -> None:
+        task, run = self._candidate
+        with self._writer(f"{task}/{run}").as_default(step=round_index + 1):
+            tf.summary.scalar("validation/accuracy", quality)
+
+    def candidate_finished(self, record: dict[str, Any], hparams: dict[str, Any]) -> None:
+        task, run = self._candidate
+        writer = self._writer(f"{task}/{run}")
+        with writer.as_default():
+            hp.hparams({k: v for k, v in hparams.items() if isinstance(v, int | float | str)},
+                       trial_id=record["id"])
+            if record.get("score") is not None:
+                tf.summary.scalar("candidate/score", record["score"], step=0)
+        writer.close()
+        self._writers.pop(f"{task}/{run}", None)
+        if not self.quiet:
+            display.candidate_line(record)
+
+    # === Generations, tasks, the system ===
+    def generation_finished(self, task: str, generation: int, best_score: float) -> None:
+        with self._writer(task).as_default(step=generation + 1):
+            tf.summary.scalar("search/best_score", best_score)
+        self._writer(task).flush()
+
+    def task_finished(self, task: str, metrics: dict[str, Any], params_added: int,
+                      total_params: int, num_tasks: int) -> None:
+        with self._writer(task).as_default(step=0):
+            for key, value in metrics.items():
+                if isinstance(value, int | float):
+                    tf.summary.scalar(f"task/{key}", value)
+            tf.summary.scalar("task/params_added", params_added)
+        with self._writer("system").as_default(step=num_tasks):
+            tf.summary.scalar("system/unique_params", total_params)
+            tf.summary.scalar("system/tasks", num_tasks)
+        self.flush()
+        if not self.quiet:
+            display.task_line(task, metrics, params_added, total_params)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            display.console.print(text)
+
+    def flush(self) -> None:
+        for writer in self._writers.values():
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()

@@ -1,0 +1,307 @@
+"""The continual loop: task iterations, generations, candidates; committed after each.
+
+A `Search` owns a work directory. `run()` goes through the config's task sequence,
+`evolve(task)` does one task iteration. After every candidate the system (all
+components, the population's included) and then `search/state.json` (naming that
+system state) are committed atomically, so killing the process at any instant and
+rerunning loses at most the candidate in flight, and ends in the same system.
+
+Example:
+    search = Search(config, "runs/demo")
+    system = search.run()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path as FsPath
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_evomt import store
+from keras_evomt.errors import EvomtError, UserInputError
+from keras_evomt.observe import Observer
+from keras_evomt.path import ROOT, Path
+from keras_evomt.search.mutation import MutationOptions, make_candidate
+from keras_evomt.search.parents import choose_parent
+from keras_evomt.search.population import Population
+from keras_evomt.search.scoring import Scorer, joins_population
+from keras_evomt.search.space import data_keys, model_keys, mutate
+from keras_evomt.system import System
+from keras_evomt.training import CandidateTrainer, NonFiniteLoss, steps_per_round
+
+STATE_VERSION = 1
+
+
+class Search:
+    """Runs µ2Net's search over a work directory, resumably."""
+
+    def __init__(self, config, workdir: str | os.PathLike, *, observer: Observer | None = None,
+                 trainer: CandidateTrainer | None = None, tasks: dict[str, Any] | None = None):
+        self.config = config
+        self.workdir = FsPath(workdir)
+        self.observer = observer or Observer(workdir, log_every_steps=config.log_every_steps)
+        self.trainer = trainer or CandidateTrainer(jit_compile=config.training.jit_compile)
+        self.scorer = Scorer(**config.score.to_dict())
+        self.options = MutationOptions(**config.mutation.to_dict())
+        self._tasks: dict[str, Any] = dict(tasks or {})
+        if config.training.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.system, self.state = self._open()
+        self.rng = np.random.default_rng(config.seed)
+        if self.state.get("rng"):
+            self.rng.bit_generator.state = self.state["rng"]
+
+    # === Public ===
+    def run(self) -> System:
+        """Runs (or resumes) the config's whole task sequence."""
+        sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
+        self.state.setdefault("position", 0)
+        while self.state["position"] < len(sequence):
+            self.evolve(sequence[self.state["position"]], advance_sequence=True)
+        return self.system
+
+    def evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
+        """One iteration of `task` (a name or a data.Task); resumes one in flight."""
+        task = self._task(task)
+        population = self._population_for(task.name)
+        generations = self.config.generations
+        while population.generation < generations:
+            self._generation(task, population)
+        best = population.best()
+        self.system.end_task(best)
+        self._test(task, best)
+        added = self.system.own_params(best)
+        self.state["population"] = None
+        if advance_sequence:  # in the same commit, so a crash cannot repeat the task
+            self.state["position"] += 1
+        self._commit()
+        self.observer.task_finished(task.name, best.metrics, added, self.system.total_params(),
+                                    len(self.system.paths))
+        return best
+
+    # === A task iteration ===
+    def _population_for(self, name: str) -> Population:
+        in_flight = self.state.get("population")
+        if in_flight:
+            if in_flight["task"] != name:
+                raise UserInputError(
+                    f"task '{in_flight['task']}' is in flight in {self.workdir}; finish it "
+                    f"first: `evomt evolve --workdir {self.workdir} --task {in_flight['task']}`.")
+            return Population.from_state(in_flight)
+        self.system.start_task(name, private=name in self.config.private_tasks)
+        incumbent = self.system.paths.get(name)
+        seeds = self._seeds(name)
+        self.rng.shuffle(seeds)
+        population = Population.start(name, seeds, incumbent,
+                                      self._score_of(incumbent) if incumbent else None)
+        self.state["population"] = population.get_state()
+        self._commit()
+        return population
+
+    def _seeds(self, name: str) -> list[str]:
+        if self.config.parents.seeds == "root":
+            return [ROOT]
+        others = [p.id for t, p in self.system.paths.items()
+                  if t != name and t not in self.system.private_tasks]
+        return [*others, ROOT]
+
+    def _generation(self, task, population: Population) -> None:
+        if population.generation_hparams is None:
+            population.generation_hparams = self._data_hparams(task.name)
+        datasets: dict[int, Any] = {}
+        while population.candidate < self.config.candidates_per_generation:
+            self._candidate(task, population, datasets)
+        best = max(m["score"] for m in population.members.values()) if population.members \
+            else float("nan")
+        population.best_by_generation.append(best)
+        self.observer.generation_finished(task.name, population.generation, best)
+        population.generation += 1
+        population.candidate = 0
+        population.generation_hparams = None
+        self.state["population"] = population.get_state()
+        self._commit()
+
+    def _data_hparams(self, name: str) -> dict[str, Any]:
+        """Sampled once per generation from the task's best path, with the default µ."""
+        space = self.config.space.to_dict()
+        start = dict(self.config.defaults.to_dict())
+        if name in self.system.paths:
+            start.update(self.system.paths[name].hparams)
+        mu = float(self.config.defaults["_mu_"])
+        sampled = mutate(start, space, self.rng, keys=data_keys(space), mu=mu)
+        return {k: sampled[k] for k in sampled if k.startswith("ds_")}
+
+    def _candidate(self, task, population: Population, datasets: dict) -> None:
+        seed = _derived_seed(self.config.seed, task.name, population.serial)
+        keras.utils.set_random_seed(seed)
+        pid = choose_parent(population.ranked_ids(), population.seeds, population.offspring,
+                            self.rng)
+        population.offspring[pid] = population.offspring.get(pid, 0) + 1
+        parent = population.path(pid) or self._kept_path(pid)
+        space = self.config.space.to_dict()
+        hparams = {**self.config.defaults.to_dict(), **parent.hparams}
+        hparams = mutate(hparams, space, self.rng, keys=model_keys(space))
+        hparams.update(population.generation_hparams)
+        child = make_candidate(self.system, parent, task.name, task.num_classes, hparams,
+                               self.rng, self.options)
+        child.id = population.new_id()
+        record = {"id": child.id, "task": task.name, "parent": pid,
+                  "generation": population.generation, "candidate": population.candidate}
+        self._train(task, population, child, parent, record, datasets, seed)
+        population.candidate += 1
+        population.history.append(record)
+        self.system.gc(keep=population.paths())
+        self.state["population"] = population.get_state()
+        self._commit()
+        self.observer.candidate_finished(record, child.hparams)
+
+    def _train(self, task, population, child, parent, record, datasets, seed) -> None:
+        config = self.config
+        size = child.image_size
+        if size not in datasets:
+            keras.utils.set_random_seed(seed)
+            datasets[size] = (
+                task.train_dataset(population.generation_hparams, image_size=size,
+                                   batch_size=config.batch_size, seed=seed),
+                task.eval_dataset("validation", image_size=size, batch_size=config.batch_size,
+                                  max_examples=config.validation_examples))
+        steps = config.steps_per_validation or steps_per_round(
+            task.num_train_examples, config.batch_size, config.examples_per_validation)
+        self.observer.candidate_started(
+            task.name, child.id, step_total=config.validations * steps,
+            label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
+                  f"{population.candidate + 1}/{config.candidates_per_generation}")
+        try:
+            result = self.trainer.train(self.system, child, *datasets[size],
+                                        rounds=config.validations, steps_per_round=steps,
+                                        on_step=self.observer.candidate_step,
+                                        on_round=self.observer.candidate_round)
+        except (NonFiniteLoss, tf.errors.ResourceExhaustedError, Exception) as error:
+            reason = _failure_reason(error)
+            record.update(failed=reason, score=None, joined=False, seconds=0.0)
+            population.consecutive_failures += 1
+            if population.consecutive_failures >= config.max_consecutive_failures:
+                raise EvomtError(
+                    f"{population.consecutive_failures} candidates of '{task.name}' failed in a "
+                    f"row; the last: {reason}.",
+                    hint="check the data and the learning rates (--set space.opt_lr=...), "
+                         "then rerun the same command.") from error
+            return
+        population.consecutive_failures = 0
+        child.metrics = {"validation_accuracy": result.quality,
+                         "validation_rounds": result.rounds}
+        score = self._score_of(child)
+        parent_score = population.members.get(parent.id, {}).get("score")
+        joined = joins_population(score, parent_score, same_task=parent.task == task.name)
+        if joined:
+            population.add(child, result.quality, score)
+        record.update(quality=result.quality, score=score, joined=joined,
+                      seconds=result.seconds, steps=result.steps,
+                      accounted_params=self.system.accounted_params(child))
+
+    def _score_of(self, path: Path) -> float:
+        return self.scorer.score(
+            path.metrics.get("validation_accuracy", 0.0),
+            accounted_params=self.system.accounted_params(
+                path, root_shares=self.scorer.root_shares),
+            flops=self.system.flops(path))
+
+    def _test(self, task, best: Path) -> None:
+        try:
+            data = task.eval_dataset("test", image_size=best.image_size,
+                                     batch_size=self.config.batch_size)
+            best.metrics["test_accuracy"] = self.trainer.accuracy(self.system, best, data)
+        except UserInputError as error:
+            self.observer.message(f"no test accuracy for {task.name}: {error.message}")
+
+    def _kept_path(self, pid: str) -> Path:
+        if pid == ROOT:
+            return self.system.root
+        return next(p for p in self.system.paths.values() if p.id == pid)
+
+    # === Tasks ===
+    def _task(self, task: Any):
+        if not isinstance(task, str):
+            task.check(self.config.root.image_size)
+            self._tasks[task.name] = task
+            return task
+        if task not in self._tasks:
+            from keras_evomt.data import get_task
+
+            data = self.config.data
+            self._tasks[task] = get_task(task, data_dir=data.data_dir or None,
+                                         download=data.download)
+            self._tasks[task].check(self.config.root.image_size)
+        return self._tasks[task]
+
+    # === State ===
+    def _open(self) -> tuple[System, dict[str, Any]]:
+        state_file = self.workdir / "search" / "state.json"
+        if state_file.exists():
+            import json
+
+            try:
+                state = json.loads(state_file.read_text())
+            except ValueError as error:
+                raise EvomtError(f"{state_file} is not readable JSON ({error}).") from None
+            if state.get("version") != STATE_VERSION:
+                raise EvomtError(f"{state_file} has version {state.get('version')}, "
+                                 f"this keras_evomt reads {STATE_VERSION}.")
+            return System.load(self.workdir, state=state["system_state"]), state
+        if store.system_dir(self.workdir).exists():
+            return System.load(self.workdir), {"version": STATE_VERSION}
+        root = self.config.root
+        system = System.create(root.name, image_size=root.image_size,
+                               patch_size=root.patch_size, checkpoint=root.checkpoint or None)
+        return system, {"version": STATE_VERSION}
+
+    def _commit(self) -> None:
+        self.state["system_state"] = self.system.save(self.workdir,
+                                                      keep=max(2, self.config.keep_states))
+        self.state["rng"] = self.rng.bit_generator.state
+        self.state["version"] = STATE_VERSION
+        store.atomic_write_json(self.workdir / "search" / "state.json", self.state)
+
+
+def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike | None = None,
+           **kwargs) -> Path:
+    """One µ2Net task iteration on the system in `workdir`; returns the task's new path.
+
+    Example:
+        evolve("runs/demo", Task.from_arrays("mine", x, y), config)
+    """
+    if isinstance(system_or_workdir, System):
+        if workdir is None:
+            raise UserInputError("evolve(system, task, config, workdir=...) needs a workdir.")
+        if not store.system_dir(workdir).exists():
+            system_or_workdir.save(workdir)
+    else:
+        workdir = system_or_workdir
+    search = Search(config, workdir, **kwargs)
+    path = search.evolve(task)
+    if isinstance(system_or_workdir, System):
+        _adopt(system_or_workdir, search.system)
+    return path
+
+
+def _adopt(target: System, source: System) -> None:
+    target.components, target.slots = source.components, source.slots
+    target.set_state(source.get_state())
+
+
+def _derived_seed(seed: int, task: str, serial: int) -> int:
+    digest = hashlib.sha256(f"{seed}/{task}/{serial}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _failure_reason(error: Exception) -> str:
+    if isinstance(error, NonFiniteLoss):
+        return str(error)
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return "out of memory"
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"

@@ -1,0 +1,75 @@
+"""The active task's population and the search's counters: the search's own state.
+
+Everything here is plain JSON (`get_state` / `set_state`), committed after every
+candidate, so a killed search resumes exactly where it stopped.
+
+Example:
+    population = Population.start("digits", seeds=["textures", "root"], incumbent=None)
+    population.add(path, quality=0.9, score=0.9)
+    population.ranked_ids()  # best first
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from keras_evomt.path import Path
+
+
+@dataclasses.dataclass
+class Population:
+    task: str
+    members: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    offspring: dict[str, int] = dataclasses.field(default_factory=dict)
+    seeds: list[str] = dataclasses.field(default_factory=list)
+    generation: int = 0
+    candidate: int = 0
+    serial: int = 0
+    generation_hparams: dict[str, Any] | None = None
+    consecutive_failures: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_by_generation: list[float] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def start(cls, task: str, seeds: list[str], incumbent: Path | None,
+              incumbent_score: float | None = None) -> Population:
+        population = cls(task=task, seeds=list(seeds))
+        if incumbent is not None:
+            quality = incumbent.metrics.get("validation_accuracy", 0.0)
+            population.members[incumbent.id] = {
+                "path": incumbent.to_json(), "quality": quality,
+                "score": quality if incumbent_score is None else incumbent_score}
+            population.serial = int(incumbent.id.rsplit("#", 1)[-1]) + 1
+        return population
+
+    def new_id(self) -> str:
+        self.serial += 1
+        return f"{self.task}#{self.serial - 1}"
+
+    def add(self, path: Path, quality: float, score: float) -> None:
+        self.members[path.id] = {"path": path.to_json(), "quality": quality, "score": score}
+
+    def ranked_ids(self) -> list[str]:
+        """Member ids, best score first (ties: the newest first)."""
+        order = list(self.members)
+        return sorted(order, key=lambda pid: (-self.members[pid]["score"], -order.index(pid)))
+
+    def paths(self) -> list[Path]:
+        return [Path.from_json(m["path"]) for m in self.members.values()]
+
+    def path(self, pid: str) -> Path | None:
+        member = self.members.get(pid)
+        return Path.from_json(member["path"]) if member else None
+
+    def best(self) -> Path:
+        if not self.members:
+            raise ValueError(f"the population of '{self.task}' is empty.")
+        return self.path(self.ranked_ids()[0])
+
+    def get_state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Population:
+        return cls(**state)

@@ -1,0 +1,34 @@
+"""The candidate score and the improvement rule.
+
+score = quality * base_params ** (accounted_params / ref_params)
+                * base_flops ** (flops / ref_flops)
+The µ2Net reference uses base 1.0 (score = validation accuracy); µ2Net+ uses
+0.99 with 2.2e9 parameters and 3.8e12 FLOPs.
+
+Example:
+    Scorer(base_params=0.99, ref_params=2.2e9).score(0.9, accounted_params=2.2e9, flops=0)
+    # 0.891
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorer:
+    base_params: float = 1.0
+    ref_params: float = 2.2e9
+    base_flops: float = 1.0
+    ref_flops: float = 3.8e12
+    root_shares: bool = False
+
+    def score(self, quality: float, *, accounted_params: float, flops: float) -> float:
+        return (quality * self.base_params ** (accounted_params / self.ref_params)
+                * self.base_flops ** (flops / self.ref_flops))
+
+
+def joins_population(score: float, parent_score: float | None, same_task: bool) -> bool:
+    """A child of another task's path (or the root) always joins; a child of the
+    task's own path joins only if it scores at least as well as its parent."""
+    return not same_task or parent_score is None or score >= parent_score
