@@ -96,3 +96,171 @@ def _load_system(workdir: str):
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
+
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a config key (repeatable), e.g. --set generations=1.")
+
+
+@main.command()
+@click.argument("recipe")
+@workdir_option
+@set_option
+@click.option("--quiet", is_flag=True, help="Only the final status table.")
+@handle_errors
+def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> None:
+    """Run RECIPE[:VARIANT]'s whole task sequence; rerunning resumes where it stopped."""
+    from keras_evomt.recipe import load_recipe, pin_config
+    from keras_evomt.workdir_lock import WorkdirLock
+
+    config = load_recipe(recipe, list(overrides))
+    with WorkdirLock(workdir):
+        config = pin_config(config, workdir)
+        system = _search(config, workdir, quiet).run()
+    _finish(system, workdir)
+
+
+@main.command()
+@workdir_option
+@click.option("--task", required=True, help="The task to add or revisit.")
+@click.option("--recipe", default=None, help="Recipe for a new work directory "
+              "(default: the work directory's config.json).")
+@set_option
+@click.option("--quiet", is_flag=True, help="Only the final status table.")
+@handle_errors
+def evolve(workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...],
+           quiet: bool) -> None:
+    """One task iteration on the work directory's system (adds the task if it is new)."""
+    from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
+    from keras_evomt.workdir_lock import WorkdirLock
+
+    config = stored_config(workdir)
+    if config is None:
+        if recipe is None:
+            raise UserInputError(f"{workdir} has no config.json: pass --recipe RECIPE to start "
+                                 "a new system.")
+        config = pin_config(load_recipe(recipe, list(overrides)), workdir)
+    else:
+        config = apply_overrides(config, list(overrides))
+    with WorkdirLock(workdir):
+        search = _search(config, workdir, quiet)
+        search.evolve(task)
+    _finish(search.system, workdir)
+
+
+def _search(config, workdir: str, quiet: bool):
+    from keras_evomt.observe import Observer
+    from keras_evomt.search import Search
+
+    observer = Observer(workdir, quiet=quiet, log_every_steps=config.log_every_steps)
+    observer.message(f"TensorBoard: tensorboard --logdir {os.path.join(workdir, 'tb')}")
+    return Search(config, workdir, observer=observer)
+
+
+def _finish(system, workdir: str) -> None:
+    from keras_evomt import display
+    from keras_evomt.summary import status as system_status
+
+    display.status_table(*system_status(system))
+    try:
+        from keras_evomt.report import write_report
+
+        files = write_report(workdir)
+        click.echo(f"report: {files[0].parent}")
+    except ImportError:
+        pass
+    click.echo(f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
+               f"(tensorboard --logdir {os.path.join(workdir, 'tb')})")
+
+
+@main.command(name="eval")
+@workdir_option
+@click.option("--task", required=True)
+@click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]),
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
+    """Accuracy of one task's model on a split."""
+    from keras_evomt.data import get_task
+    from keras_evomt.recipe import stored_config
+    from keras_evomt.training import CandidateTrainer
+
+    system = _load_system(workdir)
+    path = system.path(task)
+    config = stored_config(workdir)
+    data_dir = (config.data.data_dir or None) if config else None
+    task_data = get_task(task, data_dir=data_dir)
+    data = task_data.eval_dataset(split, image_size=path.image_size,
+                                  batch_size=config.batch_size if config else 64)
+    accuracy = CandidateTrainer().accuracy(system, path, data)
+    if as_json:
+        click.echo(json.dumps({"task": task, "split": split, "accuracy": accuracy}))
+    else:
+        click.echo(f"{task} {split} accuracy: {100 * accuracy:.2f}%")
+
+
+@main.command()
+@workdir_option
+@click.option("--task", required=True)
+@click.option("--out", required=True, type=click.Path(), help="Output file or directory.")
+@click.option("--format", "fmt", default="keras", type=click.Choice(["keras", "savedmodel"]),
+              show_default=True)
+@handle_errors
+def export(workdir: str, task: str, out: str, fmt: str) -> None:
+    """One task's model as a .keras file or a TF SavedModel for serving."""
+    from keras_evomt.export import export_task
+
+    _load_system(workdir)  # prints fallback warnings, checks the directory
+    written = export_task(workdir, task, out, fmt=fmt)
+    click.echo(f"exported {task} to {written}")
+
+
+@main.command()
+@workdir_option
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Output directory (default: WORKDIR/reports).")
+@handle_errors
+def report(workdir: str, out: str | None) -> None:
+    """Pictures and a markdown summary of the system."""
+    from keras_evomt.report import write_report
+
+    _load_system(workdir)
+    files = write_report(workdir, out)
+    for file in files:
+        click.echo(str(file))
+
+
+@main.group()
+def data() -> None:
+    """The registered tasks and their data."""
+
+
+@data.command(name="list")
+@click.option("--data-dir", default=None, help="TFDS data directory.")
+@click.option("--group", default=None, help="vit, vtab_full, vdd, chars, vtab_1k, offline.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
+    """Registered tasks: name, source, classes, splits, whether the data is here."""
+    from keras_evomt import display
+    from keras_evomt.data import describe_tasks, list_tasks
+
+    names = set(list_tasks(group)) if group else None
+    rows = [r for r in describe_tasks(data_dir) if names is None or r["name"] in names]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+    else:
+        display.task_table(rows)
+
+
+@data.command(name="prepare")
+@click.argument("name")
+@click.option("--data-dir", default=None, help="TFDS data directory.")
+@click.option("--download", is_flag=True, help="Allow downloading (TFDS sources).")
+@handle_errors
+def data_prepare(name: str, data_dir: str | None, download: bool) -> None:
+    """Prepare a task's data into the TFDS data directory."""
+    from keras_evomt.data import prepare_task
+
+    click.echo(prepare_task(name, data_dir=data_dir, download=download))

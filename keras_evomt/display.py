@@ -69,3 +69,19 @@ def task_line(task: str, metrics: dict[str, Any], params_added: int, total: int)
     console.print(f"[bold]{task} done[/bold]: validation {validation}%, "
                   f"test {_pct(metrics.get('test_accuracy'))}%, +{_count(params_added)} params "
                   f"(system: {_count(total)})")
+
+
+def task_table(rows: list[dict[str, Any]]) -> None:
+    """The registered tasks (evomt data list)."""
+    table = Table(title="registered tasks", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    table.add_column("classes", justify="right", no_wrap=True)
+    for header in ("train", "validation", "test"):
+        table.add_column(header, overflow="fold", max_width=34)
+    table.add_column("present", no_wrap=True)
+    for row in rows:
+        splits = row.get("splits", {})
+        table.add_row(row["name"], str(row["num_classes"]),
+                      str(splits.get("train", "")), str(splits.get("validation", "")),
+                      str(splits.get("test", "")), "yes" if row["present"] else "no")
+    console.print(table)

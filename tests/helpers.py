@@ -62,3 +62,21 @@ def run_python(code: str, timeout: int = 120, check: bool = True) -> dict:
         raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr[-3000:]}")
     lines = result.stdout.strip().splitlines()
     return json.loads(lines[-1]) if lines else {}
+
+
+def tiny_search_config(tasks=("digits", "textures"), **changes):
+    """A seconds-long search on offline data with the tiny ViT."""
+    from keras_evomt.search import default_config
+
+    config = default_config()
+    config.tasks = list(tasks)
+    config.root.name, config.root.image_size, config.root.patch_size = "vit_tiny", 32, 8
+    config.generations, config.candidates_per_generation = 1, 2
+    config.validations, config.steps_per_validation = 2, 3
+    config.batch_size, config.validation_examples = 32, 64
+    config.defaults.opt_lr = 0.05
+    config.training.deterministic = True
+    for key, value in changes.items():
+        section, _, leaf = key.rpartition("__")
+        (config[section] if section else config)[leaf] = value
+    return config

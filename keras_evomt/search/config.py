@@ -62,6 +62,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict()
     c.data.data_dir = ""
     c.data.download = False
+    c.data.mock_examples = 0  # > 0: TFDS sources yield mock data (tests, `tiny` variants)
 
     c.training = ml_collections.ConfigDict()
     c.training.jit_compile = False

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path as FsPath
@@ -61,18 +62,24 @@ class Search:
         """Runs (or resumes) the config's whole task sequence."""
         sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
         self.state.setdefault("position", 0)
-        while self.state["position"] < len(sequence):
-            self.evolve(sequence[self.state["position"]], advance_sequence=True)
+        with _data_context(self.config):
+            while self.state["position"] < len(sequence):
+                self._evolve(sequence[self.state["position"]], advance_sequence=True)
         return self.system
 
-    def evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
+    def evolve(self, task: Any) -> Path:
         """One iteration of `task` (a name or a data.Task); resumes one in flight."""
+        with _data_context(self.config):
+            return self._evolve(task)
+
+    def _evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
         task = self._task(task)
-        population = self._population_for(task.name)
+        population = self._population_for(task.name, getattr(task, "private", False))
         generations = self.config.generations
         while population.generation < generations:
             self._generation(task, population)
         best = population.best()
+        best.metrics["best_by_generation"] = list(population.best_by_generation)
         self.system.end_task(best)
         self._test(task, best)
         added = self.system.own_params(best)
@@ -85,7 +92,7 @@ class Search:
         return best
 
     # === A task iteration ===
-    def _population_for(self, name: str) -> Population:
+    def _population_for(self, name: str, private: bool) -> Population:
         in_flight = self.state.get("population")
         if in_flight:
             if in_flight["task"] != name:
@@ -93,7 +100,7 @@ class Search:
                     f"task '{in_flight['task']}' is in flight in {self.workdir}; finish it "
                     f"first: `evomt evolve --workdir {self.workdir} --task {in_flight['task']}`.")
             return Population.from_state(in_flight)
-        self.system.start_task(name, private=name in self.config.private_tasks)
+        self.system.start_task(name, private=private or name in self.config.private_tasks)
         incumbent = self.system.paths.get(name)
         seeds = self._seeds(name)
         self.rng.shuffle(seeds)
@@ -113,6 +120,8 @@ class Search:
     def _generation(self, task, population: Population) -> None:
         if population.generation_hparams is None:
             population.generation_hparams = self._data_hparams(task.name)
+            population.generation_seed = _derived_seed(
+                self.config.seed, task.name, f"generation/{population.serial}")
         datasets: dict[int, Any] = {}
         while population.candidate < self.config.candidates_per_generation:
             self._candidate(task, population, datasets)
@@ -164,12 +173,16 @@ class Search:
         config = self.config
         size = child.image_size
         if size not in datasets:
-            keras.utils.set_random_seed(seed)
-            datasets[size] = (
-                task.train_dataset(population.generation_hparams, image_size=size,
-                                   batch_size=config.batch_size, seed=seed),
-                task.eval_dataset("validation", image_size=size, batch_size=config.batch_size,
-                                  max_examples=config.validation_examples))
+            datasets[size] = task.eval_dataset("validation", image_size=size,
+                                               batch_size=config.batch_size,
+                                               max_examples=config.validation_examples)
+        # Every candidate of a generation sees the same batches (as the reference's
+        # devices do): a fresh pipeline from the generation's seed, also after a resume.
+        keras.utils.set_random_seed(population.generation_seed)
+        train_data = task.train_dataset(population.generation_hparams, image_size=size,
+                                        batch_size=config.batch_size,
+                                        seed=population.generation_seed)
+        keras.utils.set_random_seed(seed)
         steps = config.steps_per_validation or steps_per_round(
             task.num_train_examples, config.batch_size, config.examples_per_validation)
         self.observer.candidate_started(
@@ -177,7 +190,7 @@ class Search:
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
                   f"{population.candidate + 1}/{config.candidates_per_generation}")
         try:
-            result = self.trainer.train(self.system, child, *datasets[size],
+            result = self.trainer.train(self.system, child, train_data, datasets[size],
                                         rounds=config.validations, steps_per_round=steps,
                                         on_step=self.observer.candidate_step,
                                         on_round=self.observer.candidate_round)
@@ -256,6 +269,7 @@ class Search:
         if store.system_dir(self.workdir).exists():
             return System.load(self.workdir), {"version": STATE_VERSION}
         root = self.config.root
+        keras.utils.set_random_seed(self.config.seed)
         system = System.create(root.name, image_size=root.image_size,
                                patch_size=root.patch_size, checkpoint=root.checkpoint or None)
         return system, {"version": STATE_VERSION}
@@ -292,6 +306,15 @@ def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike
 def _adopt(target: System, source: System) -> None:
     target.components, target.slots = source.components, source.slots
     target.set_state(source.get_state())
+
+
+def _data_context(config):
+    """Mock TFDS data for the `tiny` recipe variants (`data.mock_examples` > 0)."""
+    if config.data.get("mock_examples", 0) <= 0:
+        return contextlib.nullcontext()
+    import tensorflow_datasets as tfds
+
+    return tfds.testing.mock_data(num_examples=config.data.mock_examples)
 
 
 def _derived_seed(seed: int, task: str, serial: int) -> int:

@@ -27,6 +27,7 @@ class Population:
     candidate: int = 0
     serial: int = 0
     generation_hparams: dict[str, Any] | None = None
+    generation_seed: int = 0
     consecutive_failures: int = 0
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     best_by_generation: list[float] = dataclasses.field(default_factory=list)

@@ -1,0 +1,145 @@
+"""Recipes and their configs: load `recipe.py[:variant]`, apply `--set key=value`,
+and pin the resolved config to the work directory.
+
+A recipe is a Python file with `get_config(variant)` returning a ConfigDict (as in
+big_vision). Overrides must name an existing key and keep its type (ConfigDict
+checks the type); the first run writes `DIR/config.json`, later runs must agree.
+
+Example:
+    config = load_recipe("recipes/offline_mini.py:smoke", ["generations=1"])
+    config = pin_config(config, "runs/demo")
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path as FsPath
+from typing import Any
+
+import ml_collections
+
+from keras_evomt import store
+from keras_evomt.errors import UserInputError, closest
+
+RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
+
+
+def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+    """The config of `path/to/recipe.py[:variant]` (or a recipe name in recipes/)."""
+    path, _, variant = spec.partition(":")
+    file = FsPath(path)
+    if not file.exists() and (RECIPES_DIR / file.name).exists():
+        file = RECIPES_DIR / file.name
+    if not file.exists() and (RECIPES_DIR / f"{path}.py").exists():
+        file = RECIPES_DIR / f"{path}.py"
+    if not file.exists() or file.suffix != ".py":
+        known = sorted(p.stem for p in RECIPES_DIR.glob("*.py") if p.stem != "common")
+        raise UserInputError(f"recipe '{path}' not found; recipes: {', '.join(known)}.",
+                             hint=closest(FsPath(path).stem, known) or None)
+    module_spec = importlib.util.spec_from_file_location(f"evomt_recipe_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(file.parent))  # recipes import their shared `common` module
+    try:
+        module_spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(file.parent))
+    if not hasattr(module, "get_config"):
+        raise UserInputError(f"{file} has no get_config(variant) function.")
+    try:
+        config = module.get_config(variant or None)
+    except ValueError as error:
+        raise UserInputError(f"{file.name}: {error}") from None
+    return apply_overrides(config, overrides)
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: list[str]) -> ml_collections.ConfigDict:
+    """Applies 'key=value' strings; unknown keys and type changes are input errors."""
+    config = ml_collections.ConfigDict(config.to_dict())  # a copy
+    keys = list(flatten(config.to_dict()))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep:
+            raise UserInputError(f"--set expects key=value. Received: {override!r}")
+        key = key.strip()
+        if key not in keys and not _is_section(config, key):
+            raise UserInputError(f"unknown config key '{key}'.",
+                                 hint=closest(key, keys) or "see the recipe's get_config.")
+        value = _parse(text)
+        parent, _, leaf = key.rpartition(".")
+        target = config if not parent else _section(config, parent)
+        old = target[leaf]
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(old, list) and isinstance(value, tuple):
+            value = list(value)
+        if type(old) is not type(value) and old is not None:
+            raise UserInputError(f"--set {key}: expected a {type(old).__name__} "
+                                 f"(now {old!r}). Received: {text!r}")
+        target[leaf] = value
+    return config
+
+
+def pin_config(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+               *, check: bool = True) -> ml_collections.ConfigDict:
+    """Writes DIR/config.json on the first run; later, refuses a config that differs."""
+    file = FsPath(workdir) / "config.json"
+    resolved = json.loads(config.to_json_best_effort())
+    if file.exists():
+        pinned = json.loads(file.read_text())
+        if check:
+            differ = {k for k in set(flatten(pinned)) | set(flatten(resolved))
+                      if flatten(pinned).get(k) != flatten(resolved).get(k)}
+            if differ:
+                shown = ", ".join(f"{k} ({flatten(pinned).get(k)!r} -> "
+                                  f"{flatten(resolved).get(k)!r})" for k in sorted(differ)[:6])
+                raise UserInputError(
+                    f"{workdir} was started with another config; differing keys: {shown}.",
+                    hint="rerun with the same recipe and --set values, or use a new --workdir.")
+        return ml_collections.ConfigDict(pinned)
+    store.atomic_write_json(file, resolved)
+    return config
+
+
+def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
+    file = FsPath(workdir) / "config.json"
+    return ml_collections.ConfigDict(json.loads(file.read_text())) if file.exists() else None
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _parse(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _section(config, dotted: str):
+    for part in dotted.split("."):
+        config = config[part]
+    return config
+
+
+def _is_section(config, key: str) -> bool:
+    try:
+        _section(config, key)
+        return True
+    except (KeyError, AttributeError):
+        return False

@@ -1,0 +1,53 @@
+"""One process per work directory: an exclusive lock naming its holder.
+
+Uses `fcntl.flock`, which the kernel releases when the holder dies, so a lock left
+by a killed process is simply taken over.
+
+Example:
+    with WorkdirLock("runs/demo"):
+        ...
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from pathlib import Path as FsPath
+
+from keras_evomt.errors import UserInputError
+
+
+class WorkdirLock:
+    def __init__(self, workdir: str | os.PathLike):
+        self.file = FsPath(workdir) / "lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> WorkdirLock:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace") or "{}"
+            os.close(fd)
+            try:
+                who = json.loads(holder)
+            except ValueError:
+                who = {}
+            raise UserInputError(
+                f"{self.file.parent} is in use by another evomt process (pid "
+                f"{who.get('pid', '?')} on host {who.get('host', '?')}).",
+                hint="wait for it to finish, or stop it; a killed process's lock is taken over."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,49 @@
+"""µ2Net's reference run: 69 image classification tasks grown into one system.
+
+The sequence of the paper (Gesmundo & Dean 2022): ViT benchmark (3), VTAB-full
+(23), Visual Domain Decathlon (10), character classification (8), VTAB-1k (25).
+Root: ViT-L/16 pretrained on ImageNet-21k (AugReg checkpoint, vit_jax .npz
+layout), 384x384, batch 64, 4 generations x 32 candidates per task, 4
+validation rounds of min(train, 128,116) examples, the reference space.
+
+Command:   evomt run recipes/mu2net_69.py --workdir runs/mu2net \\
+               --set root.checkpoint=/ckpt/ViT-L_16_augreg_i21k.npz --set data.data_dir=/data/tfds
+           (variants: vit, vtab_full, vdd, chars, vtab_1k run one benchmark each)
+Hardware:  the reference used TPUv4 (one candidate per core); expect days on 8 GPUs.
+Data:      the TFDS datasets, prepared beforehand (`evomt data prepare NAME --download`;
+           imagenet2012, diabetic_retinopathy and others need manual downloads).
+Result:    the paper reports cifar10 99.49% test accuracy and a 13.1B parameter system.
+
+Variant `tiny` runs the same sequence code on TFDS mock data with a tiny ViT and a
+handful of steps (the first tasks of the sequence; CI runs it).
+"""
+
+from __future__ import annotations
+
+from common import base, budget, small_vit
+
+from keras_evomt.data import list_tasks
+
+BENCHMARKS = ("vit", "vtab_full", "vdd", "chars", "vtab_1k")
+
+
+def get_config(variant: str | None = None):
+    config = base()
+    config.root.name = "vit_l16"
+    config.root.image_size = 384
+    config.root.patch_size = 16
+    config.tasks = [t for group in BENCHMARKS for t in list_tasks(group)]
+    budget(config, generations=4, candidates=32, validations=4, steps=0, batch_size=64,
+           validation_examples=10_000)
+    if variant in BENCHMARKS:
+        config.tasks = list_tasks(variant)
+    elif variant == "tiny":
+        small_vit(config, "vit_tiny", image_size=32, patch_size=8)
+        config.tasks = config.tasks[:3]
+        budget(config, generations=1, candidates=2, validations=1, steps=2, batch_size=8,
+               validation_examples=16)
+        config.data.mock_examples = 64
+    elif variant is not None:
+        raise ValueError(f"unknown variant {variant!r}; mu2net_69 has: "
+                         f"{', '.join(BENCHMARKS)}, tiny")
+    return config

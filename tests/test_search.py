@@ -1,0 +1,234 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_evomt.components import ClassificationHead, PositionEmbedding
+from keras_evomt.errors import EvomtError
+from keras_evomt.observe import Observer
+from keras_evomt.search import (
+    REFERENCE_DEFAULTS,
+    REFERENCE_SPACE,
+    MutationOptions,
+    Population,
+    Scorer,
+    Search,
+    choose_parent,
+    joins_population,
+    make_candidate,
+    mutate,
+)
+from keras_evomt.search.space import data_keys, model_keys
+from keras_evomt.system import base_name
+from tests.helpers import digits, tiny_search_config, tiny_system
+
+
+def test_hyperparameters_move_to_adjacent_values_with_probability_mu():
+    rng = np.random.default_rng(0)
+    keys = [k for k in model_keys(REFERENCE_SPACE) if k != "_mu_"]
+    changed = {k: 0 for k in keys}
+    trials = 2000
+    for _ in range(trials):
+        child = mutate(REFERENCE_DEFAULTS, REFERENCE_SPACE, rng, keys=keys, mu=0.3)
+        for key in keys:
+            values = REFERENCE_SPACE[key]
+            step = values.index(child[key]) - values.index(REFERENCE_DEFAULTS[key])
+            assert abs(step) <= 1
+            changed[key] += step != 0
+    # opt_lr sits mid-list: it moves w.p. µ; opt_nesterov (False, last) moves w.p. µ/2.
+    assert changed["opt_lr"] / trials == pytest.approx(0.3, abs=0.04)
+    assert changed["opt_nesterov"] / trials == pytest.approx(0.15, abs=0.03)
+    assert mutate(REFERENCE_DEFAULTS, REFERENCE_SPACE, rng, keys=keys, mu=0.0) == \
+        REFERENCE_DEFAULTS
+    assert data_keys(REFERENCE_SPACE) == sorted(k for k in REFERENCE_SPACE if k[:3] == "ds_")
+
+
+def test_mu_is_mutated_first_and_drives_the_rest():
+    rng = np.random.default_rng(1)
+    space = {"_mu_": [0.0, 1.0], "opt_lr": [0.1, 0.2, 0.3]}
+    moved = 0
+    for _ in range(200):
+        child = mutate({"_mu_": 0.0, "opt_lr": 0.2}, space, rng, keys=["opt_lr", "_mu_"])
+        assert child["_mu_"] == 0.0 or child["opt_lr"] != 0.2  # µ=1 => opt_lr moved
+        moved += child["opt_lr"] != 0.2
+    assert moved == 0  # µ starts at 0 so it never moves, and neither does opt_lr
+
+
+def test_parent_rule_halves_acceptance_per_offspring():
+    rng = np.random.default_rng(2)
+    counts = {"a": 0, "b": 0, "seed": 0}
+    for _ in range(4000):
+        seeds = ["seed"]
+        counts[choose_parent(["a", "b"], seeds, {"a": 1, "b": 2}, rng)] += 1
+    # P(a) = 1/2; P(b) = 1/2 * 1/4; P(seed) = 1/2 * 3/4 (+ uniform fallback, 0 here)
+    assert counts["a"] / 4000 == pytest.approx(0.5, abs=0.03)
+    assert counts["b"] / 4000 == pytest.approx(0.125, abs=0.02)
+    assert counts["seed"] / 4000 == pytest.approx(0.375, abs=0.03)
+    seeds = ["x", "y"]
+    assert choose_parent([], seeds, {}, rng) == "x" and seeds == ["y", "x"]  # moved back
+    picks = {choose_parent([], ["x"], {"x": 60}, rng) for _ in range(5)}
+    assert picks == {"x"}  # fallback: uniform among everyone
+
+
+def test_score_formula_and_improvement_rule():
+    assert Scorer().score(0.8, accounted_params=5e9, flops=1e13) == 0.8
+    scorer = Scorer(base_params=0.99, ref_params=2.2e9, base_flops=0.99, ref_flops=3.8e12)
+    expected = 0.9 * 0.99 ** (1.1e9 / 2.2e9) * 0.99 ** (7.6e12 / 3.8e12)
+    assert scorer.score(0.9, accounted_params=1.1e9, flops=7.6e12) == pytest.approx(expected)
+    assert joins_population(0.5, 0.5, same_task=True)
+    assert not joins_population(0.49, 0.5, same_task=True)
+    assert joins_population(0.1, 0.9, same_task=False)
+
+
+def test_layer_cloning_rules():
+    system = tiny_system()
+    system.start_task("a")
+    first = system.new_task_path("a", 10)
+    first.id = "a#0"
+    system.end_task(first)
+    system.start_task("b")
+    rng = np.random.default_rng(0)
+    hparams = {**REFERENCE_DEFAULTS, "image_size": 32}
+    share = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 0.0}, rng,
+                           MutationOptions())
+    shared = [c for c in share.components if c in first.components]
+    assert shared == first.components[:-2]  # everything frozen is shared at µ=0
+    assert base_name(share.components[-2]) == "encoder_norm"  # always its own
+    head = system.components[share.components[-1]]
+    assert isinstance(head, ClassificationHead) and head.num_classes == 3
+    assert not np.any(head.get_weights()[0])  # a new, zero-initialised head
+    clone_all = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 1.0}, rng,
+                               MutationOptions())
+    assert not set(clone_all.components) & set(first.components)
+    # From its own task's path: own components are always cloned, the head inherited.
+    own = make_candidate(system, share, "b", 3, {**hparams, "_mu_": 0.0}, rng,
+                         MutationOptions())
+    assert own.components[:-2] == share.components[:-2]
+    np.testing.assert_array_equal(system.components[own.components[-1]].get_weights()[0],
+                                  head.get_weights()[0])
+    assert own.components[-1] != share.components[-1]
+    bigger = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 0.0, "image_size": 48},
+                            rng, MutationOptions())
+    positions = system.components[bigger.components[2]]
+    assert isinstance(positions, PositionEmbedding) and positions.grid_size == 6
+    assert system.model(bigger)(np.zeros((1, 48, 48, 3), "float32")).shape == (1, 3)
+
+
+def test_structural_actions_and_baseline_modes():
+    system = tiny_system()
+    system.start_task("a")
+    rng = np.random.default_rng(0)
+    hparams = {**REFERENCE_DEFAULTS, "_mu_": 1.0, "image_size": 32, "adapter_dim": 4}
+    grown = make_candidate(system, system.root, "a", 10, hparams, rng,
+                           MutationOptions(insert_block=True, insert_adapter=True))
+    names = [base_name(c) for c in grown.components]
+    assert any(n.startswith("adapter") for n in names)
+    assert any(n.endswith("_inserted") for n in names)
+    x = digits(4)[0]
+    plain = make_candidate(system, system.root, "a", 10, {**hparams, "_mu_": 0.0}, rng,
+                           MutationOptions())
+    # identity-initialised insertions leave the function unchanged (heads are zero: compare
+    # the features before the head)
+    from keras_evomt.path import PathModel
+
+    def features(path):
+        return PathModel([system.components[c] for c in path.components[:-1]])(x).numpy()
+
+    np.testing.assert_allclose(features(grown)[:, 0], features(plain)[:, 0], atol=1e-5)
+    adapters = make_candidate(system, system.root, "a", 10, hparams, rng,
+                              MutationOptions(clone_mode="adapters"))
+    assert sum(base_name(c).startswith("adapter") for c in adapters.components) == 2
+    bottom = make_candidate(system, system.root, "a", 10, hparams, rng,
+                            MutationOptions(clone_mode="freeze_bottom", freeze_bottom=1))
+    root = system.root.components
+    assert bottom.components[:4] == root[:4] and bottom.components[4] != root[4]
+
+
+def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
+    config = tiny_search_config(("digits", "textures", "lfw_faces"))
+    config.candidates_per_generation = 3
+    search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
+    probe = digits(8)[0]
+    fingerprints, predictions = {}, {}
+    for task in config.tasks:
+        search.evolve(task)
+        for old in fingerprints:
+            assert search.system.fingerprint(old) == fingerprints[old]
+            np.testing.assert_array_equal(search.system.model(old)(probe), predictions[old])
+        fingerprints[task] = search.system.fingerprint(task)
+        predictions[task] = search.system.model(task)(probe).numpy()
+    system = search.system
+    paths = system.paths
+    reused = set(paths["lfw_faces"].components) & (
+        set(paths["digits"].components) | set(paths["textures"].components)) - set(
+        system.root.components)
+    origins = {paths["textures"].origin, paths["lfw_faces"].origin}
+    assert reused or origins & {"digits", "textures"}, "later tasks should build on earlier ones"
+    assert all("test_accuracy" in p.metrics for p in paths.values())
+    assert (tmp_path / "tb").is_dir()
+
+
+def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
+    config = tiny_search_config(("digits",))
+    config.space.opt_lr = [1e30]
+    config.defaults.opt_lr = 1e30
+    config.max_consecutive_failures = 2
+    search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
+    with pytest.raises(EvomtError, match="2 candidates of 'digits' failed in a row"):
+        search.evolve("digits")
+    state = json.loads((tmp_path / "search" / "state.json").read_text())
+    assert "became nan" in state["population"]["history"][0]["failed"]
+
+
+RUN = """
+import sys
+sys.path.insert(0, {root!r})
+from keras_evomt.observe import Observer
+from keras_evomt.search import Search
+from tests.helpers import tiny_search_config
+config = tiny_search_config(("digits", "textures"))
+config.candidates_per_generation = 3
+Search(config, {workdir!r}, observer=Observer({workdir!r}, quiet=True)).run()
+"""
+
+
+def _fingerprints(workdir):
+    from keras_evomt.system import System
+
+    system = System.load(workdir)
+    return {t: system.fingerprint(t) for t in system.paths}, len(system.components)
+
+
+def test_a_killed_search_resumes_to_the_same_system(tmp_path):
+    import os
+
+    root = os.getcwd()
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, "-c", RUN.format(root=root, workdir=str(whole))],
+                   check=True, timeout=300)
+    child = subprocess.Popen([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))])
+    state = killed / "search" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            population = json.loads(state.read_text()).get("population") or {}
+        except (OSError, ValueError):
+            population = {}
+        if len(population.get("history", [])) >= 2 and population.get("task") == "digits":
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    subprocess.run([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))],
+                   check=True, timeout=300)
+    assert _fingerprints(killed) == _fingerprints(whole)
+
+
+def test_population_state_round_trips():
+    population = Population.start("a", ["root"], None)
+    population.offspring["root"] = 2
+    assert Population.from_state(json.loads(json.dumps(population.get_state()))) == population
