@@ -1,0 +1,144 @@
+"""The evomt command end to end (Click's CliRunner, in process)."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_evomt.cli import main
+from keras_evomt.workdir_lock import WorkdirLock
+
+
+def evomt(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    result = evomt("run", "recipes/offline_mini.py:smoke", "--workdir", workdir, "--quiet")
+    assert result.exit_code == 0, result.output
+    return workdir, result.output
+
+
+def test_run_prints_the_status_table_and_where_the_logs_are(grown):
+    workdir, output = grown
+    assert "digits" in output and "textures" in output
+    assert f"TensorBoard logs: {workdir / 'tb'}" in output
+    assert (workdir / "config.json").exists() and (workdir / "tb").is_dir()
+
+
+def test_status_json_matches_the_table(grown):
+    workdir, _ = grown
+    result = evomt("status", "--workdir", workdir, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert [t["task"] for t in data["tasks"]] == ["digits", "textures"]
+    for task in data["tasks"]:
+        assert len(task["fingerprint"]) == 64 and 0 <= task["test_accuracy"] <= 1
+        assert task["own_params"] > 0 and task["accounted_params"] >= task["own_params"]
+    assert data["system"]["root_weights"] == "random init (no checkpoint)"
+    table = evomt("status", "--workdir", workdir).output
+    assert data["tasks"][0]["fingerprint"][:12] in table
+
+
+def test_rerunning_resumes_and_does_nothing_more(grown):
+    workdir, _ = grown
+    before = json.loads(evomt("status", "--workdir", workdir, "--json").output)
+    result = evomt("run", "recipes/offline_mini.py:smoke", "--workdir", workdir, "--quiet")
+    assert result.exit_code == 0
+    assert json.loads(evomt("status", "--workdir", workdir, "--json").output) == before
+
+
+def test_eval_reports_the_test_accuracy(grown):
+    workdir, _ = grown
+    result = evomt("eval", "--workdir", workdir, "--task", "digits", "--json")
+    assert result.exit_code == 0, result.output
+    status = json.loads(evomt("status", "--workdir", workdir, "--json").output)
+    assert json.loads(result.output)["accuracy"] == pytest.approx(
+        status["tasks"][0]["test_accuracy"])
+
+
+def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from keras_evomt.system import System
+
+    workdir, _ = grown
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    expected = System.load(workdir).model("textures")(x).numpy()
+    result = evomt("export", "--workdir", workdir, "--task", "textures", "--out",
+                   tmp_path / "textures.keras")
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(tmp_path / "textures.keras")
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
+    result = evomt("export", "--workdir", workdir, "--task", "textures", "--out",
+                   tmp_path / "served", "--format", "savedmodel")
+    assert result.exit_code == 0, result.output
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    logits = served.serve(tf.constant(x))
+    np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-5)
+
+
+def test_report_writes_pngs(grown, tmp_path):
+    workdir, _ = grown
+    result = evomt("report", "--workdir", workdir, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    pngs = list(tmp_path.glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_data_list_shows_the_registry():
+    result = evomt("data", "list", "--json")
+    assert result.exit_code == 0
+    names = [row["name"] for row in json.loads(result.output)]
+    assert len(names) >= 69 and names[:3] == ["imagenet2012", "cifar100", "cifar10"]
+    assert "digits" in evomt("data", "list", "--group", "offline").output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["status", "--workdir", "/nonexistent/run"], "does not exist"),
+    (["run", "recipes/nope.py", "--workdir", "{tmp}"], "recipe 'recipes/nope.py' not found"),
+    (["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generatoins=1"],
+     "did you mean: generations"),
+    (["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generations=two"],
+     "expected a int"),
+    (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
+    (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
+    (["data", "prepare", "cifar11"], "unknown task"),
+])
+def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
+    result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
+
+
+def test_unknown_task_of_a_system_is_bad_input(grown):
+    workdir, _ = grown
+    result = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "digit"])
+    assert result.exit_code == 2 and "did you mean: digits" in result.output
+
+
+def test_a_conflicting_rerun_names_the_keys(grown):
+    workdir, _ = grown
+    result = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(workdir),
+                                       "--set", "generations=2"])
+    assert result.exit_code == 2 and "generations (1 -> 2)" in result.output
+
+
+def test_a_second_process_on_the_workdir_stops_at_once(grown):
+    workdir, _ = grown
+    with WorkdirLock(workdir):
+        result = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir",
+                                           str(workdir)])
+    assert result.exit_code == 2 and "in use by another evomt process (pid" in result.output
+
+
+def test_mu2net_69_tiny_runs_the_reference_sequence_on_mock_data(tmp_path):
+    result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
+    assert result.exit_code == 0, result.output
+    status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
+    assert [t["task"] for t in status["tasks"]] == ["imagenet2012", "cifar100", "cifar10"]
