@@ -206,14 +206,14 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
 @click.option("--out", required=True, type=click.Path(), help="Output file or directory.")
 @click.option("--format", "fmt", default="keras", type=click.Choice(["keras", "savedmodel"]),
               show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing export.")
 @handle_errors
-def export(workdir: str, task: str, out: str, fmt: str) -> None:
-    """One task's model as a .keras file or a TF SavedModel for serving."""
-    from keras_evomt.export import export_task
+def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None:
+    """One task's model as a .keras file or a TF SavedModel, with its input contract."""
+    from keras_evomt.export import contract_path, export_task
 
-    _load_system(workdir)  # prints fallback warnings, checks the directory
-    written = export_task(workdir, task, out, fmt=fmt)
-    click.echo(f"exported {task} to {written}")
+    written = export_task(_load_system(workdir), task, out, fmt=fmt, overwrite=overwrite)
+    click.echo(f"exported {task} to {written} (input contract: {contract_path(written)})")
 
 
 @main.command()

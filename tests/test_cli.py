@@ -78,7 +78,7 @@ def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
                    tmp_path / "served", "--format", "savedmodel")
     assert result.exit_code == 0, result.output
     served = tf.saved_model.load(str(tmp_path / "served"))
-    logits = served.serve(tf.constant(x))
+    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
     np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-5)
 
 

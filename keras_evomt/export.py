@@ -1,0 +1,169 @@
+"""`evomt export`: one task's model as a standalone `.keras` file or a TF SavedModel.
+
+The exported model is a fresh `PathModel` over copies of the task's components, so the
+artefact holds that task's layers only (not the whole system). `.keras` files load with
+`keras.saving.load_model(path)` once `keras_evomt` is imported (its components are
+registered serializable); a SavedModel (written with Keras's `ExportArchive`) loads with
+`tf.saved_model.load(path)` and needs no keras_evomt at all.
+
+The preprocessing contract (input size, value range, channels, classes, fingerprint)
+travels with the model: always as `<out>.contract.json` beside it, and inside a
+SavedModel also as `assets/contract.json` and a `contract` signature returning that JSON.
+
+Example:
+    export_task("runs/demo", "digits", "digits.keras")
+    export_task("runs/demo", "digits", "serving/digits", fmt="savedmodel")
+    served = tf.saved_model.load("serving/digits")
+    logits = served.signatures["serving_default"](images=images)["logits"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path as FsPath
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keras_evomt import __version__, store
+from keras_evomt.errors import UserInputError, closest
+from keras_evomt.path import ROOT, PathModel
+from keras_evomt.system import System, component_from_config, config_of
+
+FORMATS = ("keras", "savedmodel")
+VALUE_RANGE = (-1.0, 1.0)
+
+
+def export_task(workdir_or_system: str | os.PathLike | System, task: str,
+                out: str | os.PathLike, fmt: str = "keras", *,
+                overwrite: bool = False) -> FsPath:
+    """Writes `task`'s model to `out` in format `fmt` ('keras' or 'savedmodel').
+
+    Returns the path written; its contract is at `contract_path(out)`.
+    """
+    if fmt not in FORMATS:
+        raise UserInputError(f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
+                             hint=closest(fmt, FORMATS) or None)
+    out = FsPath(out)
+    if fmt == "keras" and out.suffix != ".keras":
+        raise UserInputError(f"a Keras model file must end in '.keras'. Received: out={out}",
+                             hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.")
+    if fmt == "savedmodel" and out.suffix == ".keras":
+        raise UserInputError(f"a SavedModel is a directory, not a '.keras' file. "
+                             f"Received: out={out}", hint=f"use {out.with_suffix('')}.")
+    for target in (out, contract_path(out)):
+        if target.exists() and not overwrite:
+            raise UserInputError(f"{target} already exists; choose another path or "
+                                 "overwrite it (--overwrite).")
+    system = (workdir_or_system if isinstance(workdir_or_system, System)
+              else System.load(os.fspath(workdir_or_system)))
+    if task == ROOT:
+        raise UserInputError("the root has no classification head; export a task: "
+                             f"{', '.join(system.paths) or 'no tasks yet'}.")
+    model = standalone_model(system, task)
+    contract = preprocessing_contract(system, task, model, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "keras":
+        _write_keras(model, out)
+    else:
+        _write_savedmodel(model, contract, out)
+    store.atomic_write_json(contract_path(out), contract)
+    _readable(contract_path(out))
+    return out
+
+
+def contract_path(out: str | os.PathLike) -> FsPath:
+    """Where the contract of an export to `out` is written: `<out>.contract.json`."""
+    out = FsPath(out)
+    return out.with_name(out.name + ".contract.json")
+
+
+def standalone_model(system: System, task: str) -> PathModel:
+    """A new PathModel for `task` over copies of its components (weights copied)."""
+    path = system.path(task)
+    components = []
+    for cid in path.components:
+        source = system.components[cid]
+        copy = component_from_config(type(source), dict(config_of(source), name=cid))
+        copy.build_from_config(source.get_build_config())
+        copy.set_weights(source.get_weights())
+        components.append(copy)
+    return PathModel(components, name=f"{_safe(task)}_model")
+
+
+def preprocessing_contract(system: System, task: str, model: PathModel,
+                           fmt: str) -> dict[str, Any]:
+    """What the model expects and returns, as plain JSON."""
+    path = system.path(task)
+    size = path.image_size
+    shape: tuple = (None, size, size, 3)
+    for component in model.components:
+        shape = component.compute_output_shape(shape)
+    num_classes = int(shape[-1])
+    return {
+        "task": task,
+        "format": fmt,
+        "input": {"name": "images", "dtype": "float32", "shape": [None, size, size, 3],
+                  "image_size": size, "channels": 3, "value_range": list(VALUE_RANGE)},
+        "preprocessing": (f"RGB (gray tiled to 3 channels, alpha dropped), values scaled "
+                          f"to [0, 1], resized bilinearly to {size}x{size}, then "
+                          "x * 2 - 1, clipped to [-1, 1]"),
+        "output": {"name": "logits", "dtype": "float32", "shape": [None, num_classes],
+                   "num_classes": num_classes,
+                   "meaning": "unnormalised class scores; softmax gives probabilities"},
+        "fingerprint": system.fingerprint(path),
+        "path_id": path.id,
+        "components": list(path.components),
+        "metrics": {k: v for k, v in path.metrics.items() if isinstance(v, int | float)},
+        "keras_evomt_version": __version__,
+    }
+
+
+# === Writers ===
+def _write_keras(model: PathModel, out: FsPath) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
+    os.close(fd)
+    try:
+        model.save(tmp, overwrite=True)
+        _readable(FsPath(tmp))
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> None:
+    size = contract["input"]["image_size"]
+    text = json.dumps(contract, indent=1)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve", lambda images: {"logits": model(images, training=False)},
+        input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32, name="images")])
+    archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
+    tmp = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        archive.write_out(str(tmp), verbose=False)
+        (tmp / "assets").mkdir(exist_ok=True)
+        (tmp / "assets" / "contract.json").write_text(text)
+        _readable(tmp, directory=True)
+        if out.exists():  # overwrite: only the swap itself is not atomic
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readable(path: FsPath, directory: bool = False) -> None:
+    """Temporary files and folders are private (0600/0700); exports are for others too."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod((0o777 if directory else 0o666) & ~umask)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)

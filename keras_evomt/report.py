@@ -1,0 +1,423 @@
+"""`evomt report`: pictures of a grown system and a short markdown summary linking them.
+
+Four PNG pictures, readable from 5 to 69+ tasks (heights grow with the task count):
+- `sharing.png`: tasks (rows, in arrival order) by component slots (columns in path order);
+  grey cells run a root component, blue ones a component the task uses alone, coloured
+  numbered ones a component shared between tasks (the number is the task that added it);
+- `params.png`: parameters each task added when it arrived (split into those it still
+  uses alone and those later tasks reuse) and the system's cumulative unique parameters;
+- `accuracy.png`: validation and test accuracy per task;
+- `search.png`: the search's best score by generation per task, from
+  `path.metrics["best_by_generation"]` or, failing that, the TensorBoard scalar
+  `search/best_score` under `DIR/tb/<task>/`.
+Figures use matplotlib's object API (no pyplot), so no global backend is touched.
+
+Example:
+    files = write_report("runs/demo")   # [.../reports/sharing.png, ..., .../summary.md]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+import numpy as np
+from matplotlib import ticker
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.patches import Patch
+
+from keras_evomt import store
+from keras_evomt.errors import CorruptStateError, UserInputError
+from keras_evomt.path import ROOT, Path
+from keras_evomt.system import System, base_name
+
+ROOT_COLOUR, OWN_COLOUR, EMPTY_COLOUR = "#c9c9c9", "#9ecae1", "#ffffff"
+SHARED_COLOURS = ["#e6550d", "#31a354", "#d62728", "#756bb1", "#8c564b", "#e377c2",
+                  "#bcbd22", "#17becf", "#393b79", "#fd8d3c"]
+ROW_INCHES, FONT = 0.17, 6.5
+PICTURES = {"sharing": "which components each task's path uses",
+            "params": "parameters added per task and the system's unique parameters",
+            "accuracy": "validation and test accuracy per task",
+            "search": "the search's best score by generation per task"}
+
+
+def write_report(workdir: str | os.PathLike, out_dir: str | os.PathLike | None = None
+                 ) -> list[FsPath]:
+    """Writes the pictures and `summary.md` (default `workdir/reports/`); returns their paths."""
+    workdir = FsPath(workdir)
+    system = read_structure(workdir)
+    if not system.paths:
+        raise UserInputError(f"the system in {workdir} has no finished task yet; "
+                             "nothing to report.")
+    out = FsPath(out_dir) if out_dir is not None else workdir / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    progress = {task: search_progress(workdir, path) for task, path in system.paths.items()}
+    figures = {"sharing": sharing_figure(system), "params": params_figure(system),
+               "accuracy": accuracy_figure(system),
+               "search": search_figure(progress, task_labels(system))}
+    written = []
+    for name, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=130)
+        written.append(_write(out / f"{name}.png", buffer.getvalue()))
+    text = summary_markdown(system, workdir, progress)
+    return [*written, _write(out / "summary.md", text.encode())]
+
+
+def _write(file: FsPath, data: bytes) -> FsPath:
+    """Atomically, readable by others as the umask allows (temporary files are 0600)."""
+    store.atomic_write_bytes(file, data)
+    umask = os.umask(0)
+    os.umask(umask)
+    file.chmod(0o666 & ~umask)
+    return file
+
+
+# === Data ===
+class SavedStructure(System):
+    """A saved system's paths and parameter counts, read from its manifest without weights.
+
+    A report needs no weights, and loading those of a ViT-L system grown over 69 tasks
+    takes minutes; the manifest (`store.save`) already holds each component's count.
+    """
+
+    def __init__(self, manifest: dict[str, Any]):
+        super().__init__()
+        self.param_counts = {cid: int(e["params"]) for cid, e in manifest["components"].items()}
+        self.loaded_state = int(manifest["state"])
+        self.set_state(manifest["system"])
+
+    def params(self, cid: str) -> int:
+        return self.param_counts[cid]
+
+
+def read_structure(workdir: str | os.PathLike) -> SavedStructure:
+    """The newest readable saved state of `workdir`'s system, without its weights."""
+    directory = store.system_dir(workdir)
+    manifests = sorted(directory.glob("manifest-*.json"), reverse=True)
+    if not manifests:
+        raise UserInputError(f"--workdir {workdir} holds no system: run `evomt run RECIPE "
+                             f"--workdir {workdir}` first.")
+    problems = []
+    for file in manifests:
+        try:
+            manifest = json.loads(file.read_text())
+            jsonschema.validate(manifest, store.MANIFEST_SCHEMA)
+            return SavedStructure(manifest)
+        except (OSError, ValueError, KeyError, TypeError, jsonschema.ValidationError) as error:
+            problems.append(f"{file.name}: {str(error)[:120]}")
+    raise CorruptStateError(f"no readable system state in {directory}",
+                            hint="; ".join(problems) or None)
+
+
+def component_count(system: System) -> int:
+    """Components that the root or a task's path uses."""
+    return len({cid for path in system.all_paths() for cid in path.components})
+
+
+def task_labels(system: System) -> list[str]:
+    """'3 cifar10' style row labels: the arrival number (from 1) and the task name."""
+    private = system.private_tasks
+    return [f"{i} {t}" + (" (private)" if t in private else "")
+            for i, t in enumerate(system.paths, 1)]
+
+
+def column_keys(components: Sequence[str]) -> list[str]:
+    """Column key per component: its base name, '#k' added when it repeats in the path."""
+    seen: dict[str, int] = {}
+    keys = []
+    for cid in components:
+        name = base_name(cid)
+        seen[name] = seen.get(name, 0) + 1
+        keys.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return keys
+
+
+def merged_columns(sequences: Sequence[Sequence[str]]) -> list[str]:
+    """One column order consistent with every path's order (first seen wins ties)."""
+    first: dict[str, int] = {}
+    after: dict[str, set[str]] = {}
+    for keys in sequences:
+        for i, key in enumerate(keys):
+            first.setdefault(key, len(first))
+            after.setdefault(key, set())
+            if i:
+                after[key].add(keys[i - 1])
+    order: list[str] = []
+    placed: set[str] = set()
+    while len(order) < len(first):
+        ready = [k for k in first if k not in placed and after[k] <= placed]
+        if not ready:  # a cycle (paths disagree on order): fall back to first seen
+            ready = [k for k in first if k not in placed]
+        key = min(ready, key=first.__getitem__)
+        order.append(key)
+        placed.add(key)
+    return order
+
+
+def added_params(system: System) -> list[tuple[int, int]]:
+    """Per task in arrival order: (params added and still used alone, added and reused)."""
+    known = set(system.root.components) if system.root else set()
+    rows = []
+    for task, path in system.paths.items():
+        new = [c for c in dict.fromkeys(path.components) if c not in known]
+        known.update(new)
+        alone = sum(system.params(c) for c in new if system.users(c) - {ROOT} <= {task})
+        rows.append((alone, sum(system.params(c) for c in new) - alone))
+    return rows
+
+
+def cumulative_params(system: System) -> list[int]:
+    """Unique parameters of the root plus the first k tasks, for each k."""
+    used = set(system.root.components) if system.root else set()
+    total = sum(system.params(c) for c in used)
+    totals = []
+    for path in system.paths.values():
+        for cid in path.components:
+            if cid not in used:
+                used.add(cid)
+                total += system.params(cid)
+        totals.append(total)
+    return totals
+
+
+def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
+    """Best score by generation: the path's metrics, else TensorBoard's `search/best_score`."""
+    stored = path.metrics.get("best_by_generation")
+    if stored:
+        return [float(v) for v in stored]
+    events = FsPath(workdir) / "tb" / path.task
+    if not events.is_dir():
+        return []
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(events), size_guidance={event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0})
+    accumulator.Reload()
+    tags = accumulator.Tags()
+    by_step: dict[int, tuple[float, float]] = {}  # step -> (wall time, value); newest wins
+    if "search/best_score" in tags.get("tensors", []):
+        for event in accumulator.Tensors("search/best_score"):
+            value = float(tensor_util.make_ndarray(event.tensor_proto))
+            if event.step not in by_step or event.wall_time >= by_step[event.step][0]:
+                by_step[event.step] = (event.wall_time, value)
+    elif "search/best_score" in tags.get("scalars", []):
+        for event in accumulator.Scalars("search/best_score"):
+            by_step[event.step] = (event.wall_time, float(event.value))
+    return [by_step[step][1] for step in sorted(by_step)]
+
+
+# === Figures ===
+def _height(rows: int, extra: float) -> float:
+    return max(2.6, rows * ROW_INCHES + extra)
+
+
+def _task_axis(ax, labels: list[str]) -> None:
+    ax.set_yticks(range(len(labels)), labels, fontsize=FONT)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.tick_params(axis="y", length=0)
+
+
+def sharing_figure(system: System) -> Figure:
+    """Tasks x component slots; colours show which component instance each path runs."""
+    root = system.root
+    paths = [root, *system.paths.values()] if root else list(system.paths.values())
+    labels = (["root"] if root else []) + task_labels(system)
+    keys = [column_keys(p.components) for p in paths]
+    columns = merged_columns(keys)
+    arrival = {task: i for i, task in enumerate(system.paths, 1)}
+    introduced: dict[str, int] = {}
+    for path in system.paths.values():
+        for cid in path.components:
+            introduced.setdefault(cid, arrival[path.task])
+    root_ids = set(root.components) if root else set()
+
+    grid = np.tile(_rgb(EMPTY_COLOUR), (len(paths), len(columns), 1))
+    numbers: list[tuple[int, int, str]] = []
+    for row, (path, row_keys) in enumerate(zip(paths, keys)):
+        for cid, key in zip(path.components, row_keys):
+            col = columns.index(key)
+            tasks = system.users(cid) - {ROOT}
+            if cid in root_ids:
+                colour = ROOT_COLOUR
+            elif len(tasks) <= 1:
+                colour = OWN_COLOUR
+            else:
+                colour = SHARED_COLOURS[(introduced[cid] - 1) % len(SHARED_COLOURS)]
+                numbers.append((row, col, str(introduced[cid])))
+            grid[row, col] = _rgb(colour)
+
+    width = max(5.5, 0.24 * len(columns) + 0.065 * max(map(len, labels)) + 1.2)
+    figure = Figure(figsize=(width, _height(len(paths), 2.6)), layout="constrained")
+    ax = figure.add_subplot()
+    ax.imshow(grid, aspect="auto", interpolation="nearest")
+    _task_axis(ax, labels)
+    ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=FONT)
+    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(paths)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.0)
+    ax.tick_params(which="minor", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    number_size = min(FONT, 5.5 + 0.5 * (len(paths) < 30))
+    for row, col, text in numbers:
+        ax.text(col, row, text, ha="center", va="center", fontsize=number_size, color="white",
+                fontweight="bold")
+    ax.set_title(f"Components per task ({len(system.paths)} tasks, "
+                 f"{component_count(system)} components)", fontsize=FONT + 2)
+    if root:
+        ax.axhline(0.5, color="#404040", linewidth=1.2)
+    shared = tuple(Patch(color=c) for c in SHARED_COLOURS[:4])
+    figure.legend(
+        [Patch(color=ROOT_COLOUR), Patch(color=OWN_COLOUR), shared],
+        ["root component (shared, frozen)", "used by this task alone",
+         "shared between tasks (number: the task that added it)"],
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, loc="outside lower center",
+        ncols=3 if width > 11 else 1, fontsize=FONT, frameon=False)
+    return figure
+
+
+def params_figure(system: System) -> Figure:
+    """Parameters each task added (bars) and cumulative unique parameters (line)."""
+    labels = task_labels(system)
+    added = np.array(added_params(system), dtype=float).reshape(-1, 2)
+    totals = cumulative_params(system)
+    rows = range(len(labels))
+    figure = Figure(figsize=(8.5, _height(len(labels), 1.6)), layout="constrained")
+    left, right = figure.subplots(1, 2, sharey=True, width_ratios=[3, 2])
+    left.barh(rows, added[:, 0], height=0.7, color=OWN_COLOUR, label="still used alone")
+    left.barh(rows, added[:, 1], left=added[:, 0], height=0.7, color=SHARED_COLOURS[0],
+              label="reused by later tasks")
+    left.set_title("Parameters added when the task arrived", fontsize=FONT + 2)
+    left.set_xlim(0, max(added.sum(axis=1).max(), 1) * 1.04)
+    root = sum(system.params(c) for c in system.root.components) if system.root else 0
+    right.plot(totals, rows, marker="o", markersize=2.5, linewidth=1.2, color="#3182bd",
+               label="system after the task")
+    right.axvline(root, color="#969696", linestyle="--", linewidth=1, label="root")
+    right.annotate(_eng(totals[-1]), (totals[-1], len(labels) - 1), xytext=(-4, 0),
+                   textcoords="offset points", ha="right", va="center", fontsize=FONT)
+    right.set_title("Unique parameters of the system", fontsize=FONT + 2)
+    right.set_xlim(0, max(totals) * 1.05)
+    figure.legend(loc="outside lower center", ncols=4, fontsize=FONT, frameon=False)
+    for ax in (left, right):
+        ax.xaxis.set_major_formatter(ticker.EngFormatter())
+        ax.tick_params(axis="x", labelsize=FONT)
+        ax.grid(axis="x", linewidth=0.4, alpha=0.5)
+        ax.set_axisbelow(True)
+    _task_axis(left, labels)
+    right.tick_params(axis="y", length=0)
+    return figure
+
+
+def accuracy_figure(system: System) -> Figure:
+    """Validation and test accuracy per task, side by side."""
+    labels = task_labels(system)
+    figure = Figure(figsize=(7.0, _height(len(labels), 1.2)), layout="constrained")
+    ax = figure.add_subplot()
+    annotate = len(labels) <= 25
+    for offset, (key, colour, name) in enumerate([
+            ("validation_accuracy", "#9ecae1", "validation"),
+            ("test_accuracy", "#3182bd", "test")]):
+        values = [path.metrics.get(key) for path in system.paths.values()]
+        rows = np.arange(len(labels)) - 0.2 + 0.4 * offset
+        known = [(r, v) for r, v in zip(rows, values) if v is not None]
+        if known:
+            ax.barh([r for r, _ in known], [v for _, v in known], height=0.38, color=colour,
+                    label=name)
+        if annotate:
+            for r, v in known:
+                ax.text(min(v, 1.0) + 0.005, r, f"{v:.1%}", va="center", fontsize=FONT - 1)
+    ax.set_xlim(0, 1.08 if annotate else 1.0)
+    ax.xaxis.set_major_formatter(ticker.PercentFormatter(1.0))
+    ax.tick_params(axis="x", labelsize=FONT)
+    ax.grid(axis="x", linewidth=0.4, alpha=0.5)
+    ax.set_axisbelow(True)
+    _task_axis(ax, labels)
+    ax.set_title("Accuracy per task", fontsize=FONT + 2)
+    figure.legend(fontsize=FONT, frameon=False, loc="outside lower center", ncols=2)
+    return figure
+
+
+def search_figure(progress: dict[str, list[float]], labels: list[str] | None = None) -> Figure:
+    """Best score by generation: one row per task, one cell per generation."""
+    labels = labels or [f"{i} {t}" for i, t in enumerate(progress, 1)]
+    generations = max((len(v) for v in progress.values()), default=0)
+    grid = np.full((len(labels), max(generations, 1)), np.nan)
+    for row, values in enumerate(progress.values()):
+        grid[row, :len(values)] = values
+    width = max(5.0, 0.45 * generations + 0.065 * max(map(len, labels)) + 2.0)
+    figure = Figure(figsize=(width, _height(len(labels), 1.3)), layout="constrained")
+    ax = figure.add_subplot()
+    finite = grid[np.isfinite(grid)]
+    if finite.size:
+        image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis",
+                          interpolation="nearest", vmin=finite.min(), vmax=finite.max())
+        colourbar = figure.colorbar(image, ax=ax, location="bottom", shrink=0.6, aspect=30,
+                                    pad=0.01)
+        colourbar.ax.tick_params(labelsize=FONT)
+        colourbar.set_label("best score", fontsize=FONT)
+        middle = (finite.min() + finite.max()) / 2
+        if generations <= 16:
+            for (row, col), value in np.ndenumerate(grid):
+                if math.isfinite(value):
+                    ax.text(col, row, f"{value:.3f}", ha="center", va="center",
+                            fontsize=FONT - 1, color="black" if value > middle else "white")
+    for row, values in enumerate(progress.values()):
+        if not values:
+            ax.text(0, row, "no search data", ha="left", va="center", fontsize=FONT - 1,
+                    color="#636363")
+    ax.set_xticks(range(max(generations, 1)),
+                  [str(g) for g in range(1, max(generations, 1) + 1)], fontsize=FONT)
+    ax.set_xlabel("generation", fontsize=FONT)
+    ax.xaxis.set_label_position("top")
+    ax.xaxis.tick_top()
+    _task_axis(ax, labels)
+    ax.set_title("Search progress: best score by generation", fontsize=FONT + 2)
+    return figure
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+def _eng(value: float) -> str:
+    return ticker.EngFormatter(places=2)(value)
+
+
+# === Summary ===
+def summary_markdown(system: System, workdir: FsPath,
+                     progress: dict[str, list[float]]) -> str:
+    """The short markdown summary: totals, the pictures, one table row per task."""
+    root_params = sum(system.params(c) for c in system.root.components) if system.root else 0
+    lines = [f"# keras_evomt report: {workdir}", "",
+             f"{len(system.paths)} tasks, {component_count(system)} components, "
+             f"{system.total_params():,} unique parameters (root `{system.info.get('root')}`: "
+             f"{root_params:,}; weights: {system.info.get('checkpoint') or 'random init'}).", ""]
+    if system.active_task:
+        lines += [f"Task `{system.active_task}` is being searched; it is not in this report.", ""]
+    for name, caption in PICTURES.items():
+        lines += [f"## {caption.capitalize()}", "", f"![{caption}]({name}.png)", ""]
+    lines += ["## Tasks", "",
+              "| # | task | validation | test | own params | accounted params | path length "
+              "| descends from | best score by generation |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for i, (task, path) in enumerate(system.paths.items(), 1):
+        scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
+        lines.append(
+            f"| {i} | {task} | {_fraction(path.metrics.get('validation_accuracy'))} "
+            f"| {_fraction(path.metrics.get('test_accuracy'))} "
+            f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
+            f"| {len(path.components)} | {path.origin or 'n/a'} | {scores} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fraction(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"

@@ -1,0 +1,105 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_evomt
+from keras_evomt.errors import UserInputError
+from keras_evomt.export import contract_path, export_task
+from tests.helpers import IMAGE_SIZE, digits, run_python, tiny_system
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    """Tasks a and b (b shares a's lower block, has its own top block); heads randomised."""
+    workdir = tmp_path_factory.mktemp("system")
+    system = tiny_system()
+    rng = np.random.default_rng(0)
+    for task, num_classes in (("a", 10), ("b", 7)):
+        system.start_task(task)
+        path = system.new_task_path(task, num_classes)
+        if task == "b":
+            path.components[4] = system.clone(path.components[4])  # its own top block
+            block = system.components[path.components[4]]
+            block.set_weights([w + rng.normal(0, 0.1, w.shape) for w in block.get_weights()])
+        head = system.components[path.components[-1]]
+        head.set_weights([rng.normal(0, 1, w.shape).astype("float32") for w in head.weights])
+        path.id, path.metrics = f"{task}#0", {"validation_accuracy": 0.5}
+        system.end_task(path)
+    system.save(workdir)
+    images = digits(16)[0]
+    return workdir, system, images
+
+
+def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
+    workdir, system, images = grown
+    out = export_task(workdir, "b", tmp_path / "b.keras")
+    model = keras.saving.load_model(out)  # keras_evomt is imported: no custom objects
+    assert isinstance(model, keras_evomt.PathModel)
+    expected = system.model("b")(images).numpy()
+    np.testing.assert_allclose(model(images).numpy(), expected, atol=1e-5, rtol=0)
+    assert expected.shape == (16, 7) and np.ptp(expected) > 0
+    used = sum(system.params(c) for c in system.path("b").components)
+    assert model.count_params() == used  # that task's layers only
+    contract = json.loads(contract_path(out).read_text())
+    assert contract["input"]["shape"] == [None, IMAGE_SIZE, IMAGE_SIZE, 3]
+    assert contract["input"]["value_range"] == [-1.0, 1.0]
+    assert contract["output"]["num_classes"] == 7
+    assert contract["fingerprint"] == system.fingerprint("b")
+
+
+def test_savedmodel_serves_without_keras_evomt(grown, tmp_path):
+    workdir, system, images = grown
+    out = export_task(system, "a", tmp_path / "serving" / "a", fmt="savedmodel")
+    np.save(tmp_path / "images.npy", images)
+    result = run_python(f"""
+        import json, sys
+
+        class NoEvomt:  # any import of keras_evomt fails in this process
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "keras_evomt":
+                    raise ImportError("keras_evomt is blocked here")
+
+        sys.meta_path.insert(0, NoEvomt())
+        import numpy as np
+        import tensorflow as tf
+
+        served = tf.saved_model.load({str(out)!r})
+        images = tf.constant(np.load({str(tmp_path / "images.npy")!r}))
+        logits = served.signatures["serving_default"](images=images)["logits"].numpy()
+        contract = json.loads(served.contract()["contract"].numpy().decode())
+        with open({str(out / "assets" / "contract.json")!r}) as file:
+            assets = json.load(file)
+        print(json.dumps({{"logits": logits.tolist(), "contract": contract,
+                          "same_assets": assets == contract,
+                          "imported": [m for m in sys.modules if m.startswith("keras_evomt")]}}))
+    """)
+    assert result["imported"] == []
+    expected = system.model("a")(images).numpy()
+    np.testing.assert_allclose(np.array(result["logits"]), expected, atol=1e-5, rtol=0)
+    assert result["contract"]["task"] == "a" and result["same_assets"]
+    assert result["contract"]["input"]["image_size"] == IMAGE_SIZE
+    assert json.loads(contract_path(out).read_text()) == result["contract"]
+
+
+def test_export_rejects_bad_input(grown, tmp_path):
+    workdir, system, _ = grown
+    with pytest.raises(UserInputError, match="no task 'c'") as error:
+        export_task(system, "c", tmp_path / "c.keras")
+    with pytest.raises(UserInputError, match="did you mean: a") as error:
+        export_task(system, "aa", tmp_path / "aa.keras")
+    with pytest.raises(UserInputError, match="unknown export format 'onnx'"):
+        export_task(system, "a", tmp_path / "a.onnx", fmt="onnx")
+    with pytest.raises(UserInputError, match="did you mean: savedmodel") as error:
+        export_task(system, "a", tmp_path / "a", fmt="saved_model")
+    with pytest.raises(UserInputError, match="must end in '.keras'"):
+        export_task(system, "a", tmp_path / "a.h5")
+    with pytest.raises(UserInputError, match="root has no classification head"):
+        export_task(system, "root", tmp_path / "root.keras")
+    out = export_task(system, "a", tmp_path / "a.keras")
+    with pytest.raises(UserInputError, match="already exists") as error:
+        export_task(workdir, "a", out)
+    assert "overwrite" in str(error.value)
+    assert export_task(system, "a", out, overwrite=True) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "a.keras.contract.json"]
