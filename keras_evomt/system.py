@@ -50,13 +50,16 @@ class System:
     def create(cls, root: str = "vit_tiny", *, image_size: int | None = None,
                patch_size: int | None = None, checkpoint: str | None = None) -> System:
         """A new system holding a named ViT root (random, or loaded from `checkpoint`)."""
-        parts = roots.build_root(root, image_size=image_size, patch_size=patch_size)
-        spec = roots.root_spec(root, image_size=image_size, patch_size=patch_size)
+        from keras_evomt.components import checkpoints
+
+        approximate = bool(checkpoint) and checkpoints.uses_approximate_gelu(checkpoint)
+        sizes = {"image_size": image_size, "patch_size": patch_size,
+                 "gelu_approximate": approximate}
+        parts = roots.build_root(root, **sizes)
+        spec = roots.root_spec(root, **sizes)
         info = {"root": root, "image_size": spec.image_size, "patch_size": spec.patch_size,
                 "checkpoint": None}
         if checkpoint:
-            from keras_evomt.components import checkpoints  # issue 6: optional loaders
-
             checkpoints.load_into(parts, checkpoint, spec)
             info["checkpoint"] = str(checkpoint)
         return cls.from_root_components(parts, info, image_size=spec.image_size)

@@ -221,12 +221,33 @@ def convert_root(root: str, checkpoint: str | os.PathLike, out: str | os.PathLik
     Example:
         convert_root("vit_l16", "L_16-i21k.npz", "vit_l16_384.npz", image_size=384)
     """
-    spec = root_spec(root, image_size=image_size, patch_size=patch_size)
-    parts = build_root(root, image_size=image_size, patch_size=patch_size)
+    approximate = uses_approximate_gelu(checkpoint)
+    spec = root_spec(root, image_size=image_size, patch_size=patch_size,
+                     gelu_approximate=approximate)
+    parts = build_root(root, image_size=image_size, patch_size=patch_size,
+                       gelu_approximate=approximate)
     load_into(parts, checkpoint, spec)
     written = save_root(parts, spec, out, root=root, source=str(checkpoint))
     return {"root": root, "spec": dataclasses.asdict(spec), "out": str(written),
             "source": str(checkpoint), "params": sum(c.param_count() for _, c in parts)}
+
+
+def uses_approximate_gelu(checkpoint: str | os.PathLike) -> bool:
+    """Whether the checkpoint's architecture uses the tanh GELU.
+
+    vit_jax / big_vision models call Flax's `nn.gelu`, whose default is the tanh
+    approximation; keras-hub's ViT uses the exact GELU; a ready root records its own.
+
+    Example:
+        uses_approximate_gelu("L_16-i21k.npz")  # True
+    """
+    path = FsPath(checkpoint).expanduser()
+    if not path.exists() or _sniff(path) != "npz":
+        return False
+    header = read_header(path)
+    if header is not None:
+        return bool(header["spec"].get("gelu_approximate", False))
+    return True
 
 
 def read_header(path: str | os.PathLike) -> dict | None:

@@ -34,6 +34,7 @@ class RootSpec:
     num_layers: int
     patch_size: int
     image_size: int
+    gelu_approximate: bool = False  # True for vit_jax checkpoints (Flax's tanh GELU)
 
 
 ROOTS: dict[str, RootSpec] = {
@@ -65,17 +66,19 @@ def root_spec(name: str, **overrides: int) -> RootSpec:
     return spec
 
 
-def build_root(name: str, *, image_size: int | None = None,
-               patch_size: int | None = None) -> list[tuple[str, Component]]:
+def build_root(name: str, *, image_size: int | None = None, patch_size: int | None = None,
+               gelu_approximate: bool = False) -> list[tuple[str, Component]]:
     """Builds the named root's components (randomly initialised), in path order."""
-    spec = root_spec(name, image_size=image_size, patch_size=patch_size)
+    spec = root_spec(name, image_size=image_size, patch_size=patch_size,
+                     gelu_approximate=gelu_approximate)
     grid = spec.image_size // spec.patch_size
     parts: list[tuple[str, Component]] = [
         (EMBEDDING, PatchEmbedding(spec.hidden_dim, spec.patch_size)),
         (CLASS_TOKEN, ClassToken()),
         (POSITIONS, PositionEmbedding(grid)),
     ]
-    parts += [(block_name(i), EncoderBlock(spec.num_heads, spec.mlp_dim))
+    parts += [(block_name(i), EncoderBlock(spec.num_heads, spec.mlp_dim,
+                                           gelu_approximate=spec.gelu_approximate))
               for i in range(spec.num_layers)]
     parts.append((NORM, EncoderNorm()))
     build_in_order([c for _, c in parts], spec.image_size)

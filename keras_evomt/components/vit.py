@@ -161,16 +161,20 @@ class EncoderBlock(Component):
 
     `identity_init=True` zero-initialises both residual branches' output
     projections, so a newly inserted block starts as the identity.
+    `gelu_approximate=True` uses the tanh GELU of Flax's `nn.gelu`, which vit_jax
+    checkpoints were trained with; the default is the exact (erf) GELU.
     """
 
     def __init__(self, num_heads: int, mlp_dim: int, dropout_rate: float = 0.0,
-                 layer_norm_epsilon: float = 1e-6, identity_init: bool = False, **kwargs):
+                 layer_norm_epsilon: float = 1e-6, identity_init: bool = False,
+                 gelu_approximate: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = _positive("num_heads", num_heads)
         self.mlp_dim = _positive("mlp_dim", mlp_dim)
         self.dropout_rate = float(dropout_rate)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.identity_init = bool(identity_init)
+        self.gelu_approximate = bool(gelu_approximate)
         out_init = "zeros" if identity_init else "glorot_uniform"
         policy = self.dtype_policy
         self.attention_norm = keras.layers.LayerNormalization(
@@ -208,7 +212,7 @@ class EncoderBlock(Component):
         y = self.attention(y, y, training=training)
         x = x + self.dropout(y, training=training)
         y = self.mlp_in(self.mlp_norm(x))
-        y = keras.activations.gelu(y, approximate=False)
+        y = keras.activations.gelu(y, approximate=self.gelu_approximate)
         y = self.mlp_outp(self.dropout(y, training=training))
         return x + self.dropout(y, training=training)
 
@@ -223,7 +227,8 @@ class EncoderBlock(Component):
         return {**super().get_config(), "num_heads": self.num_heads, "mlp_dim": self.mlp_dim,
                 "dropout_rate": self.dropout_rate,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
-                "identity_init": self.identity_init}
+                "identity_init": self.identity_init,
+                "gelu_approximate": self.gelu_approximate}
 
 
 @register_component
@@ -278,10 +283,12 @@ class ClassificationHead(Component):
 class ResidualAdapter(Component):
     """x + Dense(hidden, zero kernel)(GELU(Dense(adapter_dim)(LN(x)))): identity at init."""
 
-    def __init__(self, adapter_dim: int, layer_norm_epsilon: float = 1e-6, **kwargs):
+    def __init__(self, adapter_dim: int, layer_norm_epsilon: float = 1e-6,
+                 gelu_approximate: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.adapter_dim = _positive("adapter_dim", adapter_dim)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.gelu_approximate = bool(gelu_approximate)
         policy = self.dtype_policy
         self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm",
                                                     dtype=policy)
@@ -296,7 +303,7 @@ class ResidualAdapter(Component):
         self.built = True
 
     def call(self, x):
-        y = keras.activations.gelu(self.down(self.norm(x)), approximate=False)
+        y = keras.activations.gelu(self.down(self.norm(x)), approximate=self.gelu_approximate)
         return x + self.up(y)
 
     def flops(self, input_shape):
@@ -305,4 +312,5 @@ class ResidualAdapter(Component):
 
     def get_config(self):
         return {**super().get_config(), "adapter_dim": self.adapter_dim,
-                "layer_norm_epsilon": self.layer_norm_epsilon}
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "gelu_approximate": self.gelu_approximate}
