@@ -142,3 +142,24 @@ def test_mu2net_69_tiny_runs_the_reference_sequence_on_mock_data(tmp_path):
     assert result.exit_code == 0, result.output
     status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
     assert [t["task"] for t in status["tasks"]] == ["imagenet2012", "cifar100", "cifar10"]
+
+
+def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
+    from keras_evomt.system import System
+    from tests.test_checkpoints import save_npz, vit_jax_tensors
+
+    tensors = vit_jax_tensors()
+    checkpoint = save_npz(tmp_path / "vit_tiny_i21k.npz", tensors)
+    sets = {"root.checkpoint": checkpoint, "root.name": "vit_tiny", "root.image_size": 32,
+            "root.patch_size": 8, "data.mock_examples": 16, "tasks": "['cifar10']",
+            "generations": 1, "candidates_per_generation": 1, "validations": 1,
+            "steps_per_validation": 1, "batch_size": 8, "validation_examples": 8}
+    args = [x for key, value in sets.items() for x in ("--set", f"{key}={value}")]
+    result = evomt("run", "recipes/mu2net_69.py:vit", "--workdir", tmp_path / "run",
+                   "--quiet", *args)
+    assert result.exit_code == 0, result.output
+    status = json.loads(evomt("status", "--workdir", tmp_path / "run", "--json").output)
+    assert status["system"]["root_weights"] == checkpoint
+    system = System.load(tmp_path / "run")
+    cls = next(system.components[c] for c in system.root.components if c.startswith("cls"))
+    np.testing.assert_array_equal(cls.get_weights()[0], tensors["cls"])
