@@ -9,8 +9,11 @@ __version__ = "0.1.0"
 
 from keras_evomt.components import *  # noqa: E402,F403
 from keras_evomt.components import __all__ as _components
+from keras_evomt.data import Task, get_task  # noqa: E402
 from keras_evomt.errors import EvomtError, UserInputError  # noqa: E402
 from keras_evomt.path import Path, PathModel  # noqa: E402
+from keras_evomt.search import default_config, evolve  # noqa: E402
 from keras_evomt.system import System  # noqa: E402
 
-__all__ = ["EvomtError", "Path", "PathModel", "System", "UserInputError", *_components]
+__all__ = ["EvomtError", "Path", "PathModel", "System", "Task", "UserInputError",
+           "default_config", "evolve", "get_task", *_components]

@@ -7,7 +7,8 @@ test accuracy and parameters added; the system's growth (run tb/system).
 
 Example:
     observer = Observer("runs/demo")
-    observer.candidate_started("digits", "digits#3", step_total=200)
+    log = observer.candidate_started("digits", "digits#3", label="digits", step_total=200)
+    log.step(10, lr=0.01, loss=2.3, accuracy=0.1)
 """
 
 from __future__ import annotations
@@ -31,53 +32,18 @@ class Observer:
         self.quiet = quiet
         self.log_every_steps = max(1, log_every_steps)
         self._writers: dict[str, Any] = {}
-        self._candidate: tuple[str, str] | None = None
-        self._started = 0.0
-        self._total = 1
-        self._label = ""
 
     def _writer(self, run: str):
         if run not in self._writers:
             self._writers[run] = tf.summary.create_file_writer(os.path.join(self.root, run))
         return self._writers[run]
 
-    # === Candidates ===
     def candidate_started(self, task: str, candidate_id: str, *, label: str,
-                          step_total: int) -> None:
-        self._candidate = (task, candidate_id.replace("#", "_"))
-        self._started, self._total, self._label = time.perf_counter(), step_total, label
-
-    def candidate_step(self, step: int, lr: float, loss, accuracy) -> None:
-        if step % self.log_every_steps and step != self._total:
-            return
-        task, run = self._candidate
-        with self._writer(f"{task}/{run}").as_default(step=step):
-            tf.summary.scalar("train/loss", loss)
-            tf.summary.scalar("train/accuracy", accuracy)
-            tf.summary.scalar("train/learning_rate", lr)
-        if not self.quiet:
-            elapsed = time.perf_counter() - self._started
-            eta = elapsed / step * (self._total - step)
-            display.progress(f"{self._label} step {step}/{self._total} "
-                             f"loss {float(loss):.3f} ETA {eta:.0f}s")
-
-    def candidate_round(self, round_index: int, quality: float) -> None:
-        task, run = self._candidate
-        with self._writer(f"{task}/{run}").as_default(step=round_index + 1):
-            tf.summary.scalar("validation/accuracy", quality)
-
-    def candidate_finished(self, record: dict[str, Any], hparams: dict[str, Any]) -> None:
-        task, run = self._candidate
-        writer = self._writer(f"{task}/{run}")
-        with writer.as_default():
-            hp.hparams({k: v for k, v in hparams.items() if isinstance(v, int | float | str)},
-                       trial_id=record["id"])
-            if record.get("score") is not None:
-                tf.summary.scalar("candidate/score", record["score"], step=0)
-        writer.close()
-        self._writers.pop(f"{task}/{run}", None)
-        if not self.quiet:
-            display.candidate_line(record)
+                          step_total: int) -> CandidateLog:
+        """A log for one candidate (its own TensorBoard run; safe to use from a thread)."""
+        run = os.path.join(self.root, task, candidate_id.replace("#", "_"))
+        return CandidateLog(self, tf.summary.create_file_writer(run), candidate_id, label,
+                            step_total)
 
     # === Generations, tasks, the system ===
     def generation_finished(self, task: str, generation: int, best_score: float) -> None:
@@ -111,3 +77,39 @@ class Observer:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+class CandidateLog:
+    """TensorBoard scalars and console progress of one candidate."""
+
+    def __init__(self, observer: Observer, writer, candidate_id: str, label: str,
+                 step_total: int):
+        self.observer, self.writer, self.id = observer, writer, candidate_id
+        self.label, self.total = label, max(1, step_total)
+        self.started = time.perf_counter()
+
+    def step(self, step: int, lr: float, loss, accuracy) -> None:
+        if step % self.observer.log_every_steps and step != self.total:
+            return
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("train/loss", loss)
+            tf.summary.scalar("train/accuracy", accuracy)
+            tf.summary.scalar("train/learning_rate", lr)
+        if not self.observer.quiet:
+            eta = (time.perf_counter() - self.started) / step * (self.total - step)
+            display.progress(f"{self.label} step {step}/{self.total} "
+                             f"loss {float(loss):.3f} ETA {eta:.0f}s")
+
+    def round(self, round_index: int, quality: float) -> None:
+        with self.writer.as_default(step=round_index + 1):
+            tf.summary.scalar("validation/accuracy", quality)
+
+    def finished(self, record: dict[str, Any], hparams: dict[str, Any]) -> None:
+        with self.writer.as_default():
+            hp.hparams({k: v for k, v in hparams.items() if isinstance(v, int | float | str)},
+                       trial_id=record["id"])
+            if record.get("score") is not None:
+                tf.summary.scalar("candidate/score", record["score"], step=0)
+        self.writer.close()
+        if not self.observer.quiet:
+            display.candidate_line(record)

@@ -68,5 +68,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.training.jit_compile = False
     c.training.deterministic = False  # tf op determinism (exact resume on CPU)
 
+    c.distribute = ml_collections.ConfigDict()
+    c.distribute.strategy = "default"  # default | mirrored | tpu | multi_worker_mirrored
+    c.distribute.mode = "data"  # data: candidates in turn, data-parallel; candidates: 1/device
+    c.distribute.devices = []  # e.g. ["/gpu:0", "/gpu:1"]; [] = every local device
+    c.distribute.precision = "float32"  # or mixed_bfloat16
+    c.distribute.tpu = ""  # TPUClusterResolver arguments
+    c.distribute.tpu_zone = ""
+    c.distribute.tpu_project = ""
+
     c.log_every_steps = 10
     return c

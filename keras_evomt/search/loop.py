@@ -14,8 +14,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
+import random
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -25,7 +27,7 @@ import tensorflow as tf
 
 from keras_evomt import store
 from keras_evomt.errors import EvomtError, UserInputError
-from keras_evomt.observe import Observer
+from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.mutation import MutationOptions, make_candidate
 from keras_evomt.search.parents import choose_parent
@@ -33,7 +35,14 @@ from keras_evomt.search.population import Population
 from keras_evomt.search.scoring import Scorer, joins_population
 from keras_evomt.search.space import data_keys, model_keys, mutate
 from keras_evomt.system import System
-from keras_evomt.training import CandidateTrainer, NonFiniteLoss, steps_per_round
+from keras_evomt.training import (
+    CandidateTrainer,
+    NonFiniteLoss,
+    TrainResult,
+    distribute,
+    steps_per_round,
+)
+from keras_evomt.training.waves import Waves
 
 STATE_VERSION = 1
 
@@ -46,13 +55,27 @@ class Search:
         self.config = config
         self.workdir = FsPath(workdir)
         self.observer = observer or Observer(workdir, log_every_steps=config.log_every_steps)
-        self.trainer = trainer or CandidateTrainer(jit_compile=config.training.jit_compile)
+        self.strategy = distribute.strategy_from_config(config.distribute)
+        self.trainer = trainer or CandidateTrainer(strategy=self.strategy,
+                                                   jit_compile=config.training.jit_compile)
+        self.devices: list[str | None] = [None]
+        self.waves: Waves | None = None
+        if config.distribute.mode == "candidates":
+            if self.trainer.replicas > 1:
+                raise UserInputError("distribute.mode=candidates places whole candidates on "
+                                     "devices: use it with distribute.strategy=default.")
+            self.devices = distribute.candidate_devices(config.distribute)
+            self.waves = Waves(self.devices, jit_compile=config.training.jit_compile)
+        self.is_chief = distribute.is_chief(self.strategy)
         self.scorer = Scorer(**config.score.to_dict())
         self.options = MutationOptions(**config.mutation.to_dict())
         self._tasks: dict[str, Any] = dict(tasks or {})
         if config.training.deterministic:
             tf.config.experimental.enable_op_determinism()
-        self.system, self.state = self._open()
+        # Once per process, fresh or resumed: tf.data's seeded ops combine it with their own.
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.system, self.state = self._open()
         self.rng = np.random.default_rng(config.seed)
         if self.state.get("rng"):
             self.rng.bit_generator.state = self.state["rng"]
@@ -122,9 +145,22 @@ class Search:
             population.generation_hparams = self._data_hparams(task.name)
             population.generation_seed = _derived_seed(
                 self.config.seed, task.name, f"generation/{population.serial}")
-        datasets: dict[int, Any] = {}
-        while population.candidate < self.config.candidates_per_generation:
-            self._candidate(task, population, datasets)
+        validation: dict[int, Any] = {}
+        total = self.config.candidates_per_generation
+        while population.candidate < total:
+            wave = min(len(self.devices), total - population.candidate)
+            jobs = [self._propose(task, population, validation, i, self.devices[i])
+                    for i in range(wave)]
+            outcomes = (self.waves.train(jobs, self.system) if self.waves
+                        else [self._train_inline(jobs[0])])
+            for job, outcome in zip(jobs, outcomes):
+                self._conclude(task, population, job, outcome)
+            self.system.gc(keep=population.paths())
+            self.state["population"] = population.get_state()
+            self._commit()
+            for job in jobs:
+                job.log.finished(job.record, job.child.hparams)
+            self._stop_after_failures(task, population, jobs[-1])
         best = max(m["score"] for m in population.members.values()) if population.members \
             else float("nan")
         population.best_by_generation.append(best)
@@ -145,77 +181,81 @@ class Search:
         sampled = mutate(start, space, self.rng, keys=data_keys(space), mu=mu)
         return {k: sampled[k] for k in sampled if k.startswith("ds_")}
 
-    def _candidate(self, task, population: Population, datasets: dict) -> None:
-        seed = _derived_seed(self.config.seed, task.name, population.serial)
-        keras.utils.set_random_seed(seed)
+    def _propose(self, task, population: Population, validation: dict, offset: int,
+                 device: str | None) -> CandidateJob:
+        """Picks a parent, mutates, makes the candidate (its own components on `device`)."""
+        config = self.config
+        seed = _derived_seed(config.seed, task.name, population.serial)
+        _seed_initializers(seed)
         pid = choose_parent(population.ranked_ids(), population.seeds, population.offspring,
                             self.rng)
         population.offspring[pid] = population.offspring.get(pid, 0) + 1
         parent = population.path(pid) or self._kept_path(pid)
-        space = self.config.space.to_dict()
-        hparams = {**self.config.defaults.to_dict(), **parent.hparams}
+        space = config.space.to_dict()
+        hparams = {**config.defaults.to_dict(), **parent.hparams}
         hparams = mutate(hparams, space, self.rng, keys=model_keys(space))
         hparams.update(population.generation_hparams)
-        child = make_candidate(self.system, parent, task.name, task.num_classes, hparams,
-                               self.rng, self.options)
+        with _on(device), self.strategy.scope():
+            child = make_candidate(self.system, parent, task.name, task.num_classes, hparams,
+                                   self.rng, self.options)
         child.id = population.new_id()
+        index = population.candidate + offset
         record = {"id": child.id, "task": task.name, "parent": pid,
-                  "generation": population.generation, "candidate": population.candidate}
-        self._train(task, population, child, parent, record, datasets, seed)
-        population.candidate += 1
-        population.history.append(record)
-        self.system.gc(keep=population.paths())
-        self.state["population"] = population.get_state()
-        self._commit()
-        self.observer.candidate_finished(record, child.hparams)
-
-    def _train(self, task, population, child, parent, record, datasets, seed) -> None:
-        config = self.config
+                  "generation": population.generation, "candidate": index}
         size = child.image_size
-        if size not in datasets:
-            datasets[size] = task.eval_dataset("validation", image_size=size,
-                                               batch_size=config.batch_size,
-                                               max_examples=config.validation_examples)
+        batch = config.batch_size * self.trainer.replicas  # the global batch
+        if size not in validation:
+            validation[size] = task.eval_dataset("validation", image_size=size,
+                                                 batch_size=batch,
+                                                 max_examples=config.validation_examples)
         # Every candidate of a generation sees the same batches (as the reference's
-        # devices do): a fresh pipeline from the generation's seed, also after a resume.
-        keras.utils.set_random_seed(population.generation_seed)
+        # devices do): a fresh pipeline from the generation's seed (its random ops are
+        # stateless, seeded from it), also after a resume.
         train_data = task.train_dataset(population.generation_hparams, image_size=size,
-                                        batch_size=config.batch_size,
-                                        seed=population.generation_seed)
-        keras.utils.set_random_seed(seed)
+                                        batch_size=batch, seed=population.generation_seed)
         steps = config.steps_per_validation or steps_per_round(
-            task.num_train_examples, config.batch_size, config.examples_per_validation)
-        self.observer.candidate_started(
+            task.num_train_examples, batch, config.examples_per_validation)
+        log = self.observer.candidate_started(
             task.name, child.id, step_total=config.validations * steps,
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
-                  f"{population.candidate + 1}/{config.candidates_per_generation}")
+                  f"{index + 1}/{config.candidates_per_generation}")
+        return CandidateJob(child, parent, record, train_data, validation[size],
+                            config.validations, steps, log, device)
+
+    def _train_inline(self, job: CandidateJob):
         try:
-            result = self.trainer.train(self.system, child, train_data, datasets[size],
-                                        rounds=config.validations, steps_per_round=steps,
-                                        on_step=self.observer.candidate_step,
-                                        on_round=self.observer.candidate_round)
-        except (NonFiniteLoss, tf.errors.ResourceExhaustedError, Exception) as error:
-            reason = _failure_reason(error)
-            record.update(failed=reason, score=None, joined=False, seconds=0.0)
+            return job.run(self.system, self.trainer)
+        except Exception as error:  # noqa: BLE001 - recorded as the candidate's failure
+            return error
+
+    def _conclude(self, task, population: Population, job: CandidateJob, outcome) -> None:
+        record, child, parent = job.record, job.child, job.parent
+        population.candidate += 1
+        population.history.append(record)
+        if isinstance(outcome, BaseException):
+            record.update(failed=_failure_reason(outcome), score=None, joined=False,
+                          seconds=0.0)
             population.consecutive_failures += 1
-            if population.consecutive_failures >= config.max_consecutive_failures:
-                raise EvomtError(
-                    f"{population.consecutive_failures} candidates of '{task.name}' failed in a "
-                    f"row; the last: {reason}.",
-                    hint="check the data and the learning rates (--set space.opt_lr=...), "
-                         "then rerun the same command.") from error
             return
         population.consecutive_failures = 0
-        child.metrics = {"validation_accuracy": result.quality,
-                         "validation_rounds": result.rounds}
+        child.metrics = {"validation_accuracy": outcome.quality,
+                         "validation_rounds": outcome.rounds}
         score = self._score_of(child)
         parent_score = population.members.get(parent.id, {}).get("score")
         joined = joins_population(score, parent_score, same_task=parent.task == task.name)
         if joined:
-            population.add(child, result.quality, score)
-        record.update(quality=result.quality, score=score, joined=joined,
-                      seconds=result.seconds, steps=result.steps,
+            population.add(child, outcome.quality, score)
+        record.update(quality=outcome.quality, score=score, joined=joined,
+                      seconds=outcome.seconds, steps=outcome.steps,
                       accounted_params=self.system.accounted_params(child))
+
+    def _stop_after_failures(self, task, population: Population, job: CandidateJob) -> None:
+        if population.consecutive_failures >= self.config.max_consecutive_failures:
+            raise EvomtError(
+                f"{population.consecutive_failures} candidates of '{task.name}' failed in a "
+                f"row; the last: {job.record['failed']}.",
+                hint="check the data and the learning rates (--set space.opt_lr=...), "
+                     "then rerun the same command.")
 
     def _score_of(self, path: Path) -> float:
         return self.scorer.score(
@@ -227,7 +267,7 @@ class Search:
     def _test(self, task, best: Path) -> None:
         try:
             data = task.eval_dataset("test", image_size=best.image_size,
-                                     batch_size=self.config.batch_size)
+                                     batch_size=self.config.batch_size * self.trainer.replicas)
             best.metrics["test_accuracy"] = self.trainer.accuracy(self.system, best, data)
         except UserInputError as error:
             self.observer.message(f"no test accuracy for {task.name}: {error.message}")
@@ -269,12 +309,13 @@ class Search:
         if store.system_dir(self.workdir).exists():
             return System.load(self.workdir), {"version": STATE_VERSION}
         root = self.config.root
-        keras.utils.set_random_seed(self.config.seed)
         system = System.create(root.name, image_size=root.image_size,
                                patch_size=root.patch_size, checkpoint=root.checkpoint or None)
         return system, {"version": STATE_VERSION}
 
     def _commit(self) -> None:
+        if not self.is_chief:  # multi-worker: only the chief writes the work directory
+            return
         self.state["system_state"] = self.system.save(self.workdir,
                                                       keep=max(2, self.config.keep_states))
         self.state["rng"] = self.rng.bit_generator.state
@@ -308,13 +349,47 @@ def _adopt(target: System, source: System) -> None:
     target.set_state(source.get_state())
 
 
+@dataclasses.dataclass
+class CandidateJob:
+    """A proposed candidate with everything needed to train it."""
+
+    child: Path
+    parent: Path
+    record: dict[str, Any]
+    train_data: Any
+    validation_data: Any
+    rounds: int
+    steps: int
+    log: CandidateLog
+    device: str | None
+
+    def run(self, system: System, trainer: CandidateTrainer) -> TrainResult:
+        return trainer.train(system, self.child, self.train_data, self.validation_data,
+                             rounds=self.rounds, steps_per_round=self.steps,
+                             on_step=self.log.step, on_round=self.log.round)
+
+
+def _on(device: str | None):
+    return tf.device(device) if device else contextlib.nullcontext()
+
+
 def _data_context(config):
     """Mock TFDS data for the `tiny` recipe variants (`data.mock_examples` > 0)."""
     if config.data.get("mock_examples", 0) <= 0:
         return contextlib.nullcontext()
-    import tensorflow_datasets as tfds
+    from keras_evomt.data.testing import mock_data
 
-    return tfds.testing.mock_data(num_examples=config.data.mock_examples)
+    return mock_data(num_examples=config.data.mock_examples)
+
+
+def _seed_initializers(seed: int) -> None:
+    """Seeds Keras's initializers (they draw their seeds from Python's `random`).
+
+    Not `keras.utils.set_random_seed`: its `tf.random.set_seed` clears TensorFlow's
+    eager kernel cache, which costs ~0.7 s per candidate (BENCHMARKS.md).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def _derived_seed(seed: int, task: str, serial: int) -> int:

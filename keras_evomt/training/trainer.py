@@ -63,41 +63,57 @@ class _Compiled:
     template: PathModel
     train_step: Callable
     eval_step: Callable
-    moments: list[tf.Variable]
 
 
 class CandidateTrainer:
-    """Trains and validates candidates; keeps a bounded cache of traced steps."""
+    """Trains and validates candidates under a tf.distribute strategy (default: none).
 
-    def __init__(self, *, jit_compile: bool = False, max_architectures: int = 4,
+    Data-parallel strategies split each batch over their replicas: the loss is
+    averaged over the global batch (`tf.nn.compute_average_loss`), gradients are
+    summed over replicas, and the update runs once per variable copy.
+    """
+
+    def __init__(self, *, strategy: tf.distribute.Strategy | None = None,
+                 jit_compile: bool = False, max_architectures: int = 4,
                  clip_norm: float = 1.0):
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
         self.clip_norm = clip_norm
         self.max_architectures = max_architectures
         self._compiled: collections.OrderedDict[str, _Compiled] = collections.OrderedDict()
         self.traces = 0
 
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
     # === Public ===
     def train(self, system: System, path: Path, train_data: tf.data.Dataset,
               validation_data: tf.data.Dataset, *, rounds: int, steps_per_round: int,
               on_step: Callable[[int, float, float, float], None] | None = None,
               on_round: Callable[[int, float], None] | None = None) -> TrainResult:
-        """Trains `path`'s own components in place; keeps the best round's weights."""
+        """Trains `path`'s own components in place; keeps the best round's weights.
+
+        `train_data` yields global batches (per-replica batch x replicas).
+        """
         start = time.perf_counter()
         model = system.model(path)
         own_ids = system.trainable_ids(path)
         train_vars = [v.value for v in model.trainable_variables]
         frozen_vars = [v.value for v in model.non_trainable_variables]
         compiled = self._compiled_for(system, path)
-        if [v.shape for v in train_vars] != [m.shape for m in compiled.moments]:
-            raise AssertionError("the template's variables do not line up with the path's")
-        self._load_moments(system, own_ids, compiled.moments)
+        with self.strategy.scope():
+            moments = [tf.Variable(value, trainable=False)
+                       for cid in own_ids for value in _slots_or_zeros(system, cid)]
+        if [v.shape for v in train_vars] != [m.shape for m in moments]:
+            raise AssertionError("the candidate's trainable variables and its own "
+                                 "components' weights do not line up")
         hparams = path.hparams
         total = rounds * steps_per_round
         schedule = learning_rate_schedule(hparams, total)
         momentum = tf.constant(float(hparams.get("opt_momentum", 0.9)), tf.float32)
         nesterov = tf.constant(float(bool(hparams.get("opt_nesterov", False))), tf.float32)
-        batches = iter(train_data)
+        batches = iter(self._distribute(train_data))
         best = (-1.0, -1, None)
         qualities, step, loss = [], 0, float("nan")
         for round_index in range(rounds):
@@ -105,8 +121,8 @@ class CandidateTrainer:
             for _ in range(steps_per_round):
                 images, labels = next(batches)
                 lr = float(schedule(step))
-                loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, compiled.moments,
-                                                    images, labels, tf.constant(lr, tf.float32),
+                loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, moments, images,
+                                                    labels, tf.constant(lr, tf.float32),
                                                     momentum, nesterov)
                 losses.append(loss_t)
                 step += 1
@@ -115,56 +131,39 @@ class CandidateTrainer:
             loss = float(tf.reduce_mean(tf.stack(losses)))
             if not math.isfinite(loss):
                 raise NonFiniteLoss(f"training loss became {loss} in round {round_index + 1}")
-            quality = self.evaluate(compiled, train_vars, frozen_vars, validation_data)
+            quality = self._evaluate(compiled, train_vars, frozen_vars, validation_data)
             qualities.append(quality)
             if on_round:
                 on_round(round_index, quality)
             if quality >= best[0]:
-                snapshot = [v.numpy() for v in train_vars + compiled.moments]
+                snapshot = [v.numpy() for v in train_vars + moments]
                 best = (quality, round_index, snapshot)
-        for variable, value in zip(train_vars + compiled.moments, best[2]):
+        for variable, value in zip(train_vars + moments, best[2]):
             variable.assign(value)
-        self._store_moments(system, own_ids, compiled.moments)
+        _store_moments(system, own_ids, moments)
         return TrainResult(best[0], qualities, best[1], step, time.perf_counter() - start, loss)
 
     def accuracy(self, system: System, path: Path, data: tf.data.Dataset) -> float:
         """Accuracy of `path` on `data` (batches of images, labels)."""
         model = system.model(path)
         compiled = self._compiled_for(system, path)
-        return self.evaluate(compiled, [v.value for v in model.trainable_variables],
-                             [v.value for v in model.non_trainable_variables], data)
+        return self._evaluate(compiled, [v.value for v in model.trainable_variables],
+                              [v.value for v in model.non_trainable_variables], data)
 
-    def evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> float:
+    def _evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> float:
         correct, count = 0, 0
-        for images, labels in data:
-            hits = compiled.eval_step(train_vars, frozen_vars, images, labels)
+        for images, labels in self._distribute(data):
+            hits, seen = compiled.eval_step(train_vars, frozen_vars, images, labels)
             correct += int(hits)
-            count += int(labels.shape[0])
+            count += int(seen)
         if count == 0:
             raise ValueError("the validation data is empty.")
         return correct / count
 
-    # === Moments (optimizer slots) ===
-    def _load_moments(self, system: System, own_ids: list[str], moments) -> None:
-        values = [s for cid in own_ids for s in self._slots_or_zeros(system, cid)]
-        for variable, value in zip(moments, values, strict=True):
-            variable.assign(value)
-
-    @staticmethod
-    def _slots_or_zeros(system: System, cid: str) -> list[np.ndarray]:
-        weights = system.components[cid].trainable_weights
-        slots = system.slots.get(cid)
-        if slots and [s.shape for s in slots] == [tuple(w.shape) for w in weights]:
-            return slots
-        return [np.zeros(w.shape, w.dtype) for w in weights]
-
-    @staticmethod
-    def _store_moments(system: System, own_ids: list[str], moments) -> None:
-        position = 0
-        for cid in own_ids:
-            count = len(system.components[cid].trainable_weights)
-            system.slots[cid] = [m.numpy() for m in moments[position:position + count]]
-            position += count
+    def _distribute(self, data: tf.data.Dataset):
+        if self.replicas == 1:
+            return data
+        return self.strategy.experimental_distribute_dataset(data)
 
     # === Traced steps, one per architecture ===
     def _compiled_for(self, system: System, path: Path) -> _Compiled:
@@ -172,48 +171,91 @@ class CandidateTrainer:
         if key in self._compiled:
             self._compiled.move_to_end(key)
             return self._compiled[key]
-        template = _template(system, path)
-        moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)
-                   for v in template.trainable_variables]
-        compiled = _Compiled(template, self._train_step(template), self._eval_step(template),
-                             moments)
+        with self.strategy.scope():
+            template = _template(system, path)
+        compiled = _Compiled(template, self._train_step(template), self._eval_step(template))
         self._compiled[key] = compiled
         while len(self._compiled) > self.max_architectures:
             self._compiled.popitem(last=False)
         return compiled
 
     def _train_step(self, template: PathModel):
-        clip_norm = self.clip_norm
+        clip_norm, strategy = self.clip_norm, self.strategy
 
-        def step(train_vars, frozen_vars, moments, images, labels, lr, momentum, nesterov):
-            self.traces += 1
+        def replica_step(train_vars, frozen_vars, moments, images, labels, lr, momentum,
+                         nesterov):
+            labels = tf.cast(labels, tf.int32)
             with tf.GradientTape() as tape:
                 tape.watch(train_vars)
                 logits, _ = template.stateless_call(train_vars, frozen_vars, images,
                                                     training=True)
-                logits = tf.cast(logits, tf.float32)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    tf.cast(labels, tf.int32), logits))
-            grads = tape.gradient(loss, train_vars)
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels, tf.cast(logits, tf.float32))
+                loss = tf.nn.compute_average_loss(per_example)
+            context = tf.distribute.get_replica_context()
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                       tape.gradient(loss, train_vars))
             grads, _ = tf.clip_by_global_norm(grads, clip_norm)
-            for variable, trace, grad in zip(train_vars, moments, grads):
-                trace.assign(momentum * trace + grad)
-                update = trace + nesterov * (grad + momentum * trace - trace)
-                variable.assign_sub(lr * update)
-            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                            tf.cast(labels, tf.int32))
-            return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
+            context.merge_call(_apply_momentum, args=(train_vars, moments, grads, lr, momentum,
+                                                      nesterov))
+            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+            return loss, tf.reduce_sum(tf.cast(hits, tf.float32)), tf.size(labels)
+
+        def step(train_vars, frozen_vars, moments, images, labels, lr, momentum, nesterov):
+            self.traces += 1
+            loss, hits, seen = strategy.run(replica_step, args=(
+                train_vars, frozen_vars, moments, images, labels, lr, momentum, nesterov))
+            total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
+                    / tf.cast(total, tf.float32))
 
         return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
 
     def _eval_step(self, template: PathModel):
-        def step(train_vars, frozen_vars, images, labels):
+        strategy = self.strategy
+
+        def replica_step(train_vars, frozen_vars, images, labels):
             logits, _ = template.stateless_call(train_vars, frozen_vars, images, training=False)
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
                             tf.cast(labels, tf.int32))
-            return tf.reduce_sum(tf.cast(hits, tf.int32))
+            return tf.reduce_sum(tf.cast(hits, tf.int32)), tf.size(labels)
+
+        def step(train_vars, frozen_vars, images, labels):
+            hits, seen = strategy.run(replica_step, args=(train_vars, frozen_vars, images,
+                                                          labels))
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None))
 
         return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+
+
+def _apply_momentum(strategy, train_vars, moments, grads, lr, momentum, nesterov):
+    """SGD with momentum (optax/JAX convention, as the reference): trace = m*trace + g;
+    step = trace, or g + m*trace with Nesterov. Runs once per variable copy."""
+    for variable, trace, grad in zip(train_vars, moments, grads):
+        strategy.extended.update(trace, lambda t, g: t.assign(momentum * t + g), args=(grad,))
+        strategy.extended.update(
+            variable,
+            lambda v, g, t: v.assign_sub(lr * (t + nesterov * (g + momentum * t - t))),
+            args=(grad, trace))
+
+
+def _slots_or_zeros(system: System, cid: str) -> list[np.ndarray]:
+    """The component's momentum slots (inherited from its parent), else zeros."""
+    weights = system.components[cid].trainable_weights
+    slots = system.slots.get(cid)
+    if slots and [s.shape for s in slots] == [tuple(w.shape) for w in weights]:
+        return slots
+    return [np.zeros(w.shape, w.dtype) for w in weights]
+
+
+def _store_moments(system: System, own_ids: list[str], moments) -> None:
+    position = 0
+    for cid in own_ids:
+        count = len(system.components[cid].trainable_weights)
+        system.slots[cid] = [m.numpy() for m in moments[position:position + count]]
+        position += count
 
 
 def architecture_key(system: System, path: Path) -> str:

@@ -1,0 +1,248 @@
+"""The reference µ2Net input pipeline: preprocessing and `ds_*` augmentation.
+
+Every image leaves the pipeline as float32 (S, S, 3) in [-1, 1]: grayscale (or gray +
+alpha) is tiled to 3 channels, an alpha channel is dropped, values are rescaled from the
+source's value range and the image is resized (bilinear) to the path's image size.
+
+Training augmentation follows the reference notebook (`mu2Net.ipynb`, `Task.get_ds`):
+inception crop (`sample_distorted_bounding_box` with area range (ds_area_range_min, 1)
+and aspect ratio range (r, 1 / r)) when `ds_crop` and the area minimum is below 1, a
+random horizontal flip, then brightness / contrast / saturation / hue jitter, each
+skipped when its delta is 0. Two choices differ in form, not in effect:
+- Random ops are the stateless `tf.image.stateless_*` variants, seeded per example from
+  (seed, position in the stream), so a pipeline is deterministic given its seed even with
+  parallel map. (The reference uses stateful ops.)
+- Colour jitter runs on [0, 1] values, where tf.image's saturation and hue ops are
+  defined; the brightness delta is halved there, which is exactly the reference's delta
+  on [-1, 1] values. Contrast is scale-free, so it is unchanged.
+The ops are tf.image's rather than keras.layers' preprocessing layers: Keras has no
+inception crop (RandomResizedCrop), and its random layers draw from a stateful generator,
+which would make the batches depend on tf.data's thread scheduling.
+
+Example:
+    train = train_pipeline(ds, DATA_HPARAM_DEFAULTS, image_size=224, batch_size=64,
+                           seed=0, value_range=(0, 255))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from keras_evomt.errors import UserInputError
+
+DATA_HPARAM_DEFAULTS: dict[str, Any] = {
+    "ds_area_range_min": 0.05,
+    "ds_crop": True,
+    "ds_aspect_ratio_range_min": 0.75,
+    "ds_flip_left_right": True,
+    "ds_brightness_delta": 0.0,
+    "ds_contrast_delta": 0.0,
+    "ds_saturation_delta": 0.0,
+    "ds_hue_delta": 0.0,
+}
+SHUFFLE_BUFFER = 10_000
+CACHE_MAX_BYTES = 2 * 1024**3
+_ASSUMED_IMAGE_BYTES = 500 * 500 * 3  # For cache sizing when the image shape is unknown.
+_DELTAS = ("ds_brightness_delta", "ds_contrast_delta", "ds_saturation_delta", "ds_hue_delta")
+
+
+def data_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """The `ds_*` hyperparameters of `hparams` over the defaults, validated.
+
+    Keys that do not start with `ds_` are ignored (a path's hparams hold others too).
+
+    Example:
+        data_hparams({"ds_crop": False, "opt_lr": 0.01})["ds_crop"]  # False
+    """
+    out = dict(DATA_HPARAM_DEFAULTS)
+    for key, value in hparams.items():
+        if key.startswith("ds_") and key in DATA_HPARAM_DEFAULTS:
+            out[key] = value
+    area, ratio = out["ds_area_range_min"], out["ds_aspect_ratio_range_min"]
+    if not 0.0 < float(area) <= 1.0:
+        raise UserInputError(f"ds_area_range_min must be in (0, 1]. Received: {area!r}")
+    if not 0.0 < float(ratio) <= 1.0:
+        raise UserInputError(f"ds_aspect_ratio_range_min must be in (0, 1]. Received: {ratio!r}")
+    for key in _DELTAS:
+        if float(out[key]) < 0.0:
+            raise UserInputError(f"{key} must be >= 0. Received: {out[key]!r}")
+    if float(out["ds_hue_delta"]) > 0.5:
+        raise UserInputError(f"ds_hue_delta must be <= 0.5. Received: {out['ds_hue_delta']!r}")
+    return out
+
+
+def check_size(name: str, value: Any) -> int:
+    """`value` as a positive int, else a UserInputError quoting it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserInputError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
+# === Per-example preprocessing ===
+
+
+def to_rgb(image: tf.Tensor) -> tf.Tensor:
+    """(H, W), (H, W, 1|2|3|4) -> (H, W, 3), same dtype: gray tiled, alpha dropped.
+
+    Shapes known when the dataset is built are checked then (UserInputError naming the
+    shape); unknown channel counts are resolved, and checked, when the data flows.
+    """
+    shape = image.shape
+    if shape.rank is not None and shape.rank not in (2, 3):
+        raise UserInputError(
+            f"images must have shape (H, W) or (H, W, C). Received: image shape {tuple(shape)}"
+        )
+    if shape.rank == 2:
+        image = image[..., tf.newaxis]
+    elif shape.rank is None:
+        image = tf.cond(tf.rank(image) == 2, lambda: image[..., tf.newaxis], lambda: image)
+        image = tf.ensure_shape(image, [None, None, None])
+    channels = image.shape[-1]
+    if channels is not None:
+        if channels not in (1, 2, 3, 4):
+            raise UserInputError(
+                "images must have 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) channels. "
+                f"Received: image shape {tuple(shape)}"
+            )
+        return tf.tile(image[..., :1], [1, 1, 3]) if channels < 3 else image[..., :3]
+    c = tf.shape(image)[-1]
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_less_equal(
+                c, 4, message="images must have 1, 2, 3 or 4 channels; got shape"
+            )
+        ]
+    ):
+        image = tf.cond(c < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3])
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+@tf.autograph.experimental.do_not_convert
+def standardize(example: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """{"image", "label"} -> (RGB image in its source dtype, int32 label)."""
+    return to_rgb(example["image"]), tf.cast(example["label"], tf.int32)
+
+
+def _to_unit(image: tf.Tensor, value_range: tuple[float, float]) -> tf.Tensor:
+    low, high = value_range
+    return (tf.cast(image, tf.float32) - low) / (high - low)
+
+
+def _finish(image01: tf.Tensor, image_size: int) -> tf.Tensor:
+    image = tf.image.resize(image01, [image_size, image_size])
+    return tf.clip_by_value(image * 2.0 - 1.0, -1.0, 1.0)
+
+
+def eval_image(image: tf.Tensor, image_size: int, value_range: tuple[float, float]) -> tf.Tensor:
+    """RGB image -> float32 (S, S, 3) in [-1, 1], no augmentation."""
+    return _finish(_to_unit(image, value_range), image_size)
+
+
+def augment_image(
+    image: tf.Tensor,
+    seed: tf.Tensor,
+    hparams: Mapping[str, Any],
+    image_size: int,
+    value_range: tuple[float, float],
+) -> tf.Tensor:
+    """RGB image -> augmented float32 (S, S, 3) in [-1, 1]; `seed` is a stateless [2] seed."""
+    seeds = tf.random.experimental.stateless_split(seed, num=6)
+    area_min = float(hparams["ds_area_range_min"])
+    if hparams["ds_crop"] and area_min < 1.0:
+        ratio = float(hparams["ds_aspect_ratio_range_min"])
+        begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            tf.shape(image),
+            bounding_boxes=tf.zeros([0, 0, 4], tf.float32),
+            seed=seeds[0],
+            min_object_covered=0.0,
+            aspect_ratio_range=[ratio, 1.0 / ratio],
+            area_range=[area_min, 1.0],
+            use_image_if_no_bounding_boxes=True,
+        )
+        image = tf.slice(image, begin, size)
+        image = tf.ensure_shape(image, [None, None, 3])  # The slice loses the channel count.
+    if hparams["ds_flip_left_right"]:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+    image = _to_unit(image, value_range)
+    brightness, contrast, saturation, hue = (float(hparams[k]) for k in _DELTAS)
+    if brightness > 0.0:
+        # Half the delta on [0, 1] values == the reference's delta on [-1, 1] values.
+        image = tf.image.stateless_random_brightness(image, brightness / 2.0, seed=seeds[2])
+    if contrast > 0.0:
+        image = tf.image.stateless_random_contrast(
+            image, 1.0 - contrast, 1.0 + contrast, seed=seeds[3]
+        )
+    if saturation > 0.0:
+        image = tf.image.stateless_random_saturation(
+            image, 1.0 - saturation, 1.0 + saturation, seed=seeds[4]
+        )
+    if hue > 0.0:
+        image = tf.image.stateless_random_hue(image, hue, seed=seeds[5])
+    return _finish(image, image_size)
+
+
+# === Dataset pipelines ===
+
+
+def maybe_cache(ds: tf.data.Dataset, num_examples: int | None) -> tf.data.Dataset:
+    """Caches `ds` (decoded, before augmentation) when it fits in CACHE_MAX_BYTES."""
+    if num_examples is None:
+        return ds
+    shape = ds.element_spec[0].shape
+    dtype = ds.element_spec[0].dtype
+    if shape.is_fully_defined():
+        per_example = shape.num_elements() * dtype.size
+    else:
+        per_example = _ASSUMED_IMAGE_BYTES * dtype.size
+    return ds.cache() if num_examples * per_example <= CACHE_MAX_BYTES else ds
+
+
+def train_pipeline(
+    ds: tf.data.Dataset,
+    hparams: Mapping[str, Any],
+    *,
+    image_size: int,
+    batch_size: int,
+    seed: int,
+    value_range: tuple[float, float],
+    num_examples: int | None = None,
+) -> tf.data.Dataset:
+    """Infinite, shuffled (seeded), augmented, batched (drop_remainder) and prefetched.
+
+    `ds` yields {"image", "label"} dicts in a deterministic order.
+    """
+    hparams = data_hparams(hparams)
+    ds = maybe_cache(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE), num_examples)
+    buffer = SHUFFLE_BUFFER if num_examples is None else max(1, min(num_examples, SHUFFLE_BUFFER))
+    ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+
+    @tf.autograph.experimental.do_not_convert
+    def augment(index: tf.Tensor, example: tuple[tf.Tensor, tf.Tensor]):
+        image, label = example
+        example_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        return augment_image(image, example_seed, hparams, image_size, value_range), label
+
+    ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_pipeline(
+    ds: tf.data.Dataset,
+    *,
+    image_size: int,
+    batch_size: int,
+    value_range: tuple[float, float],
+    num_examples: int | None = None,
+) -> tf.data.Dataset:
+    """Finite, in order, unaugmented, batched (last batch kept) and prefetched."""
+    ds = maybe_cache(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE), num_examples)
+
+    @tf.autograph.experimental.do_not_convert
+    def preprocess(image: tf.Tensor, label: tf.Tensor):
+        return eval_image(image, image_size, value_range), label
+
+    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,399 @@
+"""Where a task's examples come from: the `Loader` contract and the user-data loaders.
+
+A loader serves the three splits of a task ("train", "validation", "test") as finite
+tf.data.Datasets of `{"image", "label"}` dicts, in a deterministic order, undecorated
+(no shuffling, resizing or batching: `pipeline.py` does that). Validation is always
+carved from training data, never from test:
+- numpy arrays and image directories (size and labels known): a stratified random
+  fraction of the training examples, drawn with a fixed seed (`carve`);
+- a tf.data.Dataset (size may be unknown): every k-th training example (k = 1 / fraction),
+  offset by the seed, so the carving needs no pass over the data.
+When no test data is given, the test split is carved from training data the same way,
+disjoint from validation. TFDS data lives in `tfds_source.py`.
+
+Example:
+    loader = ArrayLoader.from_train_test(x, y, None, None, validation_fraction=0.1, seed=0)
+    ds = loader.load("validation")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_evomt.errors import UserInputError
+
+SPLITS = ("train", "validation", "test")
+
+
+class Loader:
+    """Serves a task's splits. Subclasses implement `load` and `num_examples`."""
+
+    def load(self, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        """Finite dataset of {"image", "label"}; `shuffle_seed` may shuffle files (TFDS)."""
+        raise NotImplementedError
+
+    def num_examples(self, split: str) -> int | None:
+        """Size of `split` when known without reading the data, else None."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, str]:
+        """One human-readable spec string per split."""
+        raise NotImplementedError
+
+    def is_present(self) -> bool:
+        """Whether the data is available locally (no download needed)."""
+        return True
+
+    def prepare(self, download: bool = False) -> str:
+        """Makes the data available locally; returns a message."""
+        return "nothing to prepare: the data is built in"
+
+
+def carve(
+    labels: np.ndarray, fraction: float, seed: int, parts: int = 1
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Stratified, seeded carving of `parts` disjoint held-out index sets.
+
+    Each class contributes round(fraction * its count) examples to each part (at least one
+    when it has more examples than parts). Returns (kept indices, [held-out indices, ...]),
+    all sorted, so the original order is kept inside each split.
+
+    Example:
+        keep, (val,) = carve(np.array([0, 0, 1, 1, 1]), 0.4, seed=0)
+    """
+    if not 0.0 < fraction < 1.0 / (parts + 1):
+        raise UserInputError(
+            f"validation_fraction must be in (0, {1.0 / (parts + 1):.2f}). Received: {fraction!r}"
+        )
+    rng = np.random.default_rng(seed)
+    held: list[list[np.ndarray]] = [[] for _ in range(parts)]
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        per_part = int(round(fraction * len(members)))
+        if per_part == 0 and len(members) > parts:
+            per_part = 1
+        for p in range(parts):
+            held[p].append(members[p * per_part : (p + 1) * per_part])
+    held_sets = [np.sort(np.concatenate(h)).astype(np.int64) for h in held]
+    mask = np.ones(len(labels), bool)
+    for h in held_sets:
+        mask[h] = False
+    return np.flatnonzero(mask), held_sets
+
+
+# === numpy arrays ===
+
+
+def check_arrays(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validates image / label arrays; returns them as numpy arrays."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 2, 3, 4)):
+        raise UserInputError(
+            f"{what} images must have shape (N, H, W) or (N, H, W, C) with C in 1..4. "
+            f"Received: shape {x.shape}"
+        )
+    if y.ndim != 1 or len(y) != len(x):
+        raise UserInputError(
+            f"{what} labels must have shape (N,) matching the {len(x)} images. "
+            f"Received: shape {y.shape}"
+        )
+    if len(x) == 0:
+        raise UserInputError(f"{what} split is empty (0 examples)")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise UserInputError(f"{what} labels must be integers. Received: dtype {y.dtype}")
+        y = y.astype(np.int64)
+    return x, y
+
+
+class ArrayLoader(Loader):
+    """Splits held in memory as (images, labels) numpy arrays."""
+
+    def __init__(
+        self, arrays: Mapping[str, tuple[np.ndarray, np.ndarray]], specs: Mapping[str, str]
+    ):
+        self.arrays = dict(arrays)
+        self.specs = dict(specs)
+
+    @classmethod
+    def from_train_test(
+        cls,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_test: np.ndarray | None,
+        y_test: np.ndarray | None,
+        *,
+        validation_fraction: float,
+        seed: int,
+    ) -> ArrayLoader:
+        """Carves validation (and test, when absent) from the training arrays."""
+        has_test = x_test is not None
+        keep, held = carve(y_train, validation_fraction, seed, parts=1 if has_test else 2)
+        how = f"{validation_fraction:.0%} of train arrays, stratified, seed {seed}"
+        arrays = {
+            "train": (x_train[keep], y_train[keep]),
+            "validation": (x_train[held[0]], y_train[held[0]]),
+        }
+        specs = {
+            "train": f"train arrays minus held out ({len(keep)})",
+            "validation": f"{how} ({len(held[0])})",
+        }
+        if has_test:
+            arrays["test"] = (x_test, y_test)
+            specs["test"] = f"test arrays ({len(x_test)})"
+        else:
+            arrays["test"] = (x_train[held[1]], y_train[held[1]])
+            specs["test"] = f"another {how} ({len(held[1])})"
+        for split, (_, y) in arrays.items():
+            if len(y) == 0:
+                raise UserInputError(f"the {split} split is empty after carving: give more data")
+        return cls(arrays, specs)
+
+    def load(self, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        x, y = self.arrays[split]
+        return tf.data.Dataset.from_tensor_slices({"image": x, "label": y})
+
+    def num_examples(self, split: str) -> int | None:
+        return len(self.arrays[split][1])
+
+    def describe(self) -> dict[str, str]:
+        return dict(self.specs)
+
+
+# === tf.data.Dataset and directories ===
+
+
+@tf.autograph.experimental.do_not_convert
+def as_example(*element: Any) -> dict[str, tf.Tensor]:
+    """Map fn: (image, label, ...) or {"image", "label", ...} -> {"image", "label"}."""
+    if len(element) == 1 and isinstance(element[0], Mapping):
+        return {"image": element[0]["image"], "label": element[0]["label"]}
+    return {"image": element[0], "label": element[1]}
+
+
+def check_element_spec(ds: tf.data.Dataset, what: str) -> None:
+    """Raises UserInputError unless `ds` yields (image, label) or {"image", "label"}."""
+    spec = ds.element_spec
+    if isinstance(spec, Mapping):
+        missing = {"image", "label"} - set(spec)
+        if missing:
+            raise UserInputError(
+                f"{what} dataset dicts need keys 'image' and 'label'. Received keys: {sorted(spec)}"
+            )
+        image, label = spec["image"], spec["label"]
+    elif isinstance(spec, tuple) and len(spec) >= 2:
+        image, label = spec[0], spec[1]
+    else:
+        raise UserInputError(
+            f"{what} dataset must yield (image, label) pairs or dicts. Received: {spec}"
+        )
+    rank = image.shape.rank
+    if rank is not None and rank not in (2, 3):
+        hint = " (is it batched? pass an unbatched dataset: ds.unbatch())" if rank == 4 else ""
+        raise UserInputError(
+            f"{what} images must have shape (H, W) or (H, W, C){hint}. "
+            f"Received: image shape {tuple(image.shape)}"
+        )
+    if rank == 3 and image.shape[-1] is not None and image.shape[-1] not in (1, 2, 3, 4):
+        raise UserInputError(
+            f"{what} images must have 1 to 4 channels. Received: image shape {tuple(image.shape)}"
+        )
+    if label.shape.rank not in (None, 0) or not (label.dtype.is_integer or label.dtype.is_floating):
+        raise UserInputError(
+            f"{what} labels must be integer scalars (sparse class ids). "
+            f"Received: label spec {label}"
+        )
+
+
+@dataclasses.dataclass
+class Part:
+    """One split of a `DatasetLoader`: a base dataset and which indices of it to keep."""
+
+    dataset: tf.data.Dataset
+    keep: Callable[[tf.Tensor], tf.Tensor] | None
+    count: int | None
+    spec: str
+
+
+def stride_keep(k: int, residues: tuple[int, ...], keep_residues: bool) -> Callable:
+    """Predicate on an index: whether `i % k` is (or is not) in `residues`."""
+
+    def keep(index: tf.Tensor) -> tf.Tensor:
+        hit = tf.reduce_any(tf.equal(index % k, tf.constant(residues, tf.int64)))
+        return hit if keep_residues else tf.logical_not(hit)
+
+    return keep
+
+
+def mask_keep(mask: np.ndarray) -> Callable:
+    """Predicate on an index: `mask[i]`."""
+    table = tf.constant(mask, tf.bool)
+    return lambda index: tf.gather(table, index)
+
+
+class DatasetLoader(Loader):
+    """Splits taken from tf.data.Datasets, optionally filtered by index."""
+
+    def __init__(self, parts: Mapping[str, Part]):
+        self.parts = dict(parts)
+
+    @classmethod
+    def from_train_test(
+        cls,
+        train_ds: tf.data.Dataset,
+        test_ds: tf.data.Dataset | None,
+        *,
+        validation_fraction: float,
+        seed: int,
+    ) -> DatasetLoader:
+        """Carves validation (and test, when absent) as every k-th training example."""
+        if not 0.0 < validation_fraction <= 0.5:
+            raise UserInputError(
+                f"validation_fraction must be in (0, 0.5]. Received: {validation_fraction!r}"
+            )
+        k = max(2, int(round(1.0 / validation_fraction)))
+        if test_ds is None and k < 3:
+            k = 3
+        val_residue = seed % k
+        test_residue = (seed + 1) % k
+        held = (val_residue,) if test_ds is not None else (val_residue, test_residue)
+        n = _cardinality(train_ds, "train")
+
+        def count(residues: tuple[int, ...]) -> int | None:
+            if n is None:
+                return None
+            return sum(n // k + (1 if n % k > r else 0) for r in residues)
+
+        parts = {
+            "train": Part(
+                train_ds,
+                stride_keep(k, held, keep_residues=False),
+                None if n is None else n - count(held),
+                "given train dataset minus the validation"
+                + (" and test" if test_ds is None else "")
+                + " examples",
+            ),
+            "validation": Part(
+                train_ds,
+                stride_keep(k, (val_residue,), keep_residues=True),
+                count((val_residue,)),
+                f"every {k}th example of the given train dataset (offset {val_residue})",
+            ),
+        }
+        if test_ds is None:
+            parts["test"] = Part(
+                train_ds,
+                stride_keep(k, (test_residue,), keep_residues=True),
+                count((test_residue,)),
+                f"every {k}th example of the given train dataset (offset {test_residue})",
+            )
+        else:
+            parts["test"] = Part(test_ds, None, _cardinality(test_ds, "test"), "given test dataset")
+        return cls(parts)
+
+    def load(self, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        part = self.parts[split]
+        ds = part.dataset.map(as_example)
+        if part.keep is not None:
+            ds = ds.enumerate().filter(_index_filter(part.keep)).map(_drop_index)
+        return ds
+
+    def num_examples(self, split: str) -> int | None:
+        return self.parts[split].count
+
+    def describe(self) -> dict[str, str]:
+        return {split: part.spec for split, part in self.parts.items()}
+
+
+def _index_filter(keep: Callable[[tf.Tensor], tf.Tensor]) -> Callable:
+    @tf.autograph.experimental.do_not_convert
+    def fn(index: tf.Tensor, example: dict[str, tf.Tensor]) -> tf.Tensor:
+        return keep(index)
+
+    return fn
+
+
+@tf.autograph.experimental.do_not_convert
+def _drop_index(index: tf.Tensor, example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    return example
+
+
+def _cardinality(ds: tf.data.Dataset, what: str) -> int | None:
+    n = int(ds.cardinality())
+    if n == tf.data.INFINITE_CARDINALITY:
+        raise UserInputError(f"the {what} dataset is infinite: pass it without .repeat()")
+    return None if n < 0 else n
+
+
+def directory_loader(
+    directory: str,
+    test_directory: str | None,
+    *,
+    image_size: tuple[int, int],
+    validation_fraction: float,
+    seed: int,
+) -> tuple[DatasetLoader, list[str]]:
+    """A loader over `keras.utils.image_dataset_from_directory` (one subfolder per class).
+
+    Images are decoded to RGB, resized to `image_size` and kept as uint8. Validation (and
+    test, without `test_directory`) is carved per class with a fixed seed.
+    Returns the loader and the class names.
+    """
+    train_ds, labels, class_names = _read_directory(directory, image_size, None)
+    has_test = test_directory is not None
+    keep, held = carve(labels, validation_fraction, seed, parts=1 if has_test else 2)
+    how = f"{validation_fraction:.0%} of {directory} (stratified, seed {seed})"
+
+    def part(indices: np.ndarray, spec: str) -> Part:
+        mask = np.zeros(len(labels), bool)
+        mask[indices] = True
+        return Part(train_ds, mask_keep(mask), len(indices), spec)
+
+    parts = {"train": part(keep, f"{directory} minus validation"), "validation": part(held[0], how)}
+    if has_test:
+        test_ds, test_labels, _ = _read_directory(test_directory, image_size, class_names)
+        parts["test"] = Part(test_ds, None, len(test_labels), str(test_directory))
+    else:
+        parts["test"] = part(held[1], "another " + how)
+    return DatasetLoader(parts), class_names
+
+
+def _read_directory(
+    directory: str, image_size: tuple[int, int], class_names: list[str] | None
+) -> tuple[tf.data.Dataset, np.ndarray, list[str]]:
+    import os
+
+    import keras
+
+    if not os.path.isdir(directory):
+        raise UserInputError(f"image directory not found: {directory}")
+    try:
+        ds = keras.utils.image_dataset_from_directory(
+            directory,
+            labels="inferred",
+            label_mode="int",
+            class_names=class_names,
+            color_mode="rgb",
+            batch_size=None,
+            image_size=image_size,
+            shuffle=False,
+            verbose=False,
+        )
+    except ValueError as err:
+        raise UserInputError(
+            f"cannot read images from {directory}: {err}",
+            hint="expected one subfolder per class holding .jpg/.png/.bmp/.gif images",
+        ) from err
+    names = list(ds.class_names)
+    index = {name: i for i, name in enumerate(names)}
+    top = [os.path.relpath(p, directory).split(os.sep)[0] for p in ds.file_paths]
+    labels = np.array([index[name] for name in top], np.int64)
+    if len(labels) == 0:
+        raise UserInputError(f"no images found in {directory}")
+    ds = ds.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label))
+    return ds, labels, names

@@ -1,0 +1,445 @@
+"""`Task`: a named image-classification task and its input pipelines.
+
+A task knows its splits (train / validation / test; validation is always carved from
+training data), its class count (read from the source wherever the source knows it) and
+builds the reference input pipelines (`pipeline.py`) for a path's `ds_*` hyperparameters.
+
+Example:
+    task = Task.from_arrays("toy", x_train, y_train)       # x: (N, H, W[, C]), y: (N,)
+    task.check(image_size=32)                              # clear errors before training
+    train = task.train_dataset(DATA_HPARAM_DEFAULTS, image_size=32, batch_size=8, seed=0)
+    images, labels = next(iter(train))                     # (8, 32, 32, 3) in [-1, 1], (8,)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_evomt.data import pipeline
+from keras_evomt.data.sources import (
+    SPLITS,
+    ArrayLoader,
+    DatasetLoader,
+    Loader,
+    check_arrays,
+    check_element_spec,
+    directory_loader,
+)
+from keras_evomt.errors import UserInputError, closest
+
+CHECK_SAMPLE = 256
+
+
+class Task:
+    """A classification task: name, class count, splits and input pipelines.
+
+    Args:
+        name: the task's name (unique inside a system).
+        num_classes: size of the task's head.
+        source: where the data comes from, e.g. "tfds:cifar10:3.*.*" or "arrays".
+        loader: serves the raw splits (see `sources.Loader`).
+        private: a private task's paths are never seeds for other tasks.
+        value_range: (low, high) pixel values of the source images, mapped to [-1, 1].
+        class_names: optional names of the classes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        num_classes: int,
+        source: str,
+        loader: Loader,
+        private: bool = False,
+        value_range: tuple[float, float] = (0.0, 255.0),
+        class_names: list[str] | None = None,
+    ):
+        if not isinstance(name, str) or not name:
+            raise UserInputError(f"a task name must be a non-empty string. Received: {name!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+            raise UserInputError(
+                f"num_classes must be an int. Received: num_classes={num_classes!r}"
+            )
+        if num_classes < 2:
+            raise UserInputError(
+                f"a task needs at least 2 classes. Received: num_classes={num_classes}"
+            )
+        low, high = (float(v) for v in value_range)
+        if not high > low:
+            raise UserInputError(
+                f"value_range must be (low, high) with high > low. Received: {value_range}"
+            )
+        self.name = name
+        self.num_classes = int(num_classes)
+        self.source = source
+        self.private = bool(private)
+        self.value_range = (low, high)
+        self.class_names = class_names
+        self._loader = loader
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r}, num_classes={self.num_classes}, source={self.source!r})"
+
+    # === Facts ===
+
+    @property
+    def splits(self) -> dict[str, str]:
+        """Spec string of each split, e.g. {"train": "cifar100:3.*.* train[:98%]", ...}."""
+        return self._loader.describe()
+
+    @property
+    def present(self) -> bool:
+        """Whether the data is available locally, without a download."""
+        return self._loader.is_present()
+
+    @functools.cached_property
+    def num_train_examples(self) -> int:
+        """Number of examples in the train split (used for the training budget)."""
+        return self.num_examples("train")
+
+    def num_examples(self, split: str) -> int:
+        """Number of examples of `split`, from metadata when known, else by counting."""
+        split = _check_split(split)
+        n = self._known_examples(split)
+        if n is None:
+            ds = self._loader.load(split)
+            n = int(ds.reduce(np.int64(0), lambda count, _: count + 1))
+        return n
+
+    def describe(self) -> dict[str, Any]:
+        """Name, source, class count, split specs and local presence, as plain data."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "num_classes": self.num_classes,
+            "splits": self.splits,
+            "present": self.present,
+        }
+
+    def examples(self, split: str) -> tf.data.Dataset:
+        """The raw examples of `split`: {"image", "label"} in source form, in order.
+
+        Example:
+            labels = [int(ex["label"]) for ex in task.examples("test").as_numpy_iterator()]
+        """
+        return self._loader.load(_check_split(split))
+
+    def prepare(self, download: bool = False) -> str:
+        """Makes the data available locally (converting local files, or downloading)."""
+        return self._loader.prepare(download=download)
+
+    # === Pipelines ===
+
+    def train_dataset(
+        self, hparams: Mapping[str, Any], *, image_size: int, batch_size: int, seed: int
+    ) -> tf.data.Dataset:
+        """Infinite training batches: (float32 (B, S, S, 3) in [-1, 1], int32 (B,)).
+
+        Shuffled with `seed` (deterministic given the seed), augmented per the `ds_*`
+        entries of `hparams` (missing ones take DATA_HPARAM_DEFAULTS), drop_remainder.
+
+        Example:
+            ds = task.train_dataset({"ds_crop": False}, image_size=224, batch_size=64, seed=1)
+        """
+        hparams = pipeline.data_hparams(hparams)
+        pipeline.check_size("image_size", image_size)
+        pipeline.check_size("batch_size", batch_size)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise UserInputError(f"seed must be an int. Received: seed={seed!r}")
+        ds = self._loader.load("train", shuffle_seed=int(seed))
+        return pipeline.train_pipeline(
+            ds,
+            hparams,
+            image_size=image_size,
+            batch_size=batch_size,
+            seed=int(seed),
+            value_range=self.value_range,
+            num_examples=self._known_examples("train", ds),
+        )
+
+    def eval_dataset(
+        self, split: str, *, image_size: int, batch_size: int, max_examples: int | None = None
+    ) -> tf.data.Dataset:
+        """Finite, ordered, unaugmented batches of `split` ("validation", "test" or "train").
+
+        The first `max_examples` examples when given; the last batch may be smaller.
+
+        Example:
+            ds = task.eval_dataset("validation", image_size=224, batch_size=64, max_examples=10_000)
+        """
+        split = _check_split(split)
+        pipeline.check_size("image_size", image_size)
+        pipeline.check_size("batch_size", batch_size)
+        ds = self._loader.load(split)
+        n = self._known_examples(split, ds)
+        if max_examples is not None:
+            pipeline.check_size("max_examples", max_examples)
+            ds = ds.take(max_examples)
+            n = max_examples if n is None else min(n, max_examples)
+        return pipeline.eval_pipeline(
+            ds,
+            image_size=image_size,
+            batch_size=batch_size,
+            value_range=self.value_range,
+            num_examples=n,
+        )
+
+    def _known_examples(self, split: str, ds: tf.data.Dataset | None = None) -> int | None:
+        n = self._loader.num_examples(split)
+        if n is None:
+            cardinality = int((ds if ds is not None else self._loader.load(split)).cardinality())
+            n = cardinality if cardinality >= 0 else None
+        return n
+
+    # === Validation ===
+
+    def check(self, image_size: int) -> None:
+        """Validates the task before training; raises UserInputError saying what is wrong.
+
+        Checks that every split is present and non-empty, that images have rank 2 or 3
+        with 1 to 4 channels and plausible values, and that the labels of a sample of
+        each split lie in [0, num_classes); then runs the preprocessing once.
+
+        Example:
+            get_task("cifar10").check(image_size=384)
+        """
+        pipeline.check_size("image_size", image_size)
+        for split in SPLITS:
+            sample = self._sample(split)
+            self._check_images(split, sample)
+            labels = np.array([int(ex["label"]) for ex in sample])
+            bad = labels[(labels < 0) | (labels >= self.num_classes)]
+            if bad.size:
+                raise UserInputError(
+                    f"task '{self.name}': {split} labels must lie in [0, {self.num_classes}) "
+                    f"(num_classes={self.num_classes}). Received label {int(bad[0])} in a sample "
+                    f"of {len(labels)} examples",
+                    hint="pass num_classes to match the data, or fix the labels",
+                )
+        try:
+            ds = self.eval_dataset(
+                "validation", image_size=image_size, batch_size=2, max_examples=2
+            )
+            next(iter(ds))
+        except tf.errors.InvalidArgumentError as err:
+            raise UserInputError(
+                f"task '{self.name}': preprocessing failed: {err.message}"
+            ) from err
+
+    def _sample(self, split: str) -> list[dict[str, np.ndarray]]:
+        try:
+            sample = list(self._loader.load(split).take(CHECK_SAMPLE).as_numpy_iterator())
+        except tf.errors.OpError as err:
+            raise UserInputError(
+                f"task '{self.name}': reading the {split} split failed: {err.message}"
+            ) from err
+        if not sample:
+            raise UserInputError(
+                f"task '{self.name}': the {split} split is empty ({self.splits.get(split)})"
+            )
+        return sample
+
+    def _check_images(self, split: str, sample: list[dict[str, np.ndarray]]) -> None:
+        for ex in sample:
+            shape = np.shape(ex["image"])
+            if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (1, 2, 3, 4)):
+                raise UserInputError(
+                    f"task '{self.name}': {split} images must have shape (H, W) or (H, W, C) "
+                    f"with C in 1..4. Received: image shape {shape}"
+                )
+            if min(shape[:2]) < 1:
+                raise UserInputError(f"task '{self.name}': empty {split} image of shape {shape}")
+        first = np.asarray(sample[0]["image"])
+        if np.issubdtype(first.dtype, np.floating) and self.value_range[1] > 1.0:
+            peak = max(float(np.max(ex["image"])) for ex in sample)
+            if peak <= 1.0:
+                raise UserInputError(
+                    f"task '{self.name}': {split} images are floats in [0, 1] but the task "
+                    f"expects values in {self.value_range}",
+                    hint="pass value_range=(0, 1)",
+                )
+
+    # === Constructors for user data ===
+
+    @classmethod
+    def from_arrays(
+        cls,
+        name: str,
+        x_train: Any,
+        y_train: Any,
+        x_test: Any = None,
+        y_test: Any = None,
+        *,
+        num_classes: int | None = None,
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+        value_range: tuple[float, float] | None = None,
+        class_names: list[str] | None = None,
+        private: bool = False,
+        source: str = "arrays",
+    ) -> Task:
+        """A task from numpy arrays: images (N, H, W) or (N, H, W, C), int labels (N,).
+
+        Validation (and test, without test arrays) is carved from the train arrays:
+        stratified, disjoint, deterministic given `seed`. `num_classes` defaults to
+        max label + 1; `value_range` to (0, 255), or (0, 1) for float images <= 1.
+
+        Example:
+            task = Task.from_arrays("digits8", x, y, num_classes=10, value_range=(0, 16))
+        """
+        x_train, y_train = check_arrays(x_train, y_train, "train")
+        if (x_test is None) != (y_test is None):
+            raise UserInputError("give both x_test and y_test, or neither")
+        if x_test is not None:
+            x_test, y_test = check_arrays(x_test, y_test, "test")
+        labels = y_train if y_test is None else np.concatenate([y_train, y_test])
+        if labels.min() < 0:
+            raise UserInputError(f"labels must be >= 0. Received: label {int(labels.min())}")
+        if num_classes is None:
+            num_classes = int(labels.max()) + 1
+        elif labels.max() >= num_classes:
+            raise UserInputError(
+                f"labels must lie in [0, {num_classes}) (num_classes={num_classes}). "
+                f"Received: label {int(labels.max())}"
+            )
+        if value_range is None:
+            value_range = _infer_value_range(x_train)
+        loader = ArrayLoader.from_train_test(
+            x_train, y_train, x_test, y_test, validation_fraction=validation_fraction, seed=seed
+        )
+        return cls(
+            name,
+            num_classes=num_classes,
+            source=source,
+            loader=loader,
+            private=private,
+            value_range=value_range,
+            class_names=class_names,
+        )
+
+    @classmethod
+    def from_dataset(
+        cls,
+        name: str,
+        train_ds: tf.data.Dataset,
+        test_ds: tf.data.Dataset | None = None,
+        *,
+        num_classes: int,
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+        value_range: tuple[float, float] = (0.0, 255.0),
+        class_names: list[str] | None = None,
+        private: bool = False,
+    ) -> Task:
+        """A task from finite, unbatched tf.data.Datasets of (image, label) or dicts.
+
+        The datasets must yield the same order on every pass. Validation (and test,
+        without `test_ds`) is every k-th train example, k = round(1 / validation_fraction).
+
+        Example:
+            task = Task.from_dataset("mine", tf.data.Dataset.from_tensor_slices((x, y)),
+                                     num_classes=5)
+        """
+        if not isinstance(train_ds, tf.data.Dataset):
+            raise UserInputError(f"train_ds must be a tf.data.Dataset. Received: {type(train_ds)}")
+        check_element_spec(train_ds, "train")
+        if test_ds is not None:
+            if not isinstance(test_ds, tf.data.Dataset):
+                raise UserInputError(
+                    f"test_ds must be a tf.data.Dataset. Received: {type(test_ds)}"
+                )
+            check_element_spec(test_ds, "test")
+        loader = DatasetLoader.from_train_test(
+            train_ds, test_ds, validation_fraction=validation_fraction, seed=seed
+        )
+        return cls(
+            name,
+            num_classes=num_classes,
+            source="dataset",
+            loader=loader,
+            private=private,
+            value_range=value_range,
+            class_names=class_names,
+        )
+
+    @classmethod
+    def from_directory(
+        cls,
+        name: str,
+        directory: str,
+        *,
+        test_directory: str | None = None,
+        load_size: tuple[int, int] = (384, 384),
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+        private: bool = False,
+    ) -> Task:
+        """A task from a folder with one subfolder of images per class.
+
+        The `keras.utils.image_dataset_from_directory` convention: class names are the
+        sorted subfolder names; images are decoded to RGB and resized to `load_size`.
+
+        Example:
+            task = Task.from_directory("flowers", "/data/flowers/train",
+                                       test_directory="/data/flowers/test")
+        """
+        loader, class_names = directory_loader(
+            str(directory),
+            None if test_directory is None else str(test_directory),
+            image_size=tuple(load_size),
+            validation_fraction=validation_fraction,
+            seed=seed,
+        )
+        return cls(
+            name,
+            num_classes=len(class_names),
+            source=f"directory:{directory}",
+            loader=loader,
+            private=private,
+            class_names=class_names,
+        )
+
+    @classmethod
+    def from_tfds(cls, name: str, *, data_dir: str | None = None, download: bool = False) -> Task:
+        """A registered TFDS task, or any TFDS image-classification dataset.
+
+        Unregistered names use the reference's split rule: test = the test split (else 5%
+        of train), validation = the validation split (else the next 5% of train), train =
+        the rest of train. Their split names are read from the prepared data.
+
+        Example:
+            task = Task.from_tfds("beans", data_dir="/data/tfds")
+        """
+        from keras_evomt.data import registry
+
+        return registry.tfds_task(name, data_dir=data_dir, download=download)
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise UserInputError(
+            f"unknown split {split!r}; expected one of {list(SPLITS)}",
+            hint=closest(str(split), SPLITS) or None,
+        )
+    return split
+
+
+def _infer_value_range(x: np.ndarray) -> tuple[float, float]:
+    if x.dtype == np.uint8:
+        return (0.0, 255.0)
+    if x.dtype == np.bool_:
+        return (0.0, 1.0)
+    peak = float(np.max(x))
+    if np.issubdtype(x.dtype, np.floating) and peak <= 1.0:
+        return (0.0, 1.0)
+    if peak <= 255.0 and float(np.min(x)) >= 0.0:
+        return (0.0, 255.0)
+    raise UserInputError(
+        f"cannot tell the pixel range of images with values in [{np.min(x)}, {peak}]",
+        hint="pass value_range=(low, high)",
+    )

@@ -1,0 +1,250 @@
+"""TFDS-backed splits: offline by default, failing fast with what to do.
+
+`tfds.load(..., download=True)` blocks for minutes retrying the network when there is
+none, so nothing here downloads unless asked (`download=True`, or
+`evomt data prepare NAME --download`). A dataset that is not prepared fails on first use
+with a UserInputError that says how to prepare it.
+
+A split is a `TfdsSplit`: a dataset reference ("clevr:3.*.*"; alternatives separated by
+"|" as in "oxford_iiit_pet:3.*.*|4.*.*", the first prepared one wins, else the first the
+installed TFDS can build), a TFDS split string ("train[:90%]") and optionally `take`
+(VTAB-1k's train800 / val200 are the first 800 / 200 examples of VTAB's splits).
+
+Example:
+    loader = TfdsLoader("cifar100", {"train": TfdsSplit("cifar100:3.*.*", "train[:98%]"),
+                                     ...}, derive=None, data_dir=None)
+    ds = loader.load("train")  # {"image": uint8 (32, 32, 3), "label": int64}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from keras_evomt.data.sources import Loader
+from keras_evomt.errors import EvomtError, UserInputError, closest
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSplit:
+    """A split of a TFDS dataset: `dataset` ref, TFDS `split` string, optional `take`."""
+
+    dataset: str
+    split: str
+    take: int | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.dataset} {self.split}"
+        return text if self.take is None else f"{text} first {self.take}"
+
+
+def default_splits(split_names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The reference's rule for TFDS datasets without a dedicated entry.
+
+    test: the `test` split, else a 5% slice of train; validation: the `validation` split,
+    else the next 5% slice of train; train: the rest of train.
+
+    Example:
+        default_splits(["train", "test"])
+        # {"test": "test", "validation": "train[0%:5%]", "train": "train[5%:]"}
+    """
+    if "train" not in split_names:
+        raise UserInputError(f"a 'train' split is needed. Received splits: {sorted(split_names)}")
+    used, out = 0, {}
+    for key in ("test", "validation"):
+        if key in split_names:
+            out[key] = key
+        else:
+            out[key] = f"train[{used}%:{used + 5}%]"
+            used += 5
+    out["train"] = f"train[{used}%:]"
+    return out
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silences TFDS's warning about every dataset that is not prepared."""
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
+def is_prepared(builder: Any) -> bool:
+    """Whether the builder's data is in its data dir."""
+    with _quiet():
+        return builder.is_prepared()
+
+
+def open_builder(ref: str, data_dir: str | None) -> Any:
+    """The TFDS builder for `ref` ("name[/config][:version[|version...]]")."""
+    with _quiet():
+        return _open_builder(ref, data_dir)
+
+
+def _open_builder(ref: str, data_dir: str | None) -> Any:
+    import tensorflow_datasets as tfds
+
+    name, _, versions = ref.partition(":")
+    candidates = [f"{name}:{v}" for v in versions.split("|")] if versions else [name]
+    built, errors = [], []
+    for candidate in candidates:
+        try:
+            builder = tfds.builder(candidate, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError as err:
+            hint = closest(name, tfds.list_builders(with_community_datasets=False))
+            raise UserInputError(f"unknown TFDS dataset '{name}'", hint=hint or None) from err
+        except (AssertionError, ValueError) as err:
+            errors.append(str(err).splitlines()[0])
+            continue
+        if is_prepared(builder):
+            return builder
+        built.append(builder)
+    if built:
+        return built[0]
+    raise UserInputError(f"TFDS cannot build '{ref}': {'; '.join(errors)}")
+
+
+def missing_data_error(task: str, ref: str, builder: Any) -> UserInputError:
+    """The error for a TFDS dataset that is not prepared locally."""
+    data_dir = builder.data_dir_root if hasattr(builder, "data_dir_root") else builder.data_dir
+    name = ref.partition(":")[0]
+    hint = (
+        f"Prepare it with: evomt data prepare {task} --download\n"
+        f"(or: tfds build {name} --data_dir {data_dir})"
+    )
+    if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+        hint += (
+            f"\n{name} needs a manual download first: place its files in "
+            f"{data_dir}/downloads/manual (see tensorflow.org/datasets/catalog/"
+            f"{name.split('/')[0]})."
+        )
+    return UserInputError(f"TFDS dataset '{ref}' is not prepared in {data_dir}", hint=hint)
+
+
+def plain_example(image_key: str = "image", label_key: str = "label") -> Callable:
+    """Map fn: TFDS example -> {"image", "label"}."""
+
+    @tf.autograph.experimental.do_not_convert
+    def fn(ex: dict[str, Any]) -> dict[str, Any]:
+        return {"image": ex[image_key], "label": ex[label_key]}
+
+    return fn
+
+
+class TfdsLoader(Loader):
+    """Splits read from TFDS with `download=False` unless asked otherwise."""
+
+    def __init__(
+        self,
+        task: str,
+        splits: Mapping[str, TfdsSplit],
+        *,
+        derive: Callable[[dict], dict],
+        data_dir: str | None = None,
+        download: bool = False,
+        prepare_fn: Callable[[bool], str] | None = None,
+    ):
+        self.task = task
+        self.splits = dict(splits)
+        self.derive = derive
+        self.data_dir = data_dir
+        self.download = download
+        self.prepare_fn = prepare_fn
+        self._builders: dict[str, Any] = {}
+
+    def builder(self, split: str) -> Any:
+        ref = self.splits[split].dataset
+        if ref not in self._builders:
+            self._builders[ref] = open_builder(ref, self.data_dir)
+        return self._builders[ref]
+
+    def load(self, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        import tensorflow_datasets as tfds
+
+        ref = self.splits[split]
+        builder = self.builder(split)
+        shuffle_files = shuffle_seed is not None and ref.take is None
+        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
+
+        def as_dataset():
+            return builder.as_dataset(
+                split=ref.split, shuffle_files=shuffle_files, read_config=read_config
+            )
+
+        try:
+            ds = as_dataset()
+        except AssertionError as err:  # TFDS's "could not find data" for unprepared data.
+            if is_prepared(builder):
+                raise
+            if not (self.download or self.prepare_fn):
+                raise missing_data_error(self.task, ref.dataset, builder) from err
+            self.prepare(download=self.download)
+            builder = self.builder(split)
+            ds = as_dataset()
+        except ValueError as err:  # TFDS's message names the available splits.
+            raise UserInputError(
+                f"split '{ref.split}' of '{ref.dataset}' cannot be read "
+                f"(task '{self.task}', {split}): {str(err).splitlines()[0]}"
+            ) from err
+        if ref.take is not None:
+            ds = ds.take(ref.take)
+        return ds.map(self.derive, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def num_examples(self, split: str) -> int | None:
+        ref = self.splits[split]
+        info_splits = self.builder(split).info.splits
+        if not info_splits:
+            return None
+        try:
+            n = info_splits[ref.split].num_examples
+        except (KeyError, ValueError):
+            return None
+        return n if ref.take is None else min(n, ref.take)
+
+    def describe(self) -> dict[str, str]:
+        return {split: str(ref) for split, ref in self.splits.items()}
+
+    def datasets(self) -> list[str]:
+        """The distinct dataset refs behind the splits, in split order."""
+        return list(dict.fromkeys(ref.dataset for ref in self.splits.values()))
+
+    def is_present(self) -> bool:
+        try:
+            return all(is_prepared(self.builder(split)) for split in self.splits)
+        except UserInputError:
+            return False
+
+    def prepare(self, download: bool = False) -> str:
+        """Prepares every dataset behind the splits (`prepare_fn` decides, when given)."""
+        if self.prepare_fn is not None and not self.is_present():
+            message = self.prepare_fn(download)
+            self._builders.clear()
+            return message
+        messages = []
+        for ref in self.datasets():
+            builder = open_builder(ref, self.data_dir)
+            if is_prepared(builder):
+                messages.append(f"{ref}: already prepared in {builder.data_dir}")
+                continue
+            if not download:
+                raise missing_data_error(self.task, ref, builder)
+            try:
+                builder.download_and_prepare()
+            except Exception as err:  # TFDS raises many kinds; say which dataset failed.
+                raise EvomtError(
+                    f"preparing TFDS dataset '{ref}' failed: {err}",
+                    hint="check the network, or the manual download instructions of "
+                    f"tensorflow.org/datasets/catalog/{ref.split('/')[0].split(':')[0]}",
+                ) from err
+            messages.append(f"{ref}: prepared in {builder.data_dir}")
+        self._builders.clear()
+        return "\n".join(messages)

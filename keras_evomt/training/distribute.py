@@ -1,0 +1,78 @@
+"""Accelerators: the tf.distribute strategy and the devices a search runs on.
+
+`distribute.strategy` picks the engine (tf.distribute does the work, nothing is
+home-made): `default` (one device), `mirrored` (data-parallel over local devices),
+`tpu` (a TPU VM or pod slice), `multi_worker_mirrored` (several hosts, TF_CONFIG).
+`distribute.mode=candidates` instead trains one candidate per local device, as the
+reference does, every device fed the same batches.
+
+Example:
+    strategy = strategy_from_config(config.distribute)
+    with strategy.scope():
+        ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_evomt.errors import UserInputError
+
+STRATEGIES = ("default", "mirrored", "tpu", "multi_worker_mirrored")
+MODES = ("data", "candidates")
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def strategy_from_config(distribute) -> tf.distribute.Strategy:
+    """The tf.distribute strategy the config names (created once per process)."""
+    name = distribute.strategy
+    if name not in STRATEGIES:
+        raise UserInputError(f"unknown distribute.strategy '{name}'; use one of {STRATEGIES}.")
+    if distribute.mode not in MODES:
+        raise UserInputError(f"unknown distribute.mode '{distribute.mode}'; use one of {MODES}.")
+    if distribute.precision not in PRECISIONS:
+        raise UserInputError(
+            f"distribute.precision '{distribute.precision}' is not supported; use one of "
+            f"{PRECISIONS} (mixed_float16 needs loss scaling, which the trainer lacks).")
+    keras.mixed_precision.set_global_policy(distribute.precision)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(list(distribute.devices) or None)
+    if name == "multi_worker_mirrored":
+        if "TF_CONFIG" not in os.environ:
+            raise UserInputError("distribute.strategy=multi_worker_mirrored needs TF_CONFIG "
+                                 "describing the cluster (see README).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=distribute.tpu or None, zone=distribute.tpu_zone or None,
+        project=distribute.tpu_project or None)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def candidate_devices(distribute) -> list[str]:
+    """The local devices that each take one candidate (mode=candidates)."""
+    if distribute.devices:
+        return list(distribute.devices)
+    for kind in ("TPU", "GPU", "CPU"):
+        devices = [d.name for d in tf.config.list_logical_devices(kind)]
+        if devices:
+            return devices
+    return ["/device:CPU:0"]
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the work directory (worker 0 / the chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief

@@ -1,0 +1,214 @@
+"""User data (arrays, tf.data, directories, npz): carving, checks and bad input."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_evomt.data import DATA_HPARAM_DEFAULTS, Task, get_task
+from keras_evomt.data.sources import carve
+from keras_evomt.errors import UserInputError
+from tests.data_helpers import id_images, ids_of
+
+LABELS = np.arange(100) % 4
+
+
+def raw_ids(task, split):
+    return ids_of(task.examples(split))
+
+
+def test_carve_is_stratified_disjoint_and_deterministic():
+    keep, (val, test) = carve(LABELS, 0.1, seed=0, parts=2)
+    assert sorted(np.concatenate([keep, val, test]).tolist()) == list(range(100))
+    assert np.bincount(LABELS[val]).tolist() == [2, 2, 2, 2]  # round(0.1 * 25) per class.
+    again = carve(LABELS, 0.1, seed=0, parts=2)
+    assert np.array_equal(again[1][0], val) and np.array_equal(again[0], keep)
+    assert not np.array_equal(carve(LABELS, 0.1, seed=1, parts=2)[1][0], val)
+    with pytest.raises(UserInputError, match="validation_fraction must be in"):
+        carve(LABELS, 0.6, seed=0)
+
+
+@pytest.mark.parametrize("with_test", [False, True])
+def test_from_arrays_carves_validation_from_train(with_test):
+    x, y = id_images(100), LABELS
+    x_test = id_images(20) if with_test else None
+    y_test = np.arange(20) % 4 if with_test else None
+    task = Task.from_arrays("arrays", x, y, x_test, y_test, seed=5)
+    train, val, test = (set(raw_ids(task, s)) for s in ("train", "validation", "test"))
+    assert not train & val and len(val) == 8
+    if with_test:
+        assert sorted(test) == list(range(20))  # The given test arrays, untouched.
+        assert train | val == set(range(100))
+    else:
+        assert not test & (train | val) and train | val | test == set(range(100))
+    again = Task.from_arrays("arrays", x, y, x_test, y_test, seed=5)
+    assert raw_ids(again, "validation") == raw_ids(task, "validation")
+    assert task.num_classes == 4 and task.source == "arrays"
+    assert task.num_train_examples == len(train)
+    task.check(image_size=8)
+
+
+@pytest.mark.parametrize(
+    "x, y, kwargs, message",
+    [
+        (np.zeros([4, 2, 8, 8, 3]), np.zeros(4), {}, r"Received: shape \(4, 2, 8, 8, 3\)"),
+        (np.zeros([4, 8, 8, 5]), np.zeros(4), {}, r"C in 1..4. Received: shape \(4, 8, 8, 5\)"),
+        (np.zeros([4, 8, 8]), np.zeros(3), {}, r"matching the 4 images. Received: shape \(3,\)"),
+        (
+            np.zeros([4, 8, 8]),
+            np.array([0, 1, 2, 3]),
+            {"num_classes": 3},
+            r"labels must lie in \[0, 3\) \(num_classes=3\). Received: label 3",
+        ),
+        (np.zeros([4, 8, 8]), np.array([0, -1, 1, 1]), {}, "labels must be >= 0"),
+        (np.zeros([4, 8, 8]), np.array([0, 0.5, 1, 1]), {}, "labels must be integers"),
+        (np.zeros([0, 8, 8]), np.zeros(0), {}, "split is empty"),
+        (np.full([4, 8, 8], 1000, np.int32), np.array([0, 1, 0, 1]), {}, "pass value_range"),
+    ],
+)
+def test_from_arrays_bad_input(x, y, kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        Task.from_arrays("bad", x, y, **kwargs)
+
+
+def test_from_arrays_value_range():
+    y = np.array([0, 1] * 10)
+    assert Task.from_arrays("a", np.zeros([20, 4, 4], np.uint8), y).value_range == (0.0, 255.0)
+    assert Task.from_arrays("b", np.full([20, 4, 4], 0.5), y).value_range == (0.0, 1.0)
+    task = Task.from_arrays("c", np.full([20, 4, 4], 8.0), y, value_range=(0, 16))
+    images, _ = next(iter(task.eval_dataset("train", image_size=4, batch_size=2)))
+    np.testing.assert_allclose(images, 0.0)
+    with pytest.raises(UserInputError, match="give both x_test and y_test"):
+        Task.from_arrays("d", np.zeros([20, 4, 4]), y, x_test=np.zeros([2, 4, 4]))
+
+
+def _dataset(n, as_dict=False):
+    x, y = id_images(n), np.arange(n) % 4
+    if as_dict:
+        return tf.data.Dataset.from_tensor_slices({"image": x, "label": y, "extra": y})
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_from_dataset_carves_every_kth_example(as_dict):
+    task = Task.from_dataset("ds", _dataset(100, as_dict), num_classes=4, seed=3)
+    train, val, test = (raw_ids(task, s) for s in ("train", "validation", "test"))
+    assert val == list(range(3, 100, 10)) and test == list(range(4, 100, 10))
+    assert set(train) == set(range(100)) - set(val) - set(test)
+    assert task.num_train_examples == 80 == len(train)
+    assert task.num_examples("validation") == 10
+    with_test = Task.from_dataset("ds", _dataset(100, as_dict), _dataset(7), num_classes=4)
+    assert raw_ids(with_test, "test") == list(range(7)) and with_test.num_train_examples == 90
+    images, labels = next(
+        iter(task.train_dataset(DATA_HPARAM_DEFAULTS, image_size=8, batch_size=5, seed=0))
+    )
+    assert images.shape == (5, 8, 8, 3) and labels.dtype == tf.int32
+    task.check(image_size=8)
+
+
+def test_from_dataset_of_unknown_size_counts_its_examples():
+    ds = _dataset(50).filter(lambda x, y: y < 3)  # Unknown cardinality.
+    task = Task.from_dataset("filtered", ds, num_classes=4)
+    assert (
+        task.num_train_examples + task.num_examples("validation") + task.num_examples("test") == 38
+    )
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: _dataset(10).repeat(), "infinite"),
+        (lambda: _dataset(10).batch(2), r"ds.unbatch\(\)"),
+        (
+            lambda: tf.data.Dataset.from_tensor_slices({"img": np.zeros([3, 4, 4])}),
+            r"need keys 'image' and 'label'. Received keys: \['img'\]",
+        ),
+        (lambda: np.zeros(3), "train_ds must be a tf.data.Dataset"),
+        (
+            lambda: tf.data.Dataset.from_tensor_slices((np.zeros([3, 4, 4, 7]), np.zeros(3))),
+            r"1 to 4 channels. Received: image shape \(4, 4, 7\)",
+        ),
+    ],
+)
+def test_from_dataset_bad_input(make, message):
+    with pytest.raises(UserInputError, match=message):
+        Task.from_dataset("bad", make(), num_classes=2)
+
+
+def test_check_catches_labels_empty_splits_shapes_and_value_ranges():
+    task = Task.from_dataset("labels", _dataset(40), num_classes=3)  # Labels go up to 3.
+    with pytest.raises(UserInputError, match=r"labels must lie in \[0, 3\).*Received label 3"):
+        task.check(image_size=8)
+    empty = Task.from_dataset("empty", _dataset(40), _dataset(40).take(0), num_classes=4)
+    with pytest.raises(UserInputError, match="the test split is empty"):
+        empty.check(image_size=8)
+    five = tf.data.Dataset.from_generator(
+        lambda: ((np.zeros([6, 6, 5], np.uint8), i % 2) for i in range(20)),
+        output_signature=(tf.TensorSpec([None, None, None], tf.uint8), tf.TensorSpec([], tf.int64)),
+    )
+    with pytest.raises(UserInputError, match=r"Received: image shape \(6, 6, 5\)"):
+        Task.from_dataset("five", five, num_classes=2).check(image_size=8)
+    floats = _dataset(40).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    with pytest.raises(UserInputError, match=r"value_range=\(0, 1\)"):
+        Task.from_dataset("floats", floats, num_classes=4).check(image_size=8)
+    Task.from_dataset("floats", floats, num_classes=4, value_range=(0, 1)).check(image_size=8)
+    with pytest.raises(UserInputError, match="image_size=0"):
+        task.check(image_size=0)
+
+
+def _write_image_folder(root, counts=(7, 7, 6)):
+    """Class folders of 8x8 PNGs (gray, RGB and RGBA); red value = a global id."""
+    from PIL import Image
+
+    ident = 0
+    for c, count in enumerate(counts):
+        os.makedirs(os.path.join(root, f"class_{c}"), exist_ok=True)
+        for i in range(count):
+            channels = [1, 3, 4][i % 3]
+            image = np.full([8, 8, channels], ident * 10, np.uint8)
+            if channels == 4:
+                image[..., 3] = 255
+            Image.fromarray(image.squeeze(-1) if channels == 1 else image).save(
+                os.path.join(root, f"class_{c}", f"{i}.png")
+            )
+            ident += 1
+
+
+def test_from_directory(tmp_path):
+    root = str(tmp_path / "images")
+    _write_image_folder(root)
+    task = Task.from_directory("folder", root, load_size=(8, 8), validation_fraction=0.15)
+    assert task.num_classes == 3 and task.class_names == ["class_0", "class_1", "class_2"]
+    split_ids = {s: {v // 10 for v in raw_ids(task, s)} for s in ("train", "validation", "test")}
+    assert not split_ids["train"] & split_ids["validation"]
+    assert not split_ids["test"] & (split_ids["train"] | split_ids["validation"])
+    assert set().union(*split_ids.values()) == set(range(20))
+    assert task.num_examples("validation") == 3 and task.num_train_examples == 14
+    labels = [int(ex["label"]) for ex in task.examples("validation").as_numpy_iterator()]
+    assert labels == [0, 1, 2]  # Stratified.
+    task.check(image_size=8)
+    same = get_task(f"dir:{root}")
+    assert same.name == f"dir:{root}" and same.num_classes == 3
+    test_root = str(tmp_path / "test_images")
+    _write_image_folder(test_root, counts=(1, 1, 1))
+    with_test = Task.from_directory("folder", root, test_directory=test_root, load_size=(8, 8))
+    assert with_test.num_examples("test") == 3
+
+
+def test_from_directory_bad_input(tmp_path):
+    with pytest.raises(UserInputError, match="image directory not found"):
+        Task.from_directory("missing", str(tmp_path / "nope"))
+    os.makedirs(tmp_path / "empty" / "a")
+    with pytest.raises(UserInputError, match="cannot read images|no images found"):
+        Task.from_directory("empty", str(tmp_path / "empty"))
+
+
+def test_npz_task(tmp_path):
+    path = str(tmp_path / "data.npz")
+    np.savez(path, x_train=id_images(40), y_train=np.arange(40) % 2)
+    task = get_task(f"npz:{path}")
+    assert task.num_classes == 2 and task.source == f"npz:{path}"
+    np.savez(path, images=id_images(4))
+    with pytest.raises(UserInputError, match=r"must hold arrays x_train and y_train"):
+        get_task(f"npz:{path}")
