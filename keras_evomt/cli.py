@@ -264,3 +264,7 @@ def data_prepare(name: str, data_dir: str | None, download: bool) -> None:
     from keras_evomt.data import prepare_task
 
     click.echo(prepare_task(name, data_dir=data_dir, download=download))
+
+
+if __name__ == "__main__":
+    main()

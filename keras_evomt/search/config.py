@@ -73,6 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.distribute.mode = "data"  # data: candidates in turn, data-parallel; candidates: 1/device
     c.distribute.devices = []  # e.g. ["/gpu:0", "/gpu:1"]; [] = every local device
     c.distribute.precision = "float32"  # or mixed_bfloat16
+    c.distribute.cpu_devices = 0  # > 1: split the CPU into logical devices (trials, tests)
     c.distribute.tpu = ""  # TPUClusterResolver arguments
     c.distribute.tpu_zone = ""
     c.distribute.tpu_project = ""

@@ -39,6 +39,8 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
             f"distribute.precision '{distribute.precision}' is not supported; use one of "
             f"{PRECISIONS} (mixed_float16 needs loss scaling, which the trainer lacks).")
     keras.mixed_precision.set_global_policy(distribute.precision)
+    if distribute.cpu_devices > 1:
+        split_cpu(distribute.cpu_devices)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -54,6 +56,23 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def split_cpu(count: int) -> None:
+    """Splits the CPU into `count` logical devices (tests and CPU-only trials).
+
+    Must run before TensorFlow initialises its devices (before the first op).
+    """
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) == count:
+            return  # already split (listing devices initialises TF, so only now)
+        raise UserInputError(
+            f"distribute.cpu_devices={count} must be set before TensorFlow starts: "
+            "start a new process (e.g. the evomt command) with it.") from None
 
 
 def candidate_devices(distribute) -> list[str]:
