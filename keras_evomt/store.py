@@ -266,7 +266,7 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
     if slots and weights_digest(slots) != entry.get("slots_sha256"):
         raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
     try:
-        component = cls.from_config(dict(entry["config"], name=cid))
+        component = cls.from_config(dict(entry["config"], name=cid.rsplit(".", 1)[0]))
         component.build_from_config(entry["build"])
         component.set_weights(weights)
     except (TypeError, ValueError) as error:

@@ -90,14 +90,14 @@ class System:
     def clone(self, cid: str, *, with_slots: bool = True) -> str:
         """Copies component `cid` (weights and, if known, optimizer slots) into a new id."""
         source = self.components[cid]
-        copy = component_from_config(type(source), config_of(source))
+        copy = component_from_config(type(source), config_of(source), name=base_name(cid))
         copy.build_from_config(source.get_build_config())
         copy.set_weights(source.get_weights())
         return self.add(base_name(cid), copy, self.slots.get(cid) if with_slots else None)
 
     def new_head(self, num_classes: int, hidden_input_shape: tuple) -> str:
         """A new zero-initialised classification head for `num_classes`."""
-        head = ClassificationHead(num_classes)
+        head = ClassificationHead(num_classes, name=roots.HEAD)
         head.build(hidden_input_shape)
         return self.add(roots.HEAD, head)
 
@@ -290,9 +290,15 @@ def config_of(component: Component) -> dict[str, Any]:
     return config
 
 
-def component_from_config(cls: type[Component], config: dict[str, Any]) -> Component:
-    """Instantiates a component from `config_of` output."""
-    return cls.from_config(dict(config))
+def component_from_config(cls: type[Component], config: dict[str, Any],
+                          name: str | None = None) -> Component:
+    """Instantiates a component from `config_of` output.
+
+    Components are named by their role ('encoderblock_3'), not uniquely: TensorFlow
+    caches kernels per variable name and never evicts them, so unique names would
+    grow memory with every candidate.
+    """
+    return cls.from_config({**config, **({"name": name} if name else {})})
 
 
 def _safe(name: str) -> str:

@@ -163,3 +163,21 @@ def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
     system = System.load(tmp_path / "run")
     cls = next(system.components[c] for c in system.root.components if c.startswith("cls"))
     np.testing.assert_array_equal(cls.get_weights()[0], tensors["cls"])
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    code = (f"from keras_evomt.workdir_lock import WorkdirLock; import time\n"
+            f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True)\n"
+            f"time.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "locked"
+    held = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(tmp_path)])
+    assert held.exit_code == 2 and f"pid {child.pid}" in held.output
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with WorkdirLock(tmp_path):  # taken over, no error
+        assert "pid" in (tmp_path / "lock").read_text()

@@ -184,10 +184,12 @@ def test_small_sets_are_cached_big_ones_are_not():
     assert pipeline.maybe_cache(ds, None) is ds
 
 
-def test_bench_input_writes_only_its_section(tmp_path):
+def test_bench_input_writes_only_its_section(tmp_path, monkeypatch):
     import importlib.util
 
-    path = os.path.join(os.path.dirname(__file__), "..", "tools", "bench_input.py")
+    tools = os.path.join(os.path.dirname(__file__), "..", "tools")
+    monkeypatch.syspath_prepend(tools)  # as `python tools/bench_input.py` has it
+    path = os.path.join(tools, "bench_input.py")
     spec = importlib.util.spec_from_file_location("bench_input", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -38,7 +38,6 @@ import gc
 import json
 import os
 import platform
-import re
 import shlex
 import statistics
 import sys
@@ -49,6 +48,7 @@ import click
 import keras
 import numpy as np
 import tensorflow as tf
+from benchmarks_md import write_section
 from rich.console import Console
 from rich.table import Table
 
@@ -442,20 +442,6 @@ def section(timings, samples, result, info, command, seconds) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: FsPath, text: str) -> None:
-    """Replaces (or appends) the "## Candidate cost" section; other sections stay as they are."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    new = new.rstrip("\n") + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
-
-
 @click.command()
 @click.option("--root", type=click.Choice(["vit_tiny", "vit_mini"]), default="vit_mini",
               show_default=True, help="Named ViT root of the candidates.")
@@ -510,7 +496,7 @@ def main(root, image_size, batch_size, steps, candidates, rss_candidates, rss_fi
     if write:
         script = os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "tools/bench_candidates.py"
         command = shlex.join(["python", script, *sys.argv[1:]])
-        write_section(FsPath(benchmarks), section(timings, samples, result, info, command,
+        write_section(FsPath(benchmarks), SECTION, section(timings, samples, result, info, command,
                                                   seconds))
         console.print(f"wrote the '{SECTION[3:]}' section of {benchmarks}")
     sys.stdout.flush()

@@ -17,10 +17,11 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import shlex
 import sys
 import time
+
+from benchmarks_md import write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -84,18 +85,6 @@ def section_text(rows: list[tuple], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: str, text: str) -> None:
-    """Replaces the SECTION of `path` (up to the next "## " heading) or appends it."""
-    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1).rstrip("\n") + "\n"
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", nargs="+", default=["digits", "fashion_mnist"])
@@ -131,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python tools/bench_input.py {shlex.join(given)}".strip()
     text = section_text(rows, command)
     if not args.no_write:
-        write_section(args.output, text)
+        write_section(args.output, SECTION, text)
         print(f"wrote the '{SECTION}' section of {args.output}")
     return 0
 

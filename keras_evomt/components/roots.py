@@ -73,14 +73,15 @@ def build_root(name: str, *, image_size: int | None = None, patch_size: int | No
                      gelu_approximate=gelu_approximate)
     grid = spec.image_size // spec.patch_size
     parts: list[tuple[str, Component]] = [
-        (EMBEDDING, PatchEmbedding(spec.hidden_dim, spec.patch_size)),
-        (CLASS_TOKEN, ClassToken()),
-        (POSITIONS, PositionEmbedding(grid)),
+        (EMBEDDING, PatchEmbedding(spec.hidden_dim, spec.patch_size, name=EMBEDDING)),
+        (CLASS_TOKEN, ClassToken(name=CLASS_TOKEN)),
+        (POSITIONS, PositionEmbedding(grid, name=POSITIONS)),
     ]
     parts += [(block_name(i), EncoderBlock(spec.num_heads, spec.mlp_dim,
-                                           gelu_approximate=spec.gelu_approximate))
+                                           gelu_approximate=spec.gelu_approximate,
+                                           name=block_name(i)))
               for i in range(spec.num_layers)]
-    parts.append((NORM, EncoderNorm()))
+    parts.append((NORM, EncoderNorm(name=NORM)))
     build_in_order([c for _, c in parts], spec.image_size)
     return parts
 

@@ -127,7 +127,7 @@ class PositionEmbedding(Component):
         """A new, built PositionEmbedding for `grid_size`, weights interpolated."""
         table = ops.convert_to_numpy(self.embedding)
         new = PositionEmbedding(grid_size=grid_size, class_token=self.class_token,
-                                dtype=self.dtype_policy)
+                                dtype=self.dtype_policy, name=self.name)
         new.build((None, None, table.shape[-1]))
         new.embedding.assign(resize_position_table(table, self.grid_size, grid_size,
                                                    self.class_token))

@@ -118,14 +118,14 @@ def _resized_positions(system: System, cid: str, image_size: int, parent: Path) 
 def _fresh(system: System, cid: str) -> str:
     """A randomly re-initialised copy of `cid` (independent-model baseline)."""
     source = system.components[cid]
-    copy = component_from_config(type(source), config_of(source))
+    copy = component_from_config(type(source), config_of(source), name=base_name(cid))
     copy.build_from_config(source.get_build_config())
     return system.add(base_name(cid), copy)
 
 
 def _new_adapter(system: System, ids: list[str], after: int, adapter_dim: int) -> str:
     shape = system.components[ids[after]].get_build_config()["input_shape"]
-    adapter = ResidualAdapter(adapter_dim)
+    adapter = ResidualAdapter(adapter_dim, name=f"adapter_{adapter_dim}")
     adapter.build(tuple(shape))
     return system.add(f"adapter_{adapter_dim}", adapter)
 
@@ -133,6 +133,6 @@ def _new_adapter(system: System, ids: list[str], after: int, adapter_dim: int) -
 def _identity_block(system: System, like: str) -> str:
     source = system.components[like]
     config = {**config_of(source), "identity_init": True}
-    block = EncoderBlock.from_config(config)
+    block = EncoderBlock.from_config({**config, "name": f"{base_name(like)}_inserted"})
     block.build(tuple(source.get_build_config()["input_shape"]))
     return system.add(f"{base_name(like)}_inserted", block)

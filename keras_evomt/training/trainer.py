@@ -272,7 +272,7 @@ def _template(system: System, path: Path) -> PathModel:
     components = []
     for cid in path.components:
         source = system.components[cid]
-        copy = component_from_config(type(source), config_of(source))
+        copy = component_from_config(type(source), config_of(source), name=source.name)
         copy.build_from_config(source.get_build_config())
         copy.trainable = system.is_trainable(cid, path.task)
         components.append(copy)
