@@ -180,3 +180,62 @@ def test_multi_worker_mirrored_trains_one_candidate_over_two_processes():
     assert [o["replicas"] for o in outputs] == [2, 2]
     assert outputs[0]["fingerprint"] == outputs[1]["fingerprint"]
     assert outputs[0]["quality"] == outputs[1]["quality"] > 0
+
+
+def test_mixed_bfloat16_trains_in_bfloat16_with_float32_weights(tmp_path):
+    out = run_python(f"""
+import sys, json
+sys.path.insert(0, {ROOT!r})
+import keras, numpy as np, tensorflow as tf, keras_evomt
+from keras_evomt.observe import Observer
+from keras_evomt.search import Search
+from keras_evomt.system import System
+from tests.helpers import tiny_search_config
+config = tiny_search_config(("digits",))
+config.distribute.precision = "mixed_bfloat16"
+search = Search(config, {str(tmp_path)!r}, observer=Observer({str(tmp_path)!r}, quiet=True))
+path = search.evolve("digits")
+loaded = System.load({str(tmp_path)!r})
+block = loaded.components[path.components[3]]
+print(json.dumps({{"policy": block.dtype_policy.name, "weights": str(block.weights[0].dtype),
+                   "compute": block.compute_dtype, "quality": path.metrics["validation_accuracy"],
+                   "same": loaded.fingerprint("digits") == search.system.fingerprint("digits")}}))
+""")
+    assert out["policy"] == "mixed_bfloat16" and out["compute"] == "bfloat16"
+    assert out["weights"] == "float32" and out["same"]
+    assert 0 < out["quality"] <= 1
+
+
+def test_mixed_float16_scales_the_loss_and_skips_overflowing_steps():
+    out = run_python(f"""
+import sys, json
+sys.path.insert(0, {ROOT!r})
+import keras, numpy as np, tensorflow as tf
+keras.mixed_precision.set_global_policy("mixed_float16")
+import keras_evomt
+from keras_evomt.system import System
+from keras_evomt.training import CandidateTrainer
+from keras_evomt.training import trainer as trainer_module
+from tests.helpers import digits
+x, y = digits(64)
+train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+keras.utils.set_random_seed(0)
+system = System.create("vit_tiny")
+system.start_task("a")
+path = system.new_task_path("a", 10, {{"opt_lr": 0.05}})
+trainer_module.LOSS_SCALE_START = 2.0**30  # overflows float16 at first: steps are skipped
+trainer = CandidateTrainer()
+early = system.new_task_path("a", 10, {{"opt_lr": 0.05}})
+trainer.train(system, early, train, valid, rounds=1, steps_per_round=5)
+skipped = float(np.abs(system.components[early.components[-1]].get_weights()[0]).max())
+head = system.components[path.components[-1]]
+result = trainer.train(system, path, train, valid, rounds=1, steps_per_round=40)
+print(json.dumps({{"compute": head.compute_dtype, "quality": result.quality, "skipped": skipped,
+                   "loss": result.train_loss, "moved": float(np.abs(head.get_weights()[0]).max()),
+                   "finite": bool(all(np.isfinite(w).all() for w in head.get_weights()))}}))
+""")
+    assert out["compute"] == "float16" and out["finite"]
+    assert out["skipped"] == 0  # the first steps overflow: nothing is applied
+    assert out["moved"] > 0  # once the scale came down, steps applied
+    assert out["loss"] == out["loss"] and 0 < out["quality"] <= 1

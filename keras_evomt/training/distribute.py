@@ -24,7 +24,7 @@ from keras_evomt.errors import UserInputError
 
 STRATEGIES = ("default", "mirrored", "tpu", "multi_worker_mirrored")
 MODES = ("data", "candidates")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def strategy_from_config(distribute) -> tf.distribute.Strategy:
@@ -35,9 +35,8 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
     if distribute.mode not in MODES:
         raise UserInputError(f"unknown distribute.mode '{distribute.mode}'; use one of {MODES}.")
     if distribute.precision not in PRECISIONS:
-        raise UserInputError(
-            f"distribute.precision '{distribute.precision}' is not supported; use one of "
-            f"{PRECISIONS} (mixed_float16 needs loss scaling, which the trainer lacks).")
+        raise UserInputError(f"unknown distribute.precision '{distribute.precision}'; use "
+                             f"one of {PRECISIONS}.")
     keras.mixed_precision.set_global_policy(distribute.precision)
     if distribute.cpu_devices > 1:
         split_cpu(distribute.cpu_devices)

@@ -105,6 +105,8 @@ class CandidateTrainer:
         with self.strategy.scope():
             moments = [tf.Variable(value, trainable=False)
                        for cid in own_ids for value in _slots_or_zeros(system, cid)]
+            loss_scale = [tf.Variable(LOSS_SCALE_START, trainable=False),  # float16 only
+                          tf.Variable(0.0, trainable=False)]
         if [v.shape for v in train_vars] != [m.shape for m in moments]:
             raise AssertionError("the candidate's trainable variables and its own "
                                  "components' weights do not line up")
@@ -121,9 +123,10 @@ class CandidateTrainer:
             for _ in range(steps_per_round):
                 images, labels = next(batches)
                 lr = float(schedule(step))
-                loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, moments, images,
-                                                    labels, tf.constant(lr, tf.float32),
-                                                    momentum, nesterov)
+                loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, moments,
+                                                    loss_scale, images, labels,
+                                                    tf.constant(lr, tf.float32), momentum,
+                                                    nesterov)
                 losses.append(loss_t)
                 step += 1
                 if on_step:
@@ -181,10 +184,12 @@ class CandidateTrainer:
 
     def _train_step(self, template: PathModel):
         clip_norm, strategy = self.clip_norm, self.strategy
+        float16 = any(c.compute_dtype == "float16" for c in template.components)
 
-        def replica_step(train_vars, frozen_vars, moments, images, labels, lr, momentum,
-                         nesterov):
+        def replica_step(train_vars, frozen_vars, moments, loss_scale, images, labels, lr,
+                         momentum, nesterov):
             labels = tf.cast(labels, tf.int32)
+            scale = loss_scale[0] if float16 else 1.0
             with tf.GradientTape() as tape:
                 tape.watch(train_vars)
                 logits, _ = template.stateless_call(train_vars, frozen_vars, images,
@@ -192,19 +197,27 @@ class CandidateTrainer:
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
                     labels, tf.cast(logits, tf.float32))
                 loss = tf.nn.compute_average_loss(per_example)
+                scaled = loss * scale
             context = tf.distribute.get_replica_context()
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                       tape.gradient(loss, train_vars))
+                                       tape.gradient(scaled, train_vars))
+            finite = None
+            if float16:  # dynamic loss scaling: skip overflowing steps, adapt the scale
+                grads = [g / scale for g in grads]
+                finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+                context.merge_call(_adapt_loss_scale, args=(loss_scale, finite))
             grads, _ = tf.clip_by_global_norm(grads, clip_norm)
             context.merge_call(_apply_momentum, args=(train_vars, moments, grads, lr, momentum,
-                                                      nesterov))
+                                                      nesterov, finite))
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
             return loss, tf.reduce_sum(tf.cast(hits, tf.float32)), tf.size(labels)
 
-        def step(train_vars, frozen_vars, moments, images, labels, lr, momentum, nesterov):
+        def step(train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum,
+                 nesterov):
             self.traces += 1
             loss, hits, seen = strategy.run(replica_step, args=(
-                train_vars, frozen_vars, moments, images, labels, lr, momentum, nesterov))
+                train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum,
+                nesterov))
             total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
             return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                     strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
@@ -230,15 +243,38 @@ class CandidateTrainer:
         return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
 
 
-def _apply_momentum(strategy, train_vars, moments, grads, lr, momentum, nesterov):
+def _apply_momentum(strategy, train_vars, moments, grads, lr, momentum, nesterov, finite):
     """SGD with momentum (optax/JAX convention, as the reference): trace = m*trace + g;
-    step = trace, or g + m*trace with Nesterov. Runs once per variable copy."""
+    step = trace, or g + m*trace with Nesterov. Runs once per variable copy; a step whose
+    float16 gradients overflowed (`finite` false) changes nothing."""
+    def new_trace(trace, grad):
+        updated = momentum * trace + grad
+        return trace.assign(updated if finite is None else tf.where(finite, updated, trace))
+
+    def descend(variable, grad, trace):
+        delta = lr * (trace + nesterov * (grad + momentum * trace - trace))
+        return variable.assign_sub(delta if finite is None else
+                                   tf.where(finite, delta, tf.zeros_like(delta)))
+
     for variable, trace, grad in zip(train_vars, moments, grads):
-        strategy.extended.update(trace, lambda t, g: t.assign(momentum * t + g), args=(grad,))
-        strategy.extended.update(
-            variable,
-            lambda v, g, t: v.assign_sub(lr * (t + nesterov * (g + momentum * t - t))),
-            args=(grad, trace))
+        if finite is not None:
+            grad = tf.where(finite, grad, tf.zeros_like(grad))
+        strategy.extended.update(trace, new_trace, args=(grad,))
+        strategy.extended.update(variable, descend, args=(grad, trace))
+
+
+LOSS_SCALE_START, LOSS_SCALE_GROWTH_STEPS = 2.0**15, 2000
+
+
+def _adapt_loss_scale(strategy, loss_scale, finite):
+    """Halves the float16 loss scale after an overflow; doubles it after 2000 good steps."""
+    scale, good_steps = loss_scale
+    good = tf.where(finite, good_steps + 1.0, 0.0)
+    grow = good >= LOSS_SCALE_GROWTH_STEPS
+    new_scale = tf.where(finite, tf.where(grow, scale * 2.0, scale), tf.maximum(scale / 2, 1.0))
+    strategy.extended.update(scale, lambda s, n: s.assign(n), args=(new_scale,))
+    strategy.extended.update(good_steps, lambda c, n: c.assign(n),
+                             args=(tf.where(grow, 0.0, good),))
 
 
 def _slots_or_zeros(system: System, cid: str) -> list[np.ndarray]:
