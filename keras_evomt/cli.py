@@ -72,18 +72,26 @@ def main(debug: bool) -> None:
 @main.command()
 @workdir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--compare", "others", multiple=True, type=click.Path(file_okay=False),
+              help="Other work directories (e.g. baselines) to show beside this one, task by "
+                   "task (repeatable).")
 @handle_errors
-def status(workdir: str, as_json: bool) -> None:
+def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
     from keras_evomt import display
     from keras_evomt.summary import status as system_status
 
-    system = _load_system(workdir)
-    rows, totals = system_status(system)
+    rows, totals = system_status(_load_system(workdir))
+    compared = {other: system_status(_load_system(other))[0] for other in others}
     if as_json:
-        click.echo(json.dumps({"tasks": rows, "system": totals}, indent=1))
-    else:
-        display.status_table(rows, totals)
+        data = {"tasks": rows, "system": totals}
+        if compared:
+            data["compare"] = compared
+        click.echo(json.dumps(data, indent=1))
+        return
+    display.status_table(rows, totals)
+    if compared:
+        display.comparison_table(workdir, rows, compared)
 
 
 def _load_system(workdir: str):

@@ -85,3 +85,22 @@ def task_table(rows: list[dict[str, Any]]) -> None:
                       str(splits.get("train", "")), str(splits.get("validation", "")),
                       str(splits.get("test", "")), "yes" if row["present"] else "no")
     console.print(table)
+
+
+def comparison_table(workdir: str, rows: list[dict[str, Any]],
+                     others: dict[str, list[dict[str, Any]]]) -> None:
+    """Test accuracy and accounted parameters per task, this run beside the others."""
+    table = Table(title="beside other runs (test acc % / accounted params)",
+                  title_justify="left")
+    table.add_column("task", no_wrap=True)
+    for name in (workdir, *others):
+        table.add_column(name, justify="right", no_wrap=True)
+    by_run = [{r["task"]: r for r in rows}] + [{r["task"]: r for r in o} for o in others.values()]
+    for task in dict.fromkeys([r["task"] for rs in [rows, *others.values()] for r in rs]):
+        cells = []
+        for run in by_run:
+            row = run.get(task)
+            cells.append("-" if row is None else
+                         f"{_pct(row['test_accuracy'])} / {_count(row['accounted_params'])}")
+        table.add_row(task, *cells)
+    console.print(table)

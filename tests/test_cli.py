@@ -181,3 +181,28 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     child.wait()
     with WorkdirLock(tmp_path):  # taken over, no error
         assert "pid" in (tmp_path / "lock").read_text()
+
+
+def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, tmp_path):
+    workdir, _ = grown
+    sets = ["tasks=['digits','textures']", "root.name='vit_tiny'", "validations=1",
+            "steps_per_validation=3", "validation_examples=64", "batch_size=16"]
+    args = [x for s in sets for x in ("--set", s)]
+    result = evomt("run", "recipes/baselines.py:finetune_all", "--workdir", tmp_path, "--quiet",
+                   *args)
+    assert result.exit_code == 0, result.output
+    from keras_evomt.system import System
+
+    baseline = System.load(tmp_path)
+    # fine-tune all: every task owns a full copy; nothing is shared with the root or others
+    for path in baseline.paths.values():
+        assert not set(path.components) & set(baseline.root.components)
+        assert path.origin == "root"
+    both = evomt("status", "--workdir", workdir, "--compare", tmp_path)
+    assert both.exit_code == 0 and "beside other runs" in both.output
+    data = json.loads(evomt("status", "--workdir", workdir, "--compare", tmp_path,
+                            "--json").output)
+    assert [r["task"] for r in data["compare"][str(tmp_path)]] == ["digits", "textures"]
+    missing = CliRunner().invoke(main, ["run", "recipes/baselines.py", "--workdir",
+                                        str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "baselines needs a variant" in missing.output

@@ -146,6 +146,12 @@ def test_structural_actions_and_baseline_modes():
                             MutationOptions(clone_mode="freeze_bottom", freeze_bottom=1))
     root = system.root.components
     assert bottom.components[:4] == root[:4] and bottom.components[4] != root[4]
+    scratch = make_candidate(system, system.root, "a", 10, hparams, rng,
+                             MutationOptions(clone_mode="scratch"))
+    assert not set(scratch.components) & set(root)
+    fresh, original = (system.components[p.components[3]].get_weights()[4]
+                       for p in (scratch, system.root))
+    assert fresh.shape == original.shape and not np.array_equal(fresh, original)
 
 
 def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
@@ -232,3 +238,25 @@ def test_population_state_round_trips():
     population = Population.start("a", ["root"], None)
     population.offspring["root"] = 2
     assert Population.from_state(json.loads(json.dumps(population.get_state()))) == population
+
+
+def test_xla_compiled_training_matches_the_default(tmp_path):
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+
+    x, y = digits(64)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    outcomes = []
+    for jit in (False, True):
+        system = tiny_system()
+        system.start_task("a")
+        path = system.new_task_path("a", 10, {"opt_lr": 0.05})
+        result = CandidateTrainer(jit_compile=jit).train(system, path, train, valid, rounds=1,
+                                                         steps_per_round=3)
+        outcomes.append((result.quality, system.components[path.components[-1]].get_weights()))
+    (q0, w0), (q1, w1) = outcomes
+    assert np.abs(w0[0]).max() > 0
+    for a, b in zip(w0, w1):
+        np.testing.assert_allclose(a, b, atol=1e-4)
