@@ -30,8 +30,13 @@ def get_config(variant: str | None = None):
         config.tasks.append("fashion_mnist")
     budget(config, generations=3, candidates=4, validations=3, steps=40, batch_size=64,
            validation_examples=512)
-    config.space.opt_lr = [0.005, 0.01, 0.02, 0.05, 0.1]
-    config.defaults.opt_lr = 0.05
+    config.space.opt_lr = [0.01, 0.02, 0.05, 0.1, 0.2]
+    config.defaults.opt_lr = 0.1
+    # Small images: an inception crop of 5% of a digit is noise, and flips change digits.
+    # The search may still turn these on: ds_* values mutate every generation.
+    config.defaults.ds_crop = False
+    config.defaults.ds_area_range_min = 0.5
+    config.defaults.ds_flip_left_right = False
     config.mutation.insert_adapter = True
     config.log_every_steps = 20
     if variant == "smoke":
