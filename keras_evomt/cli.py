@@ -170,13 +170,14 @@ def _finish(system, workdir: str) -> None:
     from keras_evomt.summary import status as system_status
 
     display.status_table(*system_status(system))
-    try:
-        from keras_evomt.report import write_report
+    from keras_evomt.report import write_report
 
+    try:
         files = write_report(workdir)
         click.echo(f"report: {files[0].parent}")
-    except ImportError:
-        pass
+    except Exception as error:  # noqa: BLE001 - the run itself succeeded
+        click.echo(f"warning: the report could not be written ({error}); "
+                   f"try `evomt report --workdir {workdir}`.", err=True)
     click.echo(f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
                f"(tensorboard --logdir {os.path.join(workdir, 'tb')})")
 

@@ -30,9 +30,10 @@ import keras
 import tensorflow as tf
 
 from keras_evomt import __version__, store
+from keras_evomt.components.base import copy_component
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT, PathModel
-from keras_evomt.system import System, component_from_config, config_of
+from keras_evomt.system import System
 
 FORMATS = ("keras", "savedmodel")
 VALUE_RANGE = (-1.0, 1.0)
@@ -87,11 +88,7 @@ def standalone_model(system: System, task: str) -> PathModel:
     path = system.path(task)
     components = []
     for cid in path.components:
-        source = system.components[cid]
-        copy = component_from_config(type(source), dict(config_of(source), name=cid))
-        copy.build_from_config(source.get_build_config())
-        copy.set_weights(source.get_weights())
-        components.append(copy)
+        components.append(copy_component(system.components[cid], name=cid))
     return PathModel(components, name=f"{_safe(task)}_model")
 
 

@@ -29,7 +29,12 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from keras_evomt.components.base import Component, component_class, registered_name
+from keras_evomt.components.base import (
+    Component,
+    component_class,
+    config_of,
+    registered_name,
+)
 from keras_evomt.errors import CorruptStateError, UserInputError
 
 SCHEMA_VERSION = 1
@@ -37,9 +42,39 @@ _MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SAFE_FILE = re.compile(r"^weights/[A-Za-z0-9_][A-Za-z0-9_.\-]*\.npz$")
 _log = logging.getLogger(__name__)
-_frozen_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Digests of components' weights, computed once: weights change only through the
+# trainer, which calls `forget` first. Change weights by hand? Call `forget` too.
+_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Weight files known good: path -> (size, mtime_ns) when written or last verified.
+_verified: dict[str, tuple[int, int]] = {}
 
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
+_PATH = {
+    "type": "object",
+    "required": ["task", "components", "hparams", "metrics", "parent", "origin", "id"],
+    "properties": {
+        "task": {"type": "string"},
+        "components": {"type": "array", "items": {"type": "string"}},
+        "hparams": {"type": "object"},
+        "metrics": {"type": "object"},
+        "parent": {"type": ["string", "null"]},
+        "origin": {"type": ["string", "null"]},
+        "id": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+_SYSTEM = {
+    "type": "object",
+    "required": ["info", "root", "tasks", "active_task", "private_tasks", "next_id"],
+    "properties": {
+        "info": {"type": "object"},
+        "root": {"anyOf": [_PATH, {"type": "null"}]},
+        "tasks": {"type": "array", "items": _PATH},
+        "active_task": {"type": ["string", "null"]},
+        "private_tasks": {"type": "array", "items": {"type": "string"}},
+        "next_id": {"type": "integer", "minimum": 0},
+    },
+}
 _CONFIG_VALUE = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]}
 MANIFEST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -47,7 +82,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "state": {"type": "integer", "minimum": 1},
-        "system": {"type": "object"},
+        "system": _SYSTEM,
         "components": {
             "type": "object",
             "propertyNames": {"pattern": _SAFE_ID.pattern},
@@ -79,6 +114,19 @@ class LoadedState:
     components: dict[str, Component]
     slots: dict[str, list[np.ndarray]]
     warnings: list[str]
+
+
+def digest(component: Component) -> str:
+    """sha256 of the component's weights (cached; see `forget`)."""
+    sha = _digests.get(component)
+    if sha is None:
+        sha = _digests[component] = weights_digest(component.get_weights())
+    return sha
+
+
+def forget(component: Component) -> None:
+    """Drops the cached digest of `component` (its weights are about to change)."""
+    _digests.pop(component, None)
 
 
 def system_dir(workdir: str | os.PathLike) -> FsPath:
@@ -146,27 +194,57 @@ def save(directory: str | os.PathLike, system_state: dict[str, Any],
 
 def _save_component(directory: FsPath, cid: str, component: Component,
                     slots: list[np.ndarray] | None) -> dict[str, Any]:
-    from keras_evomt.system import config_of
-
     if not _SAFE_ID.match(cid):
         raise UserInputError(f"component id {cid!r} is not a safe file name.")
-    weights = component.get_weights()
-    sha = _frozen_digests.get(component) if not component.trainable else None
-    sha = sha or weights_digest(weights)
-    if not component.trainable:
-        _frozen_digests[component] = sha
+    sha = digest(component)
     slots_sha = weights_digest(slots) if slots else None
     name = f"weights/{cid}-{sha[:16]}" + (f"-{slots_sha[:8]}" if slots_sha else "") + ".npz"
-    if not (directory / name).exists():
-        arrays = {f"w{i}": w for i, w in enumerate(weights)}
+    file = directory / name
+    if not _intact(file, sha, slots_sha):
+        arrays = {f"w{i}": w for i, w in enumerate(component.get_weights())}
         arrays.update({f"s{i}": s for i, s in enumerate(slots or [])})
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        atomic_write_bytes(directory / name, buffer.getvalue())
+        atomic_write_bytes(file, buffer.getvalue())
+        _remember(file)
     return {"class": registered_name(type(component)), "config": config_of(component),
             "build": _jsonable(component.get_build_config()),
             "params": component.param_count(), "sha256": sha, "slots_sha256": slots_sha,
             "file": name}
+
+
+def _intact(file: FsPath, sha: str, slots_sha: str | None) -> bool:
+    """Whether `file` exists and holds those weights: a file written (or checked) by this
+    process and unchanged since is trusted; any other is read and checked once, so a
+    damaged shared file is rewritten at the next save instead of reused."""
+    try:
+        stat = file.stat()
+    except FileNotFoundError:
+        return False
+    if _verified.get(str(file)) == (stat.st_size, stat.st_mtime_ns):
+        return True
+    try:
+        weights, slots = _read_arrays(file)
+    except Exception:  # noqa: BLE001 - any damage means: write it again
+        return False
+    good = weights_digest(weights) == sha and (weights_digest(slots) if slots else None) \
+        == slots_sha
+    if good:
+        _remember(file)
+    return good
+
+
+def _remember(file: FsPath) -> None:
+    stat = file.stat()
+    _verified[str(file)] = (stat.st_size, stat.st_mtime_ns)
+
+
+def _read_arrays(file: FsPath) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    with np.load(file, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays))]
+    slots = [arrays[f"s{i}"] for i in range(sum(k.startswith("s") for k in arrays))]
+    return weights, slots
 
 
 def _jsonable(value: Any) -> Any:
@@ -234,12 +312,22 @@ def _load_state(directory: FsPath, number: int) -> LoadedState:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise CorruptStateError(f"{path.name} fails its schema at {where}: "
                                 f"{error.message[:200]}") from None
+    system = manifest["system"]
+    for path in [system["root"] or {"components": []}, *system["tasks"]]:
+        missing = [c for c in path["components"] if c not in manifest["components"]]
+        if missing:
+            raise CorruptStateError(f"{_path_name(path)} uses components the manifest does "
+                                    f"not list: {missing[:5]}")
     components, slots = {}, {}
     for cid, entry in manifest["components"].items():
         components[cid], found_slots = _load_component(directory, cid, entry)
         if found_slots:
             slots[cid] = found_slots
     return LoadedState(number, manifest["system"], components, slots, [])
+
+
+def _path_name(path: dict[str, Any]) -> str:
+    return f"path '{path.get('id') or path.get('task', 'root')}'"
 
 
 def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
@@ -251,15 +339,12 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
                                 "registered keras_evomt component, refused.")
     file = _safe_file(directory, entry["file"], cid)
     try:
-        with np.load(file, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        weights, slots = _read_arrays(file)
     except ValueError as error:
         raise CorruptStateError(f"{entry['file']} holds pickled objects or is damaged "
                                 f"({error}); refused.") from None
-    except (OSError, EOFError, Exception) as error:  # zipfile raises its own errors
+    except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
         raise CorruptStateError(f"{entry['file']} cannot be read: {error}") from None
-    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays))]
-    slots = [arrays[f"s{i}"] for i in range(sum(k.startswith("s") for k in arrays))]
     if weights_digest(weights) != entry["sha256"]:
         raise CorruptStateError(f"{entry['file']} does not match its sha256 "
                                 "(truncated or altered).")
@@ -269,9 +354,11 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
         component = cls.from_config(dict(entry["config"], name=cid.rsplit(".", 1)[0]))
         component.build_from_config(entry["build"])
         component.set_weights(weights)
-    except (TypeError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - a config that does not build is corrupt
         raise CorruptStateError(f"component {cid} ({name}) cannot be rebuilt from its "
                                 f"config: {error}") from None
+    _digests[component] = entry["sha256"]
+    _remember(file)
     return component, slots
 
 

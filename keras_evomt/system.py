@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from keras_evomt import store
 from keras_evomt.components import roots
-from keras_evomt.components.base import Component
+from keras_evomt.components.base import Component, copy_component
 from keras_evomt.components.vit import ClassificationHead
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT, Path, PathModel
@@ -42,6 +43,9 @@ class System:
         self.active_task: str | None = None
         self.private_tasks: set[str] = set()
         self.info: dict[str, Any] = dict(info or {})
+        self.loaded_from: str | None = None  # set by System.load, with the two below
+        self.loaded_state: int | None = None
+        self.load_warnings: list[str] = []
         self._next_id = 0
         self._users: dict[str, set[str]] = {}
 
@@ -89,10 +93,7 @@ class System:
 
     def clone(self, cid: str, *, with_slots: bool = True) -> str:
         """Copies component `cid` (weights and, if known, optimizer slots) into a new id."""
-        source = self.components[cid]
-        copy = component_from_config(type(source), config_of(source), name=base_name(cid))
-        copy.build_from_config(source.get_build_config())
-        copy.set_weights(source.get_weights())
+        copy = copy_component(self.components[cid], name=base_name(cid))
         return self.add(base_name(cid), copy, self.slots.get(cid) if with_slots else None)
 
     def new_head(self, num_classes: int, hidden_input_shape: tuple) -> str:
@@ -126,6 +127,7 @@ class System:
         if best.task != self.active_task:
             raise UserInputError(f"end_task got a path of '{best.task}' but the active task "
                                  f"is '{self.active_task}'.")
+        best.id = best.id or f"{best.task}#0"
         self.paths[best.task] = best
         self.active_task = None
         return self.gc(keep)
@@ -234,7 +236,7 @@ class System:
         path = self.path(task_or_path) if isinstance(task_or_path, str) else task_or_path
         digest = hashlib.sha256()
         for cid in path.components:
-            digest.update(store.weights_digest(self.components[cid].get_weights()).encode())
+            digest.update(store.digest(self.components[cid]).encode())
         return digest.hexdigest()
 
     # === State ===
@@ -273,32 +275,13 @@ class System:
         system.set_state(loaded.system_state)
         system.loaded_state = loaded.number
         system.load_warnings = loaded.warnings
+        system.loaded_from = os.fspath(workdir)
         return system
 
 
 def base_name(cid: str) -> str:
     """'encoderblock_3.17' -> 'encoderblock_3'."""
     return cid.rsplit(".", 1)[0]
-
-
-def config_of(component: Component) -> dict[str, Any]:
-    """The component's constructor config as plain JSON (dtype as a policy name)."""
-    config = dict(component.get_config())
-    for key in ("name", "trainable", "activity_regularizer", "autocast"):
-        config.pop(key, None)
-    config["dtype"] = component.dtype_policy.name
-    return config
-
-
-def component_from_config(cls: type[Component], config: dict[str, Any],
-                          name: str | None = None) -> Component:
-    """Instantiates a component from `config_of` output.
-
-    Components are named by their role ('encoderblock_3'), not uniquely: TensorFlow
-    caches kernels per variable name and never evicts them, so unique names would
-    grow memory with every candidate.
-    """
-    return cls.from_config({**config, **({"name": name} if name else {})})
 
 
 def _safe(name: str) -> str:

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from keras_evomt.data.testing import mock_data as mock_tfds  # noqa: F401
+from keras_evomt.data.mock import mock_data as mock_tfds  # noqa: F401
 
 SMALL = 16  # Image size used by the pipeline tests.
 

@@ -50,12 +50,14 @@ def test_hyperparameters_move_to_adjacent_values_with_probability_mu():
 def test_mu_is_mutated_first_and_drives_the_rest():
     rng = np.random.default_rng(1)
     space = {"_mu_": [0.0, 1.0], "opt_lr": [0.1, 0.2, 0.3]}
-    moved = 0
+    outcomes = set()
     for _ in range(200):
-        child = mutate({"_mu_": 0.0, "opt_lr": 0.2}, space, rng, keys=["opt_lr", "_mu_"])
-        assert child["_mu_"] == 0.0 or child["opt_lr"] != 0.2  # µ=1 => opt_lr moved
-        moved += child["opt_lr"] != 0.2
-    assert moved == 0  # µ starts at 0 so it never moves, and neither does opt_lr
+        # µ = 1 mutates first: down to 0 (then opt_lr may not move) or clipped at 1 (then
+        # opt_lr, mid-list, must move). With the old µ both cases would move opt_lr.
+        child = mutate({"_mu_": 1.0, "opt_lr": 0.2}, space, rng, keys=["opt_lr", "_mu_"])
+        assert (child["opt_lr"] == 0.2) == (child["_mu_"] == 0.0)
+        outcomes.add(child["_mu_"])
+    assert outcomes == {0.0, 1.0}
 
 
 def test_parent_rule_halves_acceptance_per_offspring():
@@ -68,8 +70,8 @@ def test_parent_rule_halves_acceptance_per_offspring():
     assert counts["a"] / 4000 == pytest.approx(0.5, abs=0.03)
     assert counts["b"] / 4000 == pytest.approx(0.125, abs=0.02)
     assert counts["seed"] / 4000 == pytest.approx(0.375, abs=0.03)
-    seeds = ["x", "y"]
-    assert choose_parent([], seeds, {}, rng) == "x" and seeds == ["y", "x"]  # moved back
+    seeds = ["a", "b", "c"]
+    assert choose_parent([], seeds, {"a": 60}, rng) == "b" and seeds == ["c", "a", "b"]
     picks = {choose_parent([], ["x"], {"x": 60}, rng) for _ in range(5)}
     assert picks == {"x"}  # fallback: uniform among everyone
 
@@ -116,6 +118,54 @@ def test_layer_cloning_rules():
     positions = system.components[bigger.components[2]]
     assert isinstance(positions, PositionEmbedding) and positions.grid_size == 6
     assert system.model(bigger)(np.zeros((1, 48, 48, 3), "float32")).shape == (1, 3)
+
+
+def test_frozen_components_are_cloned_with_probability_mu():
+    system = tiny_system()
+    system.start_task("a")
+    rng = np.random.default_rng(3)
+    hparams = {**REFERENCE_DEFAULTS, "_mu_": 0.3, "image_size": 32}
+    frozen = system.root.components[:-1]  # the final norm is always cloned
+    cloned = 0
+    trials = 300
+    for _ in range(trials):
+        child = make_candidate(system, system.root, "a", 10, hparams, rng, MutationOptions())
+        cloned += sum(c not in frozen for c in child.components[:len(frozen)])
+        system.gc()
+    assert cloned / (trials * len(frozen)) == pytest.approx(0.3, abs=0.03)
+
+
+def test_schedules_follow_the_reference():
+    from keras_evomt.training import learning_rate_schedule
+
+    cosine = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_warmup_ratio": 0.1}, 100)
+    assert cosine(0) == pytest.approx(0.001) and cosine(10) == pytest.approx(0.1)
+    assert cosine(99) < 0.001
+    restarts = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_schedule": "restarts"}, 400, 4)
+    assert [restarts(s) for s in (0, 100, 200)] == pytest.approx([0.001] * 3)
+    assert restarts(50) == pytest.approx(restarts(150))
+    constant = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_schedule": "constant"}, 10)
+    assert constant(0) == constant(9) == 0.05
+
+
+def test_a_late_divergence_keeps_the_best_earlier_round():
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+
+    x, y = digits(64)
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    clean = np.tile(x, (2, 1, 1, 1))[:96]  # 3 clean steps (one round), then NaN images
+    images = np.concatenate([clean, np.full((320, *x.shape[1:]), np.nan, "float32")])
+    labels = np.concatenate([np.tile(y, 2)[:96], np.zeros(320, "int32")])
+    train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32)
+    system = tiny_system()
+    system.start_task("a")
+    path = system.new_task_path("a", 10, {"opt_lr": 0.05})
+    result = CandidateTrainer().train(system, path, train, valid, rounds=3, steps_per_round=3)
+    assert result.rounds and len(result.rounds) == 1 and result.best_round == 0
+    assert all(np.isfinite(w).all() for c in path.components
+               for w in system.components[c].get_weights())
 
 
 def test_structural_actions_and_baseline_modes():

@@ -145,6 +145,7 @@ def test_a_save_killed_mid_write_leaves_the_previous_state_loadable(tmp_path):
     # A child saves a larger system over and over; we SIGKILL it at some instant.
     code = f"""
 import keras_evomt, sys
+from keras_evomt import store
 from keras_evomt.system import System
 s = System.create("vit_mini", image_size=64)
 s.start_task("a"); p = s.new_task_path("a", 10); p.id = "a#0"; s.end_task(p)
@@ -152,9 +153,9 @@ s.save({str(tmp_path)!r})
 print("saved", flush=True)
 while True:
     for c in s.components.values():
-        c.trainable = True  # forces a rehash and a rewrite of every file
         for w in c.weights:
             w.assign(w + 1.0)
+        store.forget(c)  # weights changed by hand: rehash, rewrite every file
     s.save({str(tmp_path)!r}, keep=2)
 """
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -171,3 +172,31 @@ while True:
 def test_loading_nothing_is_a_clear_input_error(tmp_path):
     with pytest.raises(UserInputError, match="no saved system"):
         System.load(tmp_path)
+
+
+def test_a_damaged_shared_file_is_rewritten_at_the_next_save(saved, tmp_path):
+    workdir, system, _ = saved
+
+    def damage(copy, manifest):
+        root_cls = next(e for c, e in manifest["components"].items() if c.startswith("cls"))
+        file = store.system_dir(copy) / root_cls["file"]  # shared by every kept state
+        data = bytearray(file.read_bytes())
+        data[-200] ^= 0x01
+        file.write_bytes(bytes(data))
+
+    copy, _ = _corrupt_copy(saved, tmp_path, damage)
+    with pytest.raises(CorruptStateError, match="no loadable state"):
+        System.load(copy)
+    system.save(copy)  # the running system still holds the weights: the file is healed
+    for state in (3, 2, 1):
+        assert System.load(copy, state=state).fingerprint("a") == system.fingerprint("a")
+
+
+def test_a_broken_system_section_falls_back_to_the_previous_state(saved, tmp_path):
+    def damage(copy, manifest):
+        del manifest["system"]["tasks"][0]["components"]
+        _manifest(copy, 2).write_text(json.dumps(manifest))
+
+    copy, _ = _corrupt_copy(saved, tmp_path, damage)
+    loaded = System.load(copy)
+    assert loaded.loaded_state == 1 and "fails its schema" in loaded.load_warnings[0]

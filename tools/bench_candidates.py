@@ -52,9 +52,10 @@ from benchmarks_md import write_section
 from rich.console import Console
 from rich.table import Table
 
+from keras_evomt.components.base import component_from_config, config_of
 from keras_evomt.path import PathModel
 from keras_evomt.search.mutation import MutationOptions, make_candidate
-from keras_evomt.system import System, component_from_config, config_of
+from keras_evomt.system import System
 from keras_evomt.training import CandidateTrainer
 from keras_evomt.training.trainer import architecture_key
 

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 
@@ -42,6 +43,41 @@ def component_class(name: str) -> type[Component] | None:
 def registered_components() -> list[str]:
     """Names of every class a stored system may instantiate."""
     return sorted(_REGISTRY)
+
+
+def config_of(component: Component) -> dict[str, Any]:
+    """The component's constructor config as plain JSON (dtype as a policy name)."""
+    config = dict(component.get_config())
+    for key in ("name", "trainable", "activity_regularizer", "autocast"):
+        config.pop(key, None)
+    config["dtype"] = component.dtype_policy.name
+    return config
+
+
+def component_from_config(cls: type[Component], config: dict[str, Any],
+                          name: str | None = None) -> Component:
+    """Instantiates a component from `config_of` output.
+
+    Components are named by their role ('encoderblock_3'), not uniquely: TensorFlow
+    caches kernels per variable name and never evicts them, so unique names would
+    grow memory with every candidate.
+    """
+    return cls.from_config({**config, **({"name": name} if name else {})})
+
+
+def copy_component(source: Component, *, name: str | None = None,
+                   weights: bool = True) -> Component:
+    """A new, built component of the same class and config; weights copied unless
+    `weights=False` (then freshly initialised).
+
+    Example:
+        twin = copy_component(block, name="encoderblock_3")
+    """
+    copy = component_from_config(type(source), config_of(source), name=name or source.name)
+    copy.build_from_config(source.get_build_config())
+    if weights:
+        copy.set_weights(source.get_weights())
+    return copy
 
 
 class Component(keras.layers.Layer):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from keras_evomt.errors import UserInputError
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
 
@@ -80,3 +81,55 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.log_every_steps = 10
     return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks a search config before any work; raises UserInputError naming the key.
+
+    Example:
+        validate(default_config())  # passes
+    """
+    from keras_evomt.search.mutation import CLONE_MODES
+    from keras_evomt.training.distribute import MODES, PRECISIONS, STRATEGIES
+    from keras_evomt.training.schedules import SCHEDULES
+
+    def fail(key: str, value, expected: str) -> None:
+        raise UserInputError(f"config {key}={value!r} is invalid: {expected}.")
+
+    for key in ("generations", "candidates_per_generation", "validations", "batch_size",
+                "validation_examples", "max_consecutive_failures", "task_iterations"):
+        if int(config[key]) < 1:
+            fail(key, config[key], "it must be at least 1")
+    if config.steps_per_validation < 0:
+        fail("steps_per_validation", config.steps_per_validation, "0 (reference rule) or more")
+    if not config.tasks:
+        fail("tasks", config.tasks, "name at least one task")
+    choices = {"mutation.clone_mode": (config.mutation.clone_mode, CLONE_MODES),
+               "parents.seeds": (config.parents.seeds, ("all", "root")),
+               "distribute.strategy": (config.distribute.strategy, STRATEGIES),
+               "distribute.mode": (config.distribute.mode, MODES),
+               "distribute.precision": (config.distribute.precision, PRECISIONS),
+               "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES)}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            fail(key, value, f"use one of {', '.join(allowed)}")
+    for key in ("base_params", "base_flops"):
+        if not 0 < config.score[key] <= 1:
+            fail(f"score.{key}", config.score[key], "a base in (0, 1]")
+    patch = config.root.patch_size
+    for key, values in config.space.items():
+        values = list(values)
+        if not values:
+            fail(f"space.{key}", values, "list at least one value")
+        if key == "image_size" and any(v < patch or v % patch for v in values):
+            fail("space.image_size", values, f"multiples of root.patch_size={patch}")
+        if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
+            fail("space.opt_lr_schedule", values, f"values among {', '.join(SCHEDULES)}")
+        if key in ("_mu_", "opt_lr", "opt_momentum") and not all(
+                isinstance(v, int | float) and 0 <= v <= (1 if key != "opt_lr" else 10)
+                for v in values):
+            fail(f"space.{key}", values, "numbers in range")
+    if not 0 <= config.defaults["_mu_"] <= 1:
+        fail("defaults._mu_", config.defaults["_mu_"], "a probability in [0, 1]")
+    if config.root.image_size % patch:
+        fail("root.image_size", config.root.image_size, f"a multiple of patch_size={patch}")

@@ -29,6 +29,7 @@ from keras_evomt import store
 from keras_evomt.errors import EvomtError, UserInputError
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
+from keras_evomt.search.config import validate
 from keras_evomt.search.mutation import MutationOptions, make_candidate
 from keras_evomt.search.parents import choose_parent
 from keras_evomt.search.population import Population
@@ -52,6 +53,7 @@ class Search:
 
     def __init__(self, config, workdir: str | os.PathLike, *, observer: Observer | None = None,
                  trainer: CandidateTrainer | None = None, tasks: dict[str, Any] | None = None):
+        validate(config)
         self.config = config
         self.workdir = FsPath(workdir)
         self.observer = observer or Observer(workdir, log_every_steps=config.log_every_steps)
@@ -103,7 +105,13 @@ class Search:
             self._generation(task, population)
         best = population.best()
         best.metrics["best_by_generation"] = list(population.best_by_generation)
+        kept = {ROOT, best.id, *(p.id for p in self.system.paths.values())}
+        self.system.info.setdefault("offspring", {})[task.name] = {
+            pid: n for pid, n in population.offspring.items() if pid in kept}
         self.system.end_task(best)
+        self.trainer.clear()  # locks changed: the traced steps' templates are stale
+        if self.waves:
+            self.waves.clear()
         self._test(task, best)
         added = self.system.own_params(best)
         self.state["population"] = None
@@ -128,7 +136,8 @@ class Search:
         seeds = self._seeds(name)
         self.rng.shuffle(seeds)
         population = Population.start(name, seeds, incumbent,
-                                      self._score_of(incumbent) if incumbent else None)
+                                      self._score_of(incumbent) if incumbent else None,
+                                      offspring=self.system.info.get("offspring", {}).get(name))
         self.state["population"] = population.get_state()
         self._commit()
         return population
@@ -142,7 +151,7 @@ class Search:
 
     def _generation(self, task, population: Population) -> None:
         if population.generation_hparams is None:
-            population.generation_hparams = self._data_hparams(task.name)
+            population.generation_hparams = self._data_hparams(population)
             population.generation_seed = _derived_seed(
                 self.config.seed, task.name, f"generation/{population.serial}")
         validation: dict[int, Any] = {}
@@ -171,15 +180,19 @@ class Search:
         self.state["population"] = population.get_state()
         self._commit()
 
-    def _data_hparams(self, name: str) -> dict[str, Any]:
-        """Sampled once per generation from the task's best path, with the default µ."""
+    def _data_hparams(self, population: Population) -> dict[str, Any]:
+        """Sampled once per generation (ds_* and image_size) from the task's best path so
+        far, this iteration's candidates included, with the default µ."""
         space = self.config.space.to_dict()
-        start = dict(self.config.defaults.to_dict())
-        if name in self.system.paths:
-            start.update(self.system.paths[name].hparams)
+        start = {**self.config.defaults.to_dict(), "image_size": self.config.root.image_size}
+        best = population.best() if population.members else \
+            self.system.paths.get(population.task)
+        if best is not None:
+            start.update(best.hparams)
         mu = float(self.config.defaults["_mu_"])
         sampled = mutate(start, space, self.rng, keys=data_keys(space), mu=mu)
-        return {k: sampled[k] for k in sampled if k.startswith("ds_")}
+        keys = set(data_keys(space)) | {k for k in sampled if k.startswith("ds_")}
+        return {k: sampled[k] for k in sorted(keys)}
 
     def _propose(self, task, population: Population, validation: dict, offset: int,
                  device: str | None) -> CandidateJob:
@@ -247,7 +260,8 @@ class Search:
             population.add(child, outcome.quality, score)
         record.update(quality=outcome.quality, score=score, joined=joined,
                       seconds=outcome.seconds, steps=outcome.steps,
-                      accounted_params=self.system.accounted_params(child))
+                      accounted_params=self.system.accounted_params(
+                          child, root_shares=self.scorer.root_shares))
 
     def _stop_after_failures(self, task, population: Population, job: CandidateJob) -> None:
         if population.consecutive_failures >= self.config.max_consecutive_failures:
@@ -333,7 +347,11 @@ def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike
     if isinstance(system_or_workdir, System):
         if workdir is None:
             raise UserInputError("evolve(system, task, config, workdir=...) needs a workdir.")
-        if not store.system_dir(workdir).exists():
+        if store.system_dir(workdir).exists():
+            if getattr(system_or_workdir, "loaded_from", None) != os.fspath(workdir):
+                raise UserInputError(f"{workdir} already holds a system: pass the work "
+                                     "directory instead of a System to evolve it.")
+        else:
             system_or_workdir.save(workdir)
     else:
         workdir = system_or_workdir
@@ -377,7 +395,7 @@ def _data_context(config):
     """Mock TFDS data for the `tiny` recipe variants (`data.mock_examples` > 0)."""
     if config.data.get("mock_examples", 0) <= 0:
         return contextlib.nullcontext()
-    from keras_evomt.data.testing import mock_data
+    from keras_evomt.data.mock import mock_data
 
     return mock_data(num_examples=config.data.mock_examples)
 

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from keras_evomt.components import roots
+from keras_evomt.components.base import config_of, copy_component
 from keras_evomt.components.vit import EncoderBlock, PositionEmbedding, ResidualAdapter
 from keras_evomt.path import Path
-from keras_evomt.system import System, base_name, component_from_config, config_of
+from keras_evomt.system import System, base_name
 
 CLONE_MODES = ("mu", "all", "freeze_bottom", "adapters", "scratch")
 
@@ -117,9 +118,7 @@ def _resized_positions(system: System, cid: str, image_size: int, parent: Path) 
 
 def _fresh(system: System, cid: str) -> str:
     """A randomly re-initialised copy of `cid` (independent-model baseline)."""
-    source = system.components[cid]
-    copy = component_from_config(type(source), config_of(source), name=base_name(cid))
-    copy.build_from_config(source.get_build_config())
+    copy = copy_component(system.components[cid], name=base_name(cid), weights=False)
     return system.add(base_name(cid), copy)
 
 

@@ -13,15 +13,14 @@ def choose_parent(population: list[str], seeds: list[str], offspring: dict[str, 
                   rng: np.random.Generator) -> str:
     """Walks `population` (best first), then `seeds`; accepts each w.p. 0.5**children.
 
-    If none is accepted, picks uniformly among all of them. A chosen seed moves to
-    the back of `seeds` (in place), as in the reference.
+    If none is accepted, picks uniformly among all of them. After a seed is chosen the
+    seeds rotate (in place) so that the next walk starts after it, as in the reference.
     """
     for candidates in (population, seeds):
-        for pid in candidates:
+        for index, pid in enumerate(candidates):
             if rng.random() < 0.5 ** offspring.get(pid, 0):
                 if candidates is seeds:
-                    seeds.remove(pid)
-                    seeds.append(pid)
+                    seeds[:] = seeds[index + 1:] + seeds[:index + 1]
                 return pid
     everyone = population + seeds
     if not everyone:

@@ -19,6 +19,13 @@ from keras_evomt.path import Path
 
 @dataclasses.dataclass
 class Population:
+    """The active task's candidates (members), offspring counts, seeds and counters.
+
+    Example:
+        population = Population.start("digits", ["root"], incumbent=None)
+        population.new_id()  # 'digits#0'
+    """
+
     task: str
     members: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     offspring: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -34,14 +41,18 @@ class Population:
 
     @classmethod
     def start(cls, task: str, seeds: list[str], incumbent: Path | None,
-              incumbent_score: float | None = None) -> Population:
-        population = cls(task=task, seeds=list(seeds))
+              incumbent_score: float | None = None,
+              offspring: dict[str, int] | None = None) -> Population:
+        """A new iteration's population: the task's kept path (on a revisit) as its
+        member, `offspring` counts carried over from earlier iterations of the task."""
+        population = cls(task=task, seeds=list(seeds), offspring=dict(offspring or {}))
         if incumbent is not None:
             quality = incumbent.metrics.get("validation_accuracy", 0.0)
             population.members[incumbent.id] = {
                 "path": incumbent.to_json(), "quality": quality,
                 "score": quality if incumbent_score is None else incumbent_score}
-            population.serial = int(incumbent.id.rsplit("#", 1)[-1]) + 1
+            serial = incumbent.id.rsplit("#", 1)[-1]
+            population.serial = int(serial) + 1 if serial.isdigit() else 0
         return population
 
     def new_id(self) -> str:

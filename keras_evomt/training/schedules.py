@@ -1,8 +1,11 @@
-"""Learning-rate schedules of a candidate: linear warm-up from lr/100, then the shape.
+"""Learning-rate schedules of a candidate, as the reference defines them.
 
-Keras's CosineDecay already does warm-up plus cosine; the other shapes follow the
-same warm-up. Values are computed in Python per step and fed to the traced step
-as a tensor, so a schedule change never retraces.
+- cosine: linear warm-up from lr/100 to lr over `opt_lr_warmup_ratio` of the steps,
+  then cosine decay to 0 (Keras's CosineDecay does both);
+- restarts: the same warm-up + cosine cycle once per validation round (SGDR);
+- constant: 0.5 * lr throughout, as the reference's 'constant'.
+Values are computed in Python per step and fed to the traced step as a tensor, so a
+schedule change never retraces.
 
 Example:
     schedule = learning_rate_schedule({"opt_lr": 0.01, "opt_lr_warmup_ratio": 0.05}, 100)
@@ -12,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -22,33 +25,28 @@ from keras_evomt.errors import UserInputError
 SCHEDULES = ("cosine", "constant", "restarts")
 
 
-def learning_rate_schedule(hparams: Mapping[str, Any], total_steps: int):
-    """A Keras LearningRateSchedule for `total_steps` steps from a path's opt_* hparams."""
+def learning_rate_schedule(hparams: Mapping[str, Any], total_steps: int,
+                           rounds: int = 1) -> Callable[[int], float]:
+    """The learning rate at each of `total_steps` steps, from a path's opt_* hparams."""
     lr = float(hparams.get("opt_lr", 0.01))
     kind = hparams.get("opt_lr_schedule", "cosine")
-    warmup = int(float(hparams.get("opt_lr_warmup_ratio", 0.05)) * total_steps)
-    decay = max(1, total_steps - warmup)
+    ratio = float(hparams.get("opt_lr_warmup_ratio", 0.05))
     if kind == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            lr / 100, decay, alpha=0.0, warmup_target=lr, warmup_steps=warmup)
-    if kind == "constant":
-        return _Warmup(lr, warmup, lambda step: lr)
+        return _warmup_cosine(lr, ratio, total_steps)
     if kind == "restarts":
-        restarts = keras.optimizers.schedules.CosineDecayRestarts(lr, max(1, decay // 4))
-        return _Warmup(lr, warmup, lambda step: restarts(step - warmup))
+        cycle = max(1, total_steps // max(1, rounds))
+        one_cycle = _warmup_cosine(lr, ratio, cycle)
+        return lambda step: one_cycle(step % cycle)
+    if kind == "constant":
+        return lambda step: 0.5 * lr
     raise UserInputError(f"unknown opt_lr_schedule '{kind}'; use one of {SCHEDULES}.")
 
 
-class _Warmup(keras.optimizers.schedules.LearningRateSchedule):
-    def __init__(self, lr: float, warmup: int, after):
-        self.lr, self.warmup, self.after = lr, warmup, after
-
-    def __call__(self, step):
-        step = float(step)
-        if step < self.warmup:
-            start = self.lr / 100
-            return start + (self.lr - start) * step / self.warmup
-        return float(self.after(step))
+def _warmup_cosine(lr: float, ratio: float, steps: int) -> Callable[[int], float]:
+    warmup = int(ratio * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr / 100, max(1, steps - warmup), alpha=0.0, warmup_target=lr, warmup_steps=warmup)
+    return lambda step: float(schedule(step))
 
 
 def steps_per_round(num_train_examples: int, batch_size: int,

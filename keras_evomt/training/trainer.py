@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_evomt.components.base import registered_name
+from keras_evomt import store
+from keras_evomt.components.base import config_of, registered_name
 from keras_evomt.path import Path, PathModel
-from keras_evomt.system import System, component_from_config, config_of
+from keras_evomt.system import System
 from keras_evomt.training.schedules import learning_rate_schedule
 
 
@@ -87,6 +88,10 @@ class CandidateTrainer:
     def replicas(self) -> int:
         return self.strategy.num_replicas_in_sync
 
+    def clear(self) -> None:
+        """Drops the traced steps; call when locks change (a task iteration ends)."""
+        self._compiled.clear()
+
     # === Public ===
     def train(self, system: System, path: Path, train_data: tf.data.Dataset,
               validation_data: tf.data.Dataset, *, rounds: int, steps_per_round: int,
@@ -99,6 +104,8 @@ class CandidateTrainer:
         start = time.perf_counter()
         model = system.model(path)
         own_ids = system.trainable_ids(path)
+        for cid in own_ids:  # their weights change now: saved digests must be recomputed
+            store.forget(system.components[cid])
         train_vars = [v.value for v in model.trainable_variables]
         frozen_vars = [v.value for v in model.non_trainable_variables]
         compiled = self._compiled_for(system, path)
@@ -112,7 +119,7 @@ class CandidateTrainer:
                                  "components' weights do not line up")
         hparams = path.hparams
         total = rounds * steps_per_round
-        schedule = learning_rate_schedule(hparams, total)
+        schedule = learning_rate_schedule(hparams, total, rounds)
         momentum = tf.constant(float(hparams.get("opt_momentum", 0.9)), tf.float32)
         nesterov = tf.constant(float(bool(hparams.get("opt_nesterov", False))), tf.float32)
         batches = iter(self._distribute(train_data))
@@ -122,7 +129,7 @@ class CandidateTrainer:
             losses = []
             for _ in range(steps_per_round):
                 images, labels = next(batches)
-                lr = float(schedule(step))
+                lr = schedule(step)
                 loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, moments,
                                                     loss_scale, images, labels,
                                                     tf.constant(lr, tf.float32), momentum,
@@ -133,7 +140,10 @@ class CandidateTrainer:
                     on_step(step, lr, loss_t, acc_t)
             loss = float(tf.reduce_mean(tf.stack(losses)))
             if not math.isfinite(loss):
-                raise NonFiniteLoss(f"training loss became {loss} in round {round_index + 1}")
+                if best[2] is None:
+                    raise NonFiniteLoss(f"training loss became {loss} in round "
+                                        f"{round_index + 1}")
+                break  # diverged after a good round: keep that round's weights
             quality = self._evaluate(compiled, train_vars, frozen_vars, validation_data)
             qualities.append(quality)
             if on_round:
@@ -174,8 +184,9 @@ class CandidateTrainer:
         if key in self._compiled:
             self._compiled.move_to_end(key)
             return self._compiled[key]
-        with self.strategy.scope():
-            template = _template(system, path)
+        # The template is this first candidate's own model: later candidates of the same
+        # architecture pass their variables to its trace, and no weights are copied.
+        template = system.model(path)
         compiled = _Compiled(template, self._train_step(template), self._eval_step(template))
         self._compiled[key] = compiled
         while len(self._compiled) > self.max_architectures:
@@ -302,14 +313,3 @@ def architecture_key(system: System, path: Path) -> str:
         parts.append([registered_name(type(component)), config_of(component),
                       component.get_build_config(), system.is_trainable(cid, path.task)])
     return json.dumps(parts, sort_keys=True, default=str)
-
-
-def _template(system: System, path: Path) -> PathModel:
-    components = []
-    for cid in path.components:
-        source = system.components[cid]
-        copy = component_from_config(type(source), config_of(source), name=source.name)
-        copy.build_from_config(source.get_build_config())
-        copy.trainable = system.is_trainable(cid, path.task)
-        components.append(copy)
-    return PathModel(components, name="template")

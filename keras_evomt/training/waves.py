@@ -48,5 +48,9 @@ class Waves:
         except Exception as error:  # noqa: BLE001 - the job's own failure, reported back
             return error
 
+    def clear(self) -> None:
+        for trainer in self.trainers.values():
+            trainer.clear()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
