@@ -81,8 +81,8 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     from keras_evomt import display
     from keras_evomt.summary import status as system_status
 
-    rows, totals = system_status(_load_system(workdir))
-    compared = {other: system_status(_load_system(other))[0] for other in others}
+    rows, totals = system_status(_load_system(workdir, tasks=()))
+    compared = {other: system_status(_load_system(other, tasks=()))[0] for other in others}
     if as_json:
         data = {"tasks": rows, "system": totals}
         if compared:
@@ -94,13 +94,14 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
         display.comparison_table(workdir, rows, compared)
 
 
-def _load_system(workdir: str):
+def _load_system(workdir: str, tasks=None):
+    """The work directory's system; with `tasks`, only their weights are read."""
     from keras_evomt.system import System
 
     if not os.path.isdir(workdir):
         raise UserInputError(f"--workdir {workdir} does not exist: run `evomt run RECIPE "
                              f"--workdir {workdir}` first.")
-    system = System.load(workdir)
+    system = System.load(workdir, tasks=tasks)
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
@@ -124,7 +125,8 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
     config = load_recipe(recipe, list(overrides))
     with WorkdirLock(workdir):
         config = pin_config(config, workdir)
-        system = _search(config, workdir, quiet).run()
+        with _search(config, workdir, quiet) as search:
+            system = search.run()
     _finish(system, workdir)
 
 
@@ -150,8 +152,7 @@ def evolve(workdir: str, task: str, recipe: str | None, overrides: tuple[str, ..
         config = pin_config(load_recipe(recipe, list(overrides)), workdir)
     else:
         config = apply_overrides(config, list(overrides))
-    with WorkdirLock(workdir):
-        search = _search(config, workdir, quiet)
+    with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
         search.evolve(task)
     _finish(search.system, workdir)
 
@@ -195,7 +196,7 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     from keras_evomt.recipe import stored_config
     from keras_evomt.training import CandidateTrainer
 
-    system = _load_system(workdir)
+    system = _load_system(workdir, tasks=[task])
     path = system.path(task)
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
@@ -221,7 +222,8 @@ def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None
     """One task's model as a .keras file or a TF SavedModel, with its input contract."""
     from keras_evomt.export import contract_path, export_task
 
-    written = export_task(_load_system(workdir), task, out, fmt=fmt, overwrite=overwrite)
+    written = export_task(_load_system(workdir, tasks=[task]), task, out, fmt=fmt,
+                          overwrite=overwrite)
     click.echo(f"exported {task} to {written} (input contract: {contract_path(written)})")
 
 
@@ -234,7 +236,7 @@ def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""
     from keras_evomt.report import write_report
 
-    _load_system(workdir)
+    _load_system(workdir, tasks=())  # checks the manifest; the report needs no weights
     files = write_report(workdir, out)
     for file in files:
         click.echo(str(file))

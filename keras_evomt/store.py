@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import weakref
+from collections.abc import Collection
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -114,6 +115,7 @@ class LoadedState:
     components: dict[str, Component]
     slots: dict[str, list[np.ndarray]]
     warnings: list[str]
+    params: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def digest(component: Component) -> str:
@@ -274,8 +276,14 @@ def _manifest_numbers(directory: FsPath) -> list[int]:
 
 
 # === Load ===
-def load(directory: str | os.PathLike, *, state: int | None = None) -> LoadedState:
-    """Loads state `state`, or the newest good one, falling back past corrupt states."""
+def load(directory: str | os.PathLike, *, state: int | None = None,
+         tasks: Collection[str] | None = None) -> LoadedState:
+    """Loads state `state`, or the newest good one, falling back past corrupt states.
+
+    With `tasks`, only the components those tasks' paths use are read and checked; the
+    others are structure only (configured, not built, no weights): enough for figures
+    and fingerprints of a system far larger than memory.
+    """
     directory = FsPath(directory)
     numbers = sorted(_manifest_numbers(directory), reverse=True)
     if not numbers:
@@ -289,7 +297,7 @@ def load(directory: str | os.PathLike, *, state: int | None = None) -> LoadedSta
     warnings: list[str] = []
     for number in numbers:
         try:
-            loaded = _load_state(directory, number)
+            loaded = _load_state(directory, number, tasks)
         except CorruptStateError as error:
             warnings.append(f"state {number} is unusable ({error.message})")
             _log.warning("%s; trying the previous state", warnings[-1])
@@ -300,7 +308,8 @@ def load(directory: str | os.PathLike, *, state: int | None = None) -> LoadedSta
                             hint="restore the directory from a backup.")
 
 
-def _load_state(directory: FsPath, number: int) -> LoadedState:
+def _load_state(directory: FsPath, number: int,
+                tasks: Collection[str] | None = None) -> LoadedState:
     path = directory / f"manifest-{number:08d}.json"
     try:
         manifest = json.loads(path.read_text())
@@ -313,30 +322,53 @@ def _load_state(directory: FsPath, number: int) -> LoadedState:
         raise CorruptStateError(f"{path.name} fails its schema at {where}: "
                                 f"{error.message[:200]}") from None
     system = manifest["system"]
-    for path in [system["root"] or {"components": []}, *system["tasks"]]:
-        missing = [c for c in path["components"] if c not in manifest["components"]]
+    for kept in [system["root"] or {"components": []}, *system["tasks"]]:
+        missing = [c for c in kept["components"] if c not in manifest["components"]]
         if missing:
-            raise CorruptStateError(f"{_path_name(path)} uses components the manifest does "
+            raise CorruptStateError(f"{_path_name(kept)} uses components the manifest does "
                                     f"not list: {missing[:5]}")
+    needed = None if tasks is None else {
+        c for kept in system["tasks"] if kept["task"] in tasks for c in kept["components"]}
     components, slots = {}, {}
     for cid, entry in manifest["components"].items():
+        if needed is not None and cid not in needed:
+            components[cid] = _structure_only(cid, entry)
+            continue
         components[cid], found_slots = _load_component(directory, cid, entry)
         if found_slots:
             slots[cid] = found_slots
-    return LoadedState(number, manifest["system"], components, slots, [])
+    params = {cid: entry["params"] for cid, entry in manifest["components"].items()}
+    return LoadedState(number, system, components, slots, [], params)
 
 
 def _path_name(path: dict[str, Any]) -> str:
     return f"path '{path.get('id') or path.get('task', 'root')}'"
 
 
-def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
+def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
     name = entry["class"]
     cls = component_class(name)
     if cls is None:
         kind = "Lambda layers carry code and are" if "lambda" in name.lower() else "it is"
         raise CorruptStateError(f"component {cid} names class '{name}': {kind} not a "
                                 "registered keras_evomt component, refused.")
+    return cls
+
+
+def _structure_only(cid: str, entry: dict[str, Any]) -> Component:
+    cls = _allowed_class(cid, entry)
+    try:
+        component = cls.from_config(dict(entry["config"], name=cid.rsplit(".", 1)[0]))
+    except Exception as error:  # noqa: BLE001 - a config that does not build is corrupt
+        raise CorruptStateError(f"component {cid} ({entry['class']}) cannot be configured: "
+                                f"{error}") from None
+    _digests[component] = entry["sha256"]
+    return component
+
+
+def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
+    name = entry["class"]
+    cls = _allowed_class(cid, entry)
     file = _safe_file(directory, entry["file"], cid)
     try:
         weights, slots = _read_arrays(file)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ class System:
         self.load_warnings: list[str] = []
         self._next_id = 0
         self._users: dict[str, set[str]] = {}
+        self._stored_params: dict[str, int] = {}  # of components loaded as structure only
 
     # === Construction ===
     @classmethod
@@ -187,12 +188,16 @@ class System:
         if missing:
             raise UserInputError(f"path '{path.id or path.task}' uses unknown components "
                                  f"{missing}.")
+        if not all(self.components[cid].built for cid in path.components):
+            raise UserInputError(f"'{path.task}' was loaded without its weights: "
+                                 f"System.load(workdir, tasks=[{path.task!r}]) loads them.")
         return PathModel([self.components[cid] for cid in path.components],
                          name=f"path_{_safe(path.task)}")
 
     # === Figures ===
     def params(self, cid: str) -> int:
-        return self.components[cid].param_count()
+        component = self.components[cid]
+        return component.param_count() if component.built else self._stored_params[cid]
 
     def own_params(self, path: Path) -> int:
         """Parameters of the components this path's task uses alone."""
@@ -266,10 +271,19 @@ class System:
                           self.slots, keep=keep)
 
     @classmethod
-    def load(cls, workdir: str, *, state: int | None = None) -> System:
-        """Loads the newest good state (or state number `state`) from `workdir/system/`."""
-        loaded = store.load(store.system_dir(workdir), state=state)
+    def load(cls, workdir: str, *, state: int | None = None,
+             tasks: Collection[str] | None = None) -> System:
+        """Loads the newest good state (or state number `state`) from `workdir/system/`.
+
+        With `tasks`, only those tasks' components get their weights (others are
+        structure only: figures and fingerprints work, their models do not).
+
+        Example:
+            System.load("runs/demo", tasks=[])  # what `evomt status` needs, no weights
+        """
+        loaded = store.load(store.system_dir(workdir), state=state, tasks=tasks)
         system = cls()
+        system._stored_params = loaded.params
         system.components = loaded.components
         system.slots = loaded.slots
         system.set_state(loaded.system_state)

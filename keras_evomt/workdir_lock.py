@@ -20,6 +20,8 @@ from keras_evomt.errors import UserInputError
 
 
 class WorkdirLock:
+    """An exclusive lock on `workdir/lock` holding the holder's pid and host (JSON)."""
+
     def __init__(self, workdir: str | os.PathLike):
         self.file = FsPath(workdir) / "lock"
         self._fd: int | None = None

@@ -67,8 +67,10 @@ def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
     from keras_evomt.system import System
 
     workdir, _ = grown
-    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
-    expected = System.load(workdir).model("textures")(x).numpy()
+    system = System.load(workdir)
+    size = system.path("textures").image_size  # the search may have changed it
+    x = np.random.default_rng(0).uniform(-1, 1, (4, size, size, 3)).astype("float32")
+    expected = system.model("textures")(x).numpy()
     result = evomt("export", "--workdir", workdir, "--task", "textures", "--out",
                    tmp_path / "textures.keras")
     assert result.exit_code == 0, result.output

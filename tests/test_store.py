@@ -200,3 +200,16 @@ def test_a_broken_system_section_falls_back_to_the_previous_state(saved, tmp_pat
     copy, _ = _corrupt_copy(saved, tmp_path, damage)
     loaded = System.load(copy)
     assert loaded.loaded_state == 1 and "fails its schema" in loaded.load_warnings[0]
+
+
+def test_status_needs_no_weights_and_export_only_its_task(saved):
+    workdir, system, x = saved
+    structure = System.load(workdir, tasks=[])
+    assert {t: structure.fingerprint(t) for t in structure.paths} == {
+        t: system.fingerprint(t) for t in system.paths}
+    assert structure.total_params() == system.total_params()
+    assert structure.flops(structure.paths["a"]) == system.flops(system.paths["a"])
+    with pytest.raises(UserInputError, match="loaded without its weights"):
+        structure.model("a")
+    only_b = System.load(workdir, tasks=["b"])
+    np.testing.assert_array_equal(only_b.model("b")(x), system.model("b")(x))

@@ -44,6 +44,7 @@ DATA_HPARAM_DEFAULTS: dict[str, Any] = {
     "ds_hue_delta": 0.0,
 }
 SHUFFLE_BUFFER = 10_000
+SHUFFLE_MAX_BYTES = 1024**3  # decoded images held by the shuffle buffer (with files shuffled)
 CACHE_MAX_BYTES = 2 * 1024**3
 _ASSUMED_IMAGE_BYTES = 500 * 500 * 3  # For cache sizing when the image shape is unknown.
 _DELTAS = ("ds_brightness_delta", "ds_contrast_delta", "ds_saturation_delta", "ds_hue_delta")
@@ -191,13 +192,14 @@ def maybe_cache(ds: tf.data.Dataset, num_examples: int | None) -> tf.data.Datase
     """Caches `ds` (decoded, before augmentation) when it fits in CACHE_MAX_BYTES."""
     if num_examples is None:
         return ds
-    shape = ds.element_spec[0].shape
-    dtype = ds.element_spec[0].dtype
-    if shape.is_fully_defined():
-        per_example = shape.num_elements() * dtype.size
-    else:
-        per_example = _ASSUMED_IMAGE_BYTES * dtype.size
-    return ds.cache() if num_examples * per_example <= CACHE_MAX_BYTES else ds
+    return ds.cache() if num_examples * _image_bytes(ds) <= CACHE_MAX_BYTES else ds
+
+
+def _image_bytes(ds: tf.data.Dataset) -> int:
+    """Bytes of one decoded image of `ds` (an assumed size when shapes vary)."""
+    shape, dtype = ds.element_spec[0].shape, ds.element_spec[0].dtype
+    pixels = shape.num_elements() if shape.is_fully_defined() else _ASSUMED_IMAGE_BYTES
+    return pixels * dtype.size
 
 
 def train_pipeline(
@@ -216,7 +218,9 @@ def train_pipeline(
     """
     hparams = data_hparams(hparams)
     ds = maybe_cache(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE), num_examples)
-    buffer = SHUFFLE_BUFFER if num_examples is None else max(1, min(num_examples, SHUFFLE_BUFFER))
+    buffer = min(SHUFFLE_BUFFER, num_examples or SHUFFLE_BUFFER,
+                 SHUFFLE_MAX_BYTES // _image_bytes(ds))
+    buffer = max(1, buffer)
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
     @tf.autograph.experimental.do_not_convert

@@ -125,10 +125,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
             fail("space.image_size", values, f"multiples of root.patch_size={patch}")
         if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
             fail("space.opt_lr_schedule", values, f"values among {', '.join(SCHEDULES)}")
-        if key in ("_mu_", "opt_lr", "opt_momentum") and not all(
-                isinstance(v, int | float) and 0 <= v <= (1 if key != "opt_lr" else 10)
-                for v in values):
-            fail(f"space.{key}", values, "numbers in range")
+        if key in ("_mu_", "opt_momentum") and not all(
+                isinstance(v, int | float) and 0 <= v <= 1 for v in values):
+            fail(f"space.{key}", values, "numbers in [0, 1]")
+        if key == "opt_lr" and not all(isinstance(v, int | float) and v > 0 for v in values):
+            fail("space.opt_lr", values, "positive numbers")
     if not 0 <= config.defaults["_mu_"] <= 1:
         fail("defaults._mu_", config.defaults["_mu_"], "a probability in [0, 1]")
     if config.root.image_size % patch:

@@ -97,6 +97,18 @@ class Search:
         with _data_context(self.config):
             return self._evolve(task)
 
+    def close(self) -> None:
+        """Flushes the TensorBoard logs and stops the device threads."""
+        self.observer.close()
+        if self.waves:
+            self.waves.close()
+
+    def __enter__(self) -> Search:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
         task = self._task(task)
         population = self._population_for(task.name, getattr(task, "private", False))
@@ -355,8 +367,8 @@ def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike
             system_or_workdir.save(workdir)
     else:
         workdir = system_or_workdir
-    search = Search(config, workdir, **kwargs)
-    path = search.evolve(task)
+    with Search(config, workdir, **kwargs) as search:
+        path = search.evolve(task)
     if isinstance(system_or_workdir, System):
         _adopt(system_or_workdir, search.system)
     return path

@@ -17,6 +17,13 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Scorer:
+    """The score's bases and references; `root_shares` counts the root as a sharer of its
+    components (µ2Net+), which the µ2Net notebook does not.
+
+    Example:
+        Scorer().score(0.9, accounted_params=3e8, flops=1e11)  # 0.9
+    """
+
     base_params: float = 1.0
     ref_params: float = 2.2e9
     base_flops: float = 1.0
