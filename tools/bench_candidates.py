@@ -10,9 +10,8 @@ Measures, in one run on CPU (GPUs hidden, no XLA on either side):
      the same trainable set, `compile` (SGD momentum 0.9, global clip-norm 1) and `fit`.
    Same model, batch, steps, validation batches and data. The ratio compares candidates
    2.. of each side (a repeated architecture; the first pays the process's warm-up).
-   Then ours again, seeded per candidate with `keras.utils.set_random_seed` as
-   search/loop.py does: that calls `tf.random.set_seed`, which clears TF's eager kernel
-   cache, so every candidate re-instantiates the traced steps (no Python retrace).
+   Then ours again, seeded per candidate as search/loop.py does (`seed_initializers`:
+   Python's and NumPy's RNGs, which Keras's initializers draw from).
 2. RSS of the process after 10 and after `--rss-candidates` candidates of a search-like
    loop (make candidate, train a few steps, keep the best, `system.gc`, as
    search/loop.py does), with a fresh system and trainer, unseeded and seeded.
@@ -54,6 +53,7 @@ from rich.table import Table
 
 from keras_evomt.components.base import component_from_config, config_of
 from keras_evomt.path import PathModel
+from keras_evomt.search.loop import seed_initializers
 from keras_evomt.search.mutation import MutationOptions, make_candidate
 from keras_evomt.system import System
 from keras_evomt.training import CandidateTrainer
@@ -113,8 +113,8 @@ def new_system(root: str, image_size: int) -> System:
 def train_ours(system, trainer, parent, train, validation, steps, rng, seed=None):
     """A candidate the way the search makes and trains it; returns (path, Timing).
 
-    With `seed`, first calls `keras.utils.set_random_seed(seed)` as search/loop.py does
-    per candidate (inside the clock: it clears TF's eager kernel cache).
+    With `seed`, first seeds the initializers as search/loop.py does per candidate
+    (inside the clock).
     """
     stamps: list[float] = []
 
@@ -124,7 +124,7 @@ def train_ours(system, trainer, parent, train, validation, steps, rng, seed=None
 
     start = time.perf_counter()
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        seed_initializers(seed)
     child = make_candidate(system, parent, TASK, NUM_CLASSES, HPARAMS, rng, OPTIONS)
     built = time.perf_counter()
     trainer.train(system, child, train, validation, rounds=1, steps_per_round=steps,
@@ -216,7 +216,7 @@ def fixed_costs(root, image_size, batch_size, steps, candidates, seed):
 def rss_growth(root, image_size, batch_size, steps, candidates, every, seed, *, seeded):
     """RSS after every `every` candidates of a search-like loop (fresh system, trainer).
 
-    `seeded`: call `keras.utils.set_random_seed` per candidate as search/loop.py does.
+    `seeded`: seed the initializers per candidate as search/loop.py does.
     """
     gc.collect()
     system = new_system(root, image_size)
@@ -226,7 +226,7 @@ def rss_growth(root, image_size, batch_size, steps, candidates, every, seed, *, 
     best, best_quality, samples = None, -1.0, {}
     for index in range(1, candidates + 1):
         if seeded:
-            keras.utils.set_random_seed(seed + index)
+            seed_initializers(seed + index)
         parent = best or system.root
         child = make_candidate(system, parent, TASK, NUM_CLASSES, HPARAMS, rng, OPTIONS)
         result = trainer.train(system, child, train, validation, rounds=1,
@@ -397,9 +397,8 @@ def section(timings, samples, result, info, command, seconds) -> str:
         "random data. Candidates come from the root and clone blocks >= 2, the final norm and "
         "a new head: one architecture key. Plain Keras builds a new `PathModel` over fresh "
         "components of the same configs and trainable set, then `compile` + `fit`; it and "
-        "ours alternate candidate by candidate. *Seeded* = ours again, with "
-        "`keras.utils.set_random_seed` per candidate as `search/loop.py` does; that calls "
-        "`tf.random.set_seed`, which clears TF's eager kernel cache.",
+        "ours alternate candidate by candidate. *Seeded* = ours again, seeding the "
+        "initializers per candidate as `search/loop.py` does (`seed_initializers`).",
         "- Fixed cost = build + trace + first step, minus that candidate's median later step, "
         "averaged over a repeated architecture (candidates 2.. of ours and plain Keras, all "
         "seeded ones).",
@@ -427,8 +426,7 @@ def section(timings, samples, result, info, command, seconds) -> str:
         "",
         "RSS (MiB, after `gc.collect()`) of a search-like loop with a fresh system and trainer "
         f"per loop; per candidate: make_candidate, a {r['rss_steps']}-step train, keep the best, "
-        "`system.gc`. *seeded* adds `keras.utils.set_random_seed` per candidate as "
-        "`search/loop.py` does.",
+        "`system.gc`. *seeded* adds the per-candidate seeding of `search/loop.py`.",
         "",
         "| loop | " + " | ".join(str(c) for c in sorted(samples["unseeded"])) + " |",
         "|---|" + "---:|" * len(samples["unseeded"]),

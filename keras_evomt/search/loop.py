@@ -211,7 +211,7 @@ class Search:
         """Picks a parent, mutates, makes the candidate (its own components on `device`)."""
         config = self.config
         seed = _derived_seed(config.seed, task.name, population.serial)
-        _seed_initializers(seed)
+        seed_initializers(seed)
         pid = choose_parent(population.ranked_ids(), population.seeds, population.offspring,
                             self.rng)
         population.offspring[pid] = population.offspring.get(pid, 0) + 1
@@ -412,7 +412,7 @@ def _data_context(config):
     return mock_data(num_examples=config.data.mock_examples)
 
 
-def _seed_initializers(seed: int) -> None:
+def seed_initializers(seed: int) -> None:
     """Seeds Keras's initializers (they draw their seeds from Python's `random`).
 
     Not `keras.utils.set_random_seed`: its `tf.random.set_seed` clears TensorFlow's
