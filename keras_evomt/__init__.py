@@ -15,5 +15,15 @@ from keras_evomt.path import Path, PathModel  # noqa: E402
 from keras_evomt.search import default_config, evolve  # noqa: E402
 from keras_evomt.system import System  # noqa: E402
 
-__all__ = ["EvomtError", "Path", "PathModel", "System", "Task", "UserInputError",
-           "default_config", "evolve", "get_task", *_components]
+__all__ = [
+    "EvomtError",
+    "Path",
+    "PathModel",
+    "System",
+    "Task",
+    "UserInputError",
+    "default_config",
+    "evolve",
+    "get_task",
+    *_components,
+]

@@ -57,8 +57,11 @@ def _fail(error: Exception, status: int) -> None:
 
 
 workdir_option = click.option(
-    "--workdir", required=True, type=click.Path(file_okay=False),
-    help="The run's work directory (system, search state, TensorBoard logs).")
+    "--workdir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The run's work directory (system, search state, TensorBoard logs).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,9 +75,14 @@ def main(debug: bool) -> None:
 @main.command()
 @workdir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--compare", "others", multiple=True, type=click.Path(file_okay=False),
-              help="Other work directories (e.g. baselines) to show beside this one, task by "
-                   "task (repeatable).")
+@click.option(
+    "--compare",
+    "others",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Other work directories (e.g. baselines) to show beside this one, task by "
+    "task (repeatable).",
+)
 @handle_errors
 def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
@@ -99,16 +107,22 @@ def _load_system(workdir: str, tasks=None):
     from keras_evomt.system import System
 
     if not os.path.isdir(workdir):
-        raise UserInputError(f"--workdir {workdir} does not exist: run `evomt run RECIPE "
-                             f"--workdir {workdir}` first.")
+        raise UserInputError(
+            f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
+        )
     system = System.load(workdir, tasks=tasks)
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
 
 
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override a config key (repeatable), e.g. --set generations=1.")
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (repeatable), e.g. --set generations=1.",
+)
 
 
 @main.command()
@@ -133,13 +147,17 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 @main.command()
 @workdir_option
 @click.option("--task", required=True, help="The task to add or revisit.")
-@click.option("--recipe", default=None, help="Recipe for a new work directory "
-              "(default: the work directory's config.json).")
+@click.option(
+    "--recipe",
+    default=None,
+    help="Recipe for a new work directory (default: the work directory's config.json).",
+)
 @set_option
 @click.option("--quiet", is_flag=True, help="Only the final status table.")
 @handle_errors
-def evolve(workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...],
-           quiet: bool) -> None:
+def evolve(
+    workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
+) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
     from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
     from keras_evomt.workdir_lock import WorkdirLock
@@ -147,8 +165,9 @@ def evolve(workdir: str, task: str, recipe: str | None, overrides: tuple[str, ..
     config = stored_config(workdir)
     if config is None:
         if recipe is None:
-            raise UserInputError(f"{workdir} has no config.json: pass --recipe RECIPE to start "
-                                 "a new system.")
+            raise UserInputError(
+                f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
+            )
         config = pin_config(load_recipe(recipe, list(overrides)), workdir)
     else:
         config = apply_overrides(config, list(overrides))
@@ -177,17 +196,23 @@ def _finish(system, workdir: str) -> None:
         files = write_report(workdir)
         click.echo(f"report: {files[0].parent}")
     except Exception as error:  # noqa: BLE001 - the run itself succeeded
-        click.echo(f"warning: the report could not be written ({error}); "
-                   f"try `evomt report --workdir {workdir}`.", err=True)
-    click.echo(f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
-               f"(tensorboard --logdir {os.path.join(workdir, 'tb')})")
+        click.echo(
+            f"warning: the report could not be written ({error}); "
+            f"try `evomt report --workdir {workdir}`.",
+            err=True,
+        )
+    click.echo(
+        f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
+        f"(tensorboard --logdir {os.path.join(workdir, 'tb')})"
+    )
 
 
 @main.command(name="eval")
 @workdir_option
 @click.option("--task", required=True)
-@click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]),
-              show_default=True)
+@click.option(
+    "--split", default="test", type=click.Choice(["train", "validation", "test"]), show_default=True
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
@@ -201,8 +226,9 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
     task_data = get_task(task, data_dir=data_dir)
-    data = task_data.eval_dataset(split, image_size=path.image_size,
-                                  batch_size=config.batch_size if config else 64)
+    data = task_data.eval_dataset(
+        split, image_size=path.image_size, batch_size=config.batch_size if config else 64
+    )
     accuracy = CandidateTrainer().accuracy(system, path, data)
     if as_json:
         click.echo(json.dumps({"task": task, "split": split, "accuracy": accuracy}))
@@ -214,23 +240,33 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
 @workdir_option
 @click.option("--task", required=True)
 @click.option("--out", required=True, type=click.Path(), help="Output file or directory.")
-@click.option("--format", "fmt", default="keras", type=click.Choice(["keras", "savedmodel"]),
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    default="keras",
+    type=click.Choice(["keras", "savedmodel"]),
+    show_default=True,
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing export.")
 @handle_errors
 def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None:
     """One task's model as a .keras file or a TF SavedModel, with its input contract."""
     from keras_evomt.export import contract_path, export_task
 
-    written = export_task(_load_system(workdir, tasks=[task]), task, out, fmt=fmt,
-                          overwrite=overwrite)
+    written = export_task(
+        _load_system(workdir, tasks=[task]), task, out, fmt=fmt, overwrite=overwrite
+    )
     click.echo(f"exported {task} to {written} (input contract: {contract_path(written)})")
 
 
 @main.command()
 @workdir_option
-@click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Output directory (default: WORKDIR/reports).")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Output directory (default: WORKDIR/reports).",
+)
 @handle_errors
 def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""

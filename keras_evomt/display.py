@@ -29,21 +29,36 @@ def _count(value: float) -> str:
 def status_table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> None:
     """Prints one row per task, then the system's totals."""
     table = Table(title="keras_evomt system", title_justify="left")
-    for header in ("task", "val acc %", "test acc %", "own params", "accounted", "path len",
-                   "descends from", "fingerprint"):
+    for header in (
+        "task",
+        "val acc %",
+        "test acc %",
+        "own params",
+        "accounted",
+        "path len",
+        "descends from",
+        "fingerprint",
+    ):
         left = header in ("task", "descends from", "fingerprint")
         table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for row in rows:
-        table.add_row(row["task"] + (" (private)" if row["private"] else ""),
-                      _pct(row["validation_accuracy"]), _pct(row["test_accuracy"]),
-                      _count(row["own_params"]), _count(row["accounted_params"]),
-                      str(row["path_length"]), str(row["descends_from"] or "-"),
-                      row["fingerprint"][:12])
+        table.add_row(
+            row["task"] + (" (private)" if row["private"] else ""),
+            _pct(row["validation_accuracy"]),
+            _pct(row["test_accuracy"]),
+            _count(row["own_params"]),
+            _count(row["accounted_params"]),
+            str(row["path_length"]),
+            str(row["descends_from"] or "-"),
+            row["fingerprint"][:12],
+        )
     console.print(table)
-    console.print(f"{totals['tasks']} tasks, {_count(totals['total_params'])} unique parameters "
-                  f"(root {totals['root']}: {_count(totals['root_params'])}, "
-                  f"{totals['root_weights']}), {totals['components']} components"
-                  + (f", active task: {totals['active_task']}" if totals["active_task"] else ""))
+    console.print(
+        f"{totals['tasks']} tasks, {_count(totals['total_params'])} unique parameters "
+        f"(root {totals['root']}: {_count(totals['root_params'])}, "
+        f"{totals['root_weights']}), {totals['components']} components"
+        + (f", active task: {totals['active_task']}" if totals["active_task"] else "")
+    )
 
 
 def progress(text: str) -> None:
@@ -57,18 +72,23 @@ def candidate_line(record: dict[str, Any]) -> None:
     if record.get("failed"):
         outcome = f"FAILED ({record['failed']})"
     else:
-        outcome = (f"quality {100 * record['quality']:.2f}% score {record['score']:.4f} "
-                   + ("joined" if record["joined"] else "dropped"))
-    console.print(f"{record['task']} gen {record['generation'] + 1} cand "
-                  f"{record['candidate'] + 1}: {record['id']} from {record['parent']}: "
-                  f"{outcome} [{record['seconds']:.1f}s]".ljust(100))
+        outcome = f"quality {100 * record['quality']:.2f}% score {record['score']:.4f} " + (
+            "joined" if record["joined"] else "dropped"
+        )
+    console.print(
+        f"{record['task']} gen {record['generation'] + 1} cand "
+        f"{record['candidate'] + 1}: {record['id']} from {record['parent']}: "
+        f"{outcome} [{record['seconds']:.1f}s]".ljust(100)
+    )
 
 
 def task_line(task: str, metrics: dict[str, Any], params_added: int, total: int) -> None:
     validation = _pct(metrics.get("validation_accuracy"))
-    console.print(f"[bold]{task} done[/bold]: validation {validation}%, "
-                  f"test {_pct(metrics.get('test_accuracy'))}%, +{_count(params_added)} params "
-                  f"(system: {_count(total)})")
+    console.print(
+        f"[bold]{task} done[/bold]: validation {validation}%, "
+        f"test {_pct(metrics.get('test_accuracy'))}%, +{_count(params_added)} params "
+        f"(system: {_count(total)})"
+    )
 
 
 def task_table(rows: list[dict[str, Any]]) -> None:
@@ -81,17 +101,22 @@ def task_table(rows: list[dict[str, Any]]) -> None:
     table.add_column("present", no_wrap=True)
     for row in rows:
         splits = row.get("splits", {})
-        table.add_row(row["name"], str(row["num_classes"]),
-                      str(splits.get("train", "")), str(splits.get("validation", "")),
-                      str(splits.get("test", "")), "yes" if row["present"] else "no")
+        table.add_row(
+            row["name"],
+            str(row["num_classes"]),
+            str(splits.get("train", "")),
+            str(splits.get("validation", "")),
+            str(splits.get("test", "")),
+            "yes" if row["present"] else "no",
+        )
     console.print(table)
 
 
-def comparison_table(workdir: str, rows: list[dict[str, Any]],
-                     others: dict[str, list[dict[str, Any]]]) -> None:
+def comparison_table(
+    workdir: str, rows: list[dict[str, Any]], others: dict[str, list[dict[str, Any]]]
+) -> None:
     """Test accuracy and accounted parameters per task, this run beside the others."""
-    table = Table(title="beside other runs (test acc % / accounted params)",
-                  title_justify="left")
+    table = Table(title="beside other runs (test acc % / accounted params)", title_justify="left")
     table.add_column("task", no_wrap=True)
     for name in (workdir, *others):
         table.add_column(name, justify="right", no_wrap=True)
@@ -100,7 +125,10 @@ def comparison_table(workdir: str, rows: list[dict[str, Any]],
         cells = []
         for run in by_run:
             row = run.get(task)
-            cells.append("-" if row is None else
-                         f"{_pct(row['test_accuracy'])} / {_count(row['accounted_params'])}")
+            cells.append(
+                "-"
+                if row is None
+                else f"{_pct(row['test_accuracy'])} / {_count(row['accounted_params'])}"
+            )
         table.add_row(task, *cells)
     console.print(table)

@@ -39,32 +39,49 @@ FORMATS = ("keras", "savedmodel")
 VALUE_RANGE = (-1.0, 1.0)
 
 
-def export_task(workdir_or_system: str | os.PathLike | System, task: str,
-                out: str | os.PathLike, fmt: str = "keras", *,
-                overwrite: bool = False) -> FsPath:
+def export_task(
+    workdir_or_system: str | os.PathLike | System,
+    task: str,
+    out: str | os.PathLike,
+    fmt: str = "keras",
+    *,
+    overwrite: bool = False,
+) -> FsPath:
     """Writes `task`'s model to `out` in format `fmt` ('keras' or 'savedmodel').
 
     Returns the path written; its contract is at `contract_path(out)`.
     """
     if fmt not in FORMATS:
-        raise UserInputError(f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
-                             hint=closest(fmt, FORMATS) or None)
+        raise UserInputError(
+            f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
+            hint=closest(fmt, FORMATS) or None,
+        )
     out = FsPath(out)
     if fmt == "keras" and out.suffix != ".keras":
-        raise UserInputError(f"a Keras model file must end in '.keras'. Received: out={out}",
-                             hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.")
+        raise UserInputError(
+            f"a Keras model file must end in '.keras'. Received: out={out}",
+            hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.",
+        )
     if fmt == "savedmodel" and out.suffix == ".keras":
-        raise UserInputError(f"a SavedModel is a directory, not a '.keras' file. "
-                             f"Received: out={out}", hint=f"use {out.with_suffix('')}.")
+        raise UserInputError(
+            f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
+            hint=f"use {out.with_suffix('')}.",
+        )
     for target in (out, contract_path(out)):
         if target.exists() and not overwrite:
-            raise UserInputError(f"{target} already exists; choose another path or "
-                                 "overwrite it (--overwrite).")
-    system = (workdir_or_system if isinstance(workdir_or_system, System)
-              else System.load(os.fspath(workdir_or_system)))
+            raise UserInputError(
+                f"{target} already exists; choose another path or overwrite it (--overwrite)."
+            )
+    system = (
+        workdir_or_system
+        if isinstance(workdir_or_system, System)
+        else System.load(os.fspath(workdir_or_system))
+    )
     if task == ROOT:
-        raise UserInputError("the root has no classification head; export a task: "
-                             f"{', '.join(system.paths) or 'no tasks yet'}.")
+        raise UserInputError(
+            "the root has no classification head; export a task: "
+            f"{', '.join(system.paths) or 'no tasks yet'}."
+        )
     model = standalone_model(system, task)
     contract = preprocessing_contract(system, task, model, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +109,7 @@ def standalone_model(system: System, task: str) -> PathModel:
     return PathModel(components, name=f"{_safe(task)}_model")
 
 
-def preprocessing_contract(system: System, task: str, model: PathModel,
-                           fmt: str) -> dict[str, Any]:
+def preprocessing_contract(system: System, task: str, model: PathModel, fmt: str) -> dict[str, Any]:
     """What the model expects and returns, as plain JSON."""
     path = system.path(task)
     size = path.image_size
@@ -104,14 +120,26 @@ def preprocessing_contract(system: System, task: str, model: PathModel,
     return {
         "task": task,
         "format": fmt,
-        "input": {"name": "images", "dtype": "float32", "shape": [None, size, size, 3],
-                  "image_size": size, "channels": 3, "value_range": list(VALUE_RANGE)},
-        "preprocessing": (f"RGB (gray tiled to 3 channels, alpha dropped), values scaled "
-                          f"to [0, 1], resized bilinearly to {size}x{size}, then "
-                          "x * 2 - 1, clipped to [-1, 1]"),
-        "output": {"name": "logits", "dtype": "float32", "shape": [None, num_classes],
-                   "num_classes": num_classes,
-                   "meaning": "unnormalised class scores; softmax gives probabilities"},
+        "input": {
+            "name": "images",
+            "dtype": "float32",
+            "shape": [None, size, size, 3],
+            "image_size": size,
+            "channels": 3,
+            "value_range": list(VALUE_RANGE),
+        },
+        "preprocessing": (
+            f"RGB (gray tiled to 3 channels, alpha dropped), values scaled "
+            f"to [0, 1], resized bilinearly to {size}x{size}, then "
+            "x * 2 - 1, clipped to [-1, 1]"
+        ),
+        "output": {
+            "name": "logits",
+            "dtype": "float32",
+            "shape": [None, num_classes],
+            "num_classes": num_classes,
+            "meaning": "unnormalised class scores; softmax gives probabilities",
+        },
         "fingerprint": system.fingerprint(path),
         "path_id": path.id,
         "components": list(path.components),
@@ -139,8 +167,10 @@ def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        "serve", lambda images: {"logits": model(images, training=False)},
-        input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32, name="images")])
+        "serve",
+        lambda images: {"logits": model(images, training=False)},
+        input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32, name="images")],
+    )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
     tmp = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

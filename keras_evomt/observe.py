@@ -26,8 +26,9 @@ from keras_evomt import display
 class Observer:
     """Writes TensorBoard summaries and prints progress; one per search."""
 
-    def __init__(self, workdir: str | os.PathLike, *, quiet: bool = False,
-                 log_every_steps: int = 10):
+    def __init__(
+        self, workdir: str | os.PathLike, *, quiet: bool = False, log_every_steps: int = 10
+    ):
         self.root = os.path.join(os.fspath(workdir), "tb")
         self.quiet = quiet
         self.log_every_steps = max(1, log_every_steps)
@@ -38,12 +39,14 @@ class Observer:
             self._writers[run] = tf.summary.create_file_writer(os.path.join(self.root, run))
         return self._writers[run]
 
-    def candidate_started(self, task: str, candidate_id: str, *, label: str,
-                          step_total: int) -> CandidateLog:
+    def candidate_started(
+        self, task: str, candidate_id: str, *, label: str, step_total: int
+    ) -> CandidateLog:
         """A log for one candidate (its own TensorBoard run; safe to use from a thread)."""
         run = os.path.join(self.root, task, candidate_id.replace("#", "_"))
-        return CandidateLog(self, tf.summary.create_file_writer(run), candidate_id, label,
-                            step_total)
+        return CandidateLog(
+            self, tf.summary.create_file_writer(run), candidate_id, label, step_total
+        )
 
     # === Generations, tasks, the system ===
     def generation_finished(self, task: str, generation: int, best_score: float) -> None:
@@ -51,8 +54,14 @@ class Observer:
             tf.summary.scalar("search/best_score", best_score)
         self._writer(task).flush()
 
-    def task_finished(self, task: str, metrics: dict[str, Any], params_added: int,
-                      total_params: int, num_tasks: int) -> None:
+    def task_finished(
+        self,
+        task: str,
+        metrics: dict[str, Any],
+        params_added: int,
+        total_params: int,
+        num_tasks: int,
+    ) -> None:
         with self._writer(task).as_default(step=0):
             for key, value in metrics.items():
                 if isinstance(value, int | float):
@@ -82,8 +91,7 @@ class Observer:
 class CandidateLog:
     """TensorBoard scalars and console progress of one candidate."""
 
-    def __init__(self, observer: Observer, writer, candidate_id: str, label: str,
-                 step_total: int):
+    def __init__(self, observer: Observer, writer, candidate_id: str, label: str, step_total: int):
         self.observer, self.writer, self.id = observer, writer, candidate_id
         self.label, self.total = label, max(1, step_total)
         self.started = time.perf_counter()
@@ -97,8 +105,9 @@ class CandidateLog:
             tf.summary.scalar("train/learning_rate", lr)
         if not self.observer.quiet:
             eta = (time.perf_counter() - self.started) / step * (self.total - step)
-            display.progress(f"{self.label} step {step}/{self.total} "
-                             f"loss {float(loss):.3f} ETA {eta:.0f}s")
+            display.progress(
+                f"{self.label} step {step}/{self.total} loss {float(loss):.3f} ETA {eta:.0f}s"
+            )
 
     def round(self, round_index: int, quality: float) -> None:
         with self.writer.as_default(step=round_index + 1):
@@ -106,8 +115,10 @@ class CandidateLog:
 
     def finished(self, record: dict[str, Any], hparams: dict[str, Any]) -> None:
         with self.writer.as_default():
-            hp.hparams({k: v for k, v in hparams.items() if isinstance(v, int | float | str)},
-                       trial_id=record["id"])
+            hp.hparams(
+                {k: v for k, v in hparams.items() if isinstance(v, int | float | str)},
+                trial_id=record["id"],
+            )
             if record.get("score") is not None:
                 tf.summary.scalar("candidate/score", record["score"], step=0)
         self.writer.close()

@@ -72,12 +72,13 @@ class PathModel(keras.Model):
         return x
 
     def get_config(self):
-        return {**super().get_config(),
-                "components": [keras.saving.serialize_keras_object(c) for c in self.components]}
+        return {
+            **super().get_config(),
+            "components": [keras.saving.serialize_keras_object(c) for c in self.components],
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         components = [keras.saving.deserialize_keras_object(c) for c in config.pop("components")]
         return cls(components, **config)
-

@@ -38,8 +38,10 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
         file = RECIPES_DIR / f"{path}.py"
     if not file.exists() or file.suffix != ".py":
         known = sorted(p.stem for p in RECIPES_DIR.glob("*.py") if p.stem != "common")
-        raise UserInputError(f"recipe '{path}' not found; recipes: {', '.join(known)}.",
-                             hint=closest(FsPath(path).stem, known) or None)
+        raise UserInputError(
+            f"recipe '{path}' not found; recipes: {', '.join(known)}.",
+            hint=closest(FsPath(path).stem, known) or None,
+        )
     module_spec = importlib.util.spec_from_file_location(f"evomt_recipe_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     sys.path.insert(0, str(file.parent))  # recipes import their shared `common` module
@@ -56,8 +58,9 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
     return apply_overrides(config, overrides)
 
 
-def apply_overrides(config: ml_collections.ConfigDict,
-                    overrides: list[str]) -> ml_collections.ConfigDict:
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: list[str]
+) -> ml_collections.ConfigDict:
     """Applies 'key=value' strings; unknown keys and type changes are input errors."""
     config = ml_collections.ConfigDict(config.to_dict())  # a copy
     keys = list(flatten(config.to_dict()))
@@ -67,8 +70,10 @@ def apply_overrides(config: ml_collections.ConfigDict,
             raise UserInputError(f"--set expects key=value. Received: {override!r}")
         key = key.strip()
         if key not in keys and not _is_section(config, key):
-            raise UserInputError(f"unknown config key '{key}'.",
-                                 hint=closest(key, keys) or "see the recipe's get_config.")
+            raise UserInputError(
+                f"unknown config key '{key}'.",
+                hint=closest(key, keys) or "see the recipe's get_config.",
+            )
         value = _parse(text)
         parent, _, leaf = key.rpartition(".")
         target = config if not parent else _section(config, parent)
@@ -78,28 +83,36 @@ def apply_overrides(config: ml_collections.ConfigDict,
         if isinstance(old, list) and isinstance(value, tuple):
             value = list(value)
         if type(old) is not type(value) and old is not None:
-            raise UserInputError(f"--set {key}: expected a {type(old).__name__} "
-                                 f"(now {old!r}). Received: {text!r}")
+            raise UserInputError(
+                f"--set {key}: expected a {type(old).__name__} (now {old!r}). Received: {text!r}"
+            )
         target[leaf] = value
     return config
 
 
-def pin_config(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
-               *, check: bool = True) -> ml_collections.ConfigDict:
+def pin_config(
+    config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, check: bool = True
+) -> ml_collections.ConfigDict:
     """Writes DIR/config.json on the first run; later, refuses a config that differs."""
     file = FsPath(workdir) / "config.json"
     resolved = json.loads(config.to_json_best_effort())
     if file.exists():
         pinned = json.loads(file.read_text())
         if check:
-            differ = {k for k in set(flatten(pinned)) | set(flatten(resolved))
-                      if flatten(pinned).get(k) != flatten(resolved).get(k)}
+            differ = {
+                k
+                for k in set(flatten(pinned)) | set(flatten(resolved))
+                if flatten(pinned).get(k) != flatten(resolved).get(k)
+            }
             if differ:
-                shown = ", ".join(f"{k} ({flatten(pinned).get(k)!r} -> "
-                                  f"{flatten(resolved).get(k)!r})" for k in sorted(differ)[:6])
+                shown = ", ".join(
+                    f"{k} ({flatten(pinned).get(k)!r} -> {flatten(resolved).get(k)!r})"
+                    for k in sorted(differ)[:6]
+                )
                 raise UserInputError(
                     f"{workdir} was started with another config; differing keys: {shown}.",
-                    hint="rerun with the same recipe and --set values, or use a new --workdir.")
+                    hint="rerun with the same recipe and --set values, or use a new --workdir.",
+                )
         return ml_collections.ConfigDict(pinned)
     store.atomic_write_json(file, resolved)
     return config

@@ -39,29 +39,46 @@ from keras_evomt.path import ROOT, Path
 from keras_evomt.system import System, base_name
 
 ROOT_COLOUR, OWN_COLOUR, EMPTY_COLOUR = "#c9c9c9", "#9ecae1", "#ffffff"
-SHARED_COLOURS = ["#e6550d", "#31a354", "#d62728", "#756bb1", "#8c564b", "#e377c2",
-                  "#bcbd22", "#17becf", "#393b79", "#fd8d3c"]
+SHARED_COLOURS = [
+    "#e6550d",
+    "#31a354",
+    "#d62728",
+    "#756bb1",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#fd8d3c",
+]
 ROW_INCHES, FONT = 0.17, 6.5
-PICTURES = {"sharing": "which components each task's path uses",
-            "params": "parameters added per task and the system's unique parameters",
-            "accuracy": "validation and test accuracy per task",
-            "search": "the search's best score by generation per task"}
+PICTURES = {
+    "sharing": "which components each task's path uses",
+    "params": "parameters added per task and the system's unique parameters",
+    "accuracy": "validation and test accuracy per task",
+    "search": "the search's best score by generation per task",
+}
 
 
-def write_report(workdir: str | os.PathLike, out_dir: str | os.PathLike | None = None
-                 ) -> list[FsPath]:
+def write_report(
+    workdir: str | os.PathLike, out_dir: str | os.PathLike | None = None
+) -> list[FsPath]:
     """Writes the pictures and `summary.md` (default `workdir/reports/`); returns their paths."""
     workdir = FsPath(workdir)
     system = read_structure(workdir)
     if not system.paths:
-        raise UserInputError(f"the system in {workdir} has no finished task yet; "
-                             "nothing to report.")
+        raise UserInputError(
+            f"the system in {workdir} has no finished task yet; nothing to report."
+        )
     out = FsPath(out_dir) if out_dir is not None else workdir / "reports"
     out.mkdir(parents=True, exist_ok=True)
     progress = {task: search_progress(workdir, path) for task, path in system.paths.items()}
-    figures = {"sharing": sharing_figure(system), "params": params_figure(system),
-               "accuracy": accuracy_figure(system),
-               "search": search_figure(progress, task_labels(system))}
+    figures = {
+        "sharing": sharing_figure(system),
+        "params": params_figure(system),
+        "accuracy": accuracy_figure(system),
+        "search": search_figure(progress, task_labels(system)),
+    }
     written = []
     for name, figure in figures.items():
         buffer = io.BytesIO()
@@ -103,8 +120,10 @@ def read_structure(workdir: str | os.PathLike) -> SavedStructure:
     directory = store.system_dir(workdir)
     manifests = sorted(directory.glob("manifest-*.json"), reverse=True)
     if not manifests:
-        raise UserInputError(f"--workdir {workdir} holds no system: run `evomt run RECIPE "
-                             f"--workdir {workdir}` first.")
+        raise UserInputError(
+            f"--workdir {workdir} holds no system: run `evomt run RECIPE "
+            f"--workdir {workdir}` first."
+        )
     problems = []
     for file in manifests:
         try:
@@ -113,8 +132,9 @@ def read_structure(workdir: str | os.PathLike) -> SavedStructure:
             return SavedStructure(manifest)
         except (OSError, ValueError, KeyError, TypeError, jsonschema.ValidationError) as error:
             problems.append(f"{file.name}: {str(error)[:120]}")
-    raise CorruptStateError(f"no readable system state in {directory}",
-                            hint="; ".join(problems) or None)
+    raise CorruptStateError(
+        f"no readable system state in {directory}", hint="; ".join(problems) or None
+    )
 
 
 def component_count(system: System) -> int:
@@ -125,8 +145,9 @@ def component_count(system: System) -> int:
 def task_labels(system: System) -> list[str]:
     """'3 cifar10' style row labels: the arrival number (from 1) and the task name."""
     private = system.private_tasks
-    return [f"{i} {t}" + (" (private)" if t in private else "")
-            for i, t in enumerate(system.paths, 1)]
+    return [
+        f"{i} {t}" + (" (private)" if t in private else "") for i, t in enumerate(system.paths, 1)
+    ]
 
 
 def column_keys(components: Sequence[str]) -> list[str]:
@@ -200,7 +221,8 @@ def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
     from tensorboard.util import tensor_util
 
     accumulator = event_accumulator.EventAccumulator(
-        str(events), size_guidance={event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0})
+        str(events), size_guidance={event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0}
+    )
     accumulator.Reload()
     tags = accumulator.Tags()
     by_step: dict[int, tuple[float, float]] = {}  # step -> (wall time, value); newest wins
@@ -269,19 +291,36 @@ def sharing_figure(system: System) -> Figure:
         spine.set_visible(False)
     number_size = min(FONT, 5.5 + 0.5 * (len(paths) < 30))
     for row, col, text in numbers:
-        ax.text(col, row, text, ha="center", va="center", fontsize=number_size, color="white",
-                fontweight="bold")
-    ax.set_title(f"Components per task ({len(system.paths)} tasks, "
-                 f"{component_count(system)} components)", fontsize=FONT + 2)
+        ax.text(
+            col,
+            row,
+            text,
+            ha="center",
+            va="center",
+            fontsize=number_size,
+            color="white",
+            fontweight="bold",
+        )
+    ax.set_title(
+        f"Components per task ({len(system.paths)} tasks, {component_count(system)} components)",
+        fontsize=FONT + 2,
+    )
     if root:
         ax.axhline(0.5, color="#404040", linewidth=1.2)
     shared = tuple(Patch(color=c) for c in SHARED_COLOURS[:4])
     figure.legend(
         [Patch(color=ROOT_COLOUR), Patch(color=OWN_COLOUR), shared],
-        ["root component (shared, frozen)", "used by this task alone",
-         "shared between tasks (number: the task that added it)"],
-        handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, loc="outside lower center",
-        ncols=3 if width > 11 else 1, fontsize=FONT, frameon=False)
+        [
+            "root component (shared, frozen)",
+            "used by this task alone",
+            "shared between tasks (number: the task that added it)",
+        ],
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0)},
+        loc="outside lower center",
+        ncols=3 if width > 11 else 1,
+        fontsize=FONT,
+        frameon=False,
+    )
     return figure
 
 
@@ -294,16 +333,36 @@ def params_figure(system: System) -> Figure:
     figure = Figure(figsize=(8.5, _height(len(labels), 1.6)), layout="constrained")
     left, right = figure.subplots(1, 2, sharey=True, width_ratios=[3, 2])
     left.barh(rows, added[:, 0], height=0.7, color=OWN_COLOUR, label="still used alone")
-    left.barh(rows, added[:, 1], left=added[:, 0], height=0.7, color=SHARED_COLOURS[0],
-              label="reused by later tasks")
+    left.barh(
+        rows,
+        added[:, 1],
+        left=added[:, 0],
+        height=0.7,
+        color=SHARED_COLOURS[0],
+        label="reused by later tasks",
+    )
     left.set_title("Parameters added when the task arrived", fontsize=FONT + 2)
     left.set_xlim(0, max(added.sum(axis=1).max(), 1) * 1.04)
     root = sum(system.params(c) for c in system.root.components) if system.root else 0
-    right.plot(totals, rows, marker="o", markersize=2.5, linewidth=1.2, color="#3182bd",
-               label="system after the task")
+    right.plot(
+        totals,
+        rows,
+        marker="o",
+        markersize=2.5,
+        linewidth=1.2,
+        color="#3182bd",
+        label="system after the task",
+    )
     right.axvline(root, color="#969696", linestyle="--", linewidth=1, label="root")
-    right.annotate(_eng(totals[-1]), (totals[-1], len(labels) - 1), xytext=(-4, 0),
-                   textcoords="offset points", ha="right", va="center", fontsize=FONT)
+    right.annotate(
+        _eng(totals[-1]),
+        (totals[-1], len(labels) - 1),
+        xytext=(-4, 0),
+        textcoords="offset points",
+        ha="right",
+        va="center",
+        fontsize=FONT,
+    )
     right.set_title("Unique parameters of the system", fontsize=FONT + 2)
     right.set_xlim(0, max(totals) * 1.05)
     figure.legend(loc="outside lower center", ncols=4, fontsize=FONT, frameon=False)
@@ -323,15 +382,16 @@ def accuracy_figure(system: System) -> Figure:
     figure = Figure(figsize=(7.0, _height(len(labels), 1.2)), layout="constrained")
     ax = figure.add_subplot()
     annotate = len(labels) <= 25
-    for offset, (key, colour, name) in enumerate([
-            ("validation_accuracy", "#9ecae1", "validation"),
-            ("test_accuracy", "#3182bd", "test")]):
+    for offset, (key, colour, name) in enumerate(
+        [("validation_accuracy", "#9ecae1", "validation"), ("test_accuracy", "#3182bd", "test")]
+    ):
         values = [path.metrics.get(key) for path in system.paths.values()]
         rows = np.arange(len(labels)) - 0.2 + 0.4 * offset
         known = [(r, v) for r, v in zip(rows, values) if v is not None]
         if known:
-            ax.barh([r for r, _ in known], [v for _, v in known], height=0.38, color=colour,
-                    label=name)
+            ax.barh(
+                [r for r, _ in known], [v for _, v in known], height=0.38, color=colour, label=name
+            )
         if annotate:
             for r, v in known:
                 ax.text(min(v, 1.0) + 0.005, r, f"{v:.1%}", va="center", fontsize=FONT - 1)
@@ -352,30 +412,48 @@ def search_figure(progress: dict[str, list[float]], labels: list[str] | None = N
     generations = max((len(v) for v in progress.values()), default=0)
     grid = np.full((len(labels), max(generations, 1)), np.nan)
     for row, values in enumerate(progress.values()):
-        grid[row, :len(values)] = values
+        grid[row, : len(values)] = values
     width = max(5.0, 0.45 * generations + 0.065 * max(map(len, labels)) + 2.0)
     figure = Figure(figsize=(width, _height(len(labels), 1.3)), layout="constrained")
     ax = figure.add_subplot()
     finite = grid[np.isfinite(grid)]
     if finite.size:
-        image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis",
-                          interpolation="nearest", vmin=finite.min(), vmax=finite.max())
-        colourbar = figure.colorbar(image, ax=ax, location="bottom", shrink=0.6, aspect=30,
-                                    pad=0.01)
+        image = ax.imshow(
+            np.ma.masked_invalid(grid),
+            aspect="auto",
+            cmap="viridis",
+            interpolation="nearest",
+            vmin=finite.min(),
+            vmax=finite.max(),
+        )
+        colourbar = figure.colorbar(
+            image, ax=ax, location="bottom", shrink=0.6, aspect=30, pad=0.01
+        )
         colourbar.ax.tick_params(labelsize=FONT)
         colourbar.set_label("best score", fontsize=FONT)
         middle = (finite.min() + finite.max()) / 2
         if generations <= 16:
             for (row, col), value in np.ndenumerate(grid):
                 if math.isfinite(value):
-                    ax.text(col, row, f"{value:.3f}", ha="center", va="center",
-                            fontsize=FONT - 1, color="black" if value > middle else "white")
+                    ax.text(
+                        col,
+                        row,
+                        f"{value:.3f}",
+                        ha="center",
+                        va="center",
+                        fontsize=FONT - 1,
+                        color="black" if value > middle else "white",
+                    )
     for row, values in enumerate(progress.values()):
         if not values:
-            ax.text(0, row, "no search data", ha="left", va="center", fontsize=FONT - 1,
-                    color="#636363")
-    ax.set_xticks(range(max(generations, 1)),
-                  [str(g) for g in range(1, max(generations, 1) + 1)], fontsize=FONT)
+            ax.text(
+                0, row, "no search data", ha="left", va="center", fontsize=FONT - 1, color="#636363"
+            )
+    ax.set_xticks(
+        range(max(generations, 1)),
+        [str(g) for g in range(1, max(generations, 1) + 1)],
+        fontsize=FONT,
+    )
     ax.set_xlabel("generation", fontsize=FONT)
     ax.xaxis.set_label_position("top")
     ax.xaxis.tick_top()
@@ -385,7 +463,7 @@ def search_figure(progress: dict[str, list[float]], labels: list[str] | None = N
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:
-    return tuple(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return tuple(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
 
 
 def _eng(value: float) -> str:
@@ -393,29 +471,36 @@ def _eng(value: float) -> str:
 
 
 # === Summary ===
-def summary_markdown(system: System, workdir: FsPath,
-                     progress: dict[str, list[float]]) -> str:
+def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[float]]) -> str:
     """The short markdown summary: totals, the pictures, one table row per task."""
     root_params = sum(system.params(c) for c in system.root.components) if system.root else 0
-    lines = [f"# keras_evomt report: {workdir}", "",
-             f"{len(system.paths)} tasks, {component_count(system)} components, "
-             f"{system.total_params():,} unique parameters (root `{system.info.get('root')}`: "
-             f"{root_params:,}; weights: {system.info.get('checkpoint') or 'random init'}).", ""]
+    lines = [
+        f"# keras_evomt report: {workdir}",
+        "",
+        f"{len(system.paths)} tasks, {component_count(system)} components, "
+        f"{system.total_params():,} unique parameters (root `{system.info.get('root')}`: "
+        f"{root_params:,}; weights: {system.info.get('checkpoint') or 'random init'}).",
+        "",
+    ]
     if system.active_task:
         lines += [f"Task `{system.active_task}` is being searched; it is not in this report.", ""]
     for name, caption in PICTURES.items():
         lines += [f"## {caption.capitalize()}", "", f"![{caption}]({name}.png)", ""]
-    lines += ["## Tasks", "",
-              "| # | task | validation | test | own params | accounted params | path length "
-              "| descends from | best score by generation |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Tasks",
+        "",
+        "| # | task | validation | test | own params | accounted params | path length "
+        "| descends from | best score by generation |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, (task, path) in enumerate(system.paths.items(), 1):
         scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
         lines.append(
             f"| {i} | {task} | {_fraction(path.metrics.get('validation_accuracy'))} "
             f"| {_fraction(path.metrics.get('test_accuracy'))} "
             f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
-            f"| {len(path.components)} | {path.origin or 'n/a'} | {scores} |")
+            f"| {len(path.components)} | {path.origin or 'n/a'} | {scores} |"
+        )
     return "\n".join(lines) + "\n"
 
 

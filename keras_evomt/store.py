@@ -176,26 +176,38 @@ def _fsync_dir(directory: FsPath) -> None:
 
 
 # === Save ===
-def save(directory: str | os.PathLike, system_state: dict[str, Any],
-         components: dict[str, Component], slots: dict[str, list[np.ndarray]], *,
-         keep: int = 3) -> int:
+def save(
+    directory: str | os.PathLike,
+    system_state: dict[str, Any],
+    components: dict[str, Component],
+    slots: dict[str, list[np.ndarray]],
+    *,
+    keep: int = 3,
+) -> int:
     """Commits one state; returns its number. Weight files already on disk are reused."""
     if keep < 1:
         raise UserInputError(f"keep must be at least 1. Received: keep={keep}")
     directory = FsPath(directory)
     (directory / "weights").mkdir(parents=True, exist_ok=True)
     number = max(_manifest_numbers(directory), default=0) + 1
-    entries = {cid: _save_component(directory, cid, component, slots.get(cid))
-               for cid, component in components.items()}
-    manifest = {"schema_version": SCHEMA_VERSION, "state": number, "system": system_state,
-                "components": entries}
+    entries = {
+        cid: _save_component(directory, cid, component, slots.get(cid))
+        for cid, component in components.items()
+    }
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "state": number,
+        "system": system_state,
+        "components": entries,
+    }
     atomic_write_json(directory / f"manifest-{number:08d}.json", manifest)
     _prune(directory, keep)
     return number
 
 
-def _save_component(directory: FsPath, cid: str, component: Component,
-                    slots: list[np.ndarray] | None) -> dict[str, Any]:
+def _save_component(
+    directory: FsPath, cid: str, component: Component, slots: list[np.ndarray] | None
+) -> dict[str, Any]:
     if not _SAFE_ID.match(cid):
         raise UserInputError(f"component id {cid!r} is not a safe file name.")
     sha = digest(component)
@@ -209,10 +221,15 @@ def _save_component(directory: FsPath, cid: str, component: Component,
         np.savez(buffer, **arrays)
         atomic_write_bytes(file, buffer.getvalue())
         _remember(file)
-    return {"class": registered_name(type(component)), "config": config_of(component),
-            "build": _jsonable(component.get_build_config()),
-            "params": component.param_count(), "sha256": sha, "slots_sha256": slots_sha,
-            "file": name}
+    return {
+        "class": registered_name(type(component)),
+        "config": config_of(component),
+        "build": _jsonable(component.get_build_config()),
+        "params": component.param_count(),
+        "sha256": sha,
+        "slots_sha256": slots_sha,
+        "file": name,
+    }
 
 
 def _intact(file: FsPath, sha: str, slots_sha: str | None) -> bool:
@@ -229,8 +246,9 @@ def _intact(file: FsPath, sha: str, slots_sha: str | None) -> bool:
         weights, slots = _read_arrays(file)
     except Exception:  # noqa: BLE001 - any damage means: write it again
         return False
-    good = weights_digest(weights) == sha and (weights_digest(slots) if slots else None) \
-        == slots_sha
+    good = (
+        weights_digest(weights) == sha and (weights_digest(slots) if slots else None) == slots_sha
+    )
     if good:
         _remember(file)
     return good
@@ -276,8 +294,9 @@ def _manifest_numbers(directory: FsPath) -> list[int]:
 
 
 # === Load ===
-def load(directory: str | os.PathLike, *, state: int | None = None,
-         tasks: Collection[str] | None = None) -> LoadedState:
+def load(
+    directory: str | os.PathLike, *, state: int | None = None, tasks: Collection[str] | None = None
+) -> LoadedState:
     """Loads state `state`, or the newest good one, falling back past corrupt states.
 
     With `tasks`, only the components those tasks' paths use are read and checked; the
@@ -287,12 +306,15 @@ def load(directory: str | os.PathLike, *, state: int | None = None,
     directory = FsPath(directory)
     numbers = sorted(_manifest_numbers(directory), reverse=True)
     if not numbers:
-        raise UserInputError(f"no saved system in {directory}: run `evomt run` or "
-                             "`evomt evolve` with this --workdir first.")
+        raise UserInputError(
+            f"no saved system in {directory}: run `evomt run` or "
+            "`evomt evolve` with this --workdir first."
+        )
     if state is not None:
         if state not in numbers:
-            raise CorruptStateError(f"state {state} is not among the kept states {numbers} "
-                                    f"in {directory}.")
+            raise CorruptStateError(
+                f"state {state} is not among the kept states {numbers} in {directory}."
+            )
         numbers = [state]
     warnings: list[str] = []
     for number in numbers:
@@ -304,12 +326,15 @@ def load(directory: str | os.PathLike, *, state: int | None = None,
             continue
         loaded.warnings = warnings
         return loaded
-    raise CorruptStateError(f"no loadable state in {directory}: " + "; ".join(warnings),
-                            hint="restore the directory from a backup.")
+    raise CorruptStateError(
+        f"no loadable state in {directory}: " + "; ".join(warnings),
+        hint="restore the directory from a backup.",
+    )
 
 
-def _load_state(directory: FsPath, number: int,
-                tasks: Collection[str] | None = None) -> LoadedState:
+def _load_state(
+    directory: FsPath, number: int, tasks: Collection[str] | None = None
+) -> LoadedState:
     path = directory / f"manifest-{number:08d}.json"
     try:
         manifest = json.loads(path.read_text())
@@ -319,16 +344,21 @@ def _load_state(directory: FsPath, number: int,
         jsonschema.validate(manifest, MANIFEST_SCHEMA)
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
-        raise CorruptStateError(f"{path.name} fails its schema at {where}: "
-                                f"{error.message[:200]}") from None
+        raise CorruptStateError(
+            f"{path.name} fails its schema at {where}: {error.message[:200]}"
+        ) from None
     system = manifest["system"]
     for kept in [system["root"] or {"components": []}, *system["tasks"]]:
         missing = [c for c in kept["components"] if c not in manifest["components"]]
         if missing:
-            raise CorruptStateError(f"{_path_name(kept)} uses components the manifest does "
-                                    f"not list: {missing[:5]}")
-    needed = None if tasks is None else {
-        c for kept in system["tasks"] if kept["task"] in tasks for c in kept["components"]}
+            raise CorruptStateError(
+                f"{_path_name(kept)} uses components the manifest does not list: {missing[:5]}"
+            )
+    needed = (
+        None
+        if tasks is None
+        else {c for kept in system["tasks"] if kept["task"] in tasks for c in kept["components"]}
+    )
     components, slots = {}, {}
     for cid, entry in manifest["components"].items():
         if needed is not None and cid not in needed:
@@ -350,8 +380,10 @@ def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
     cls = component_class(name)
     if cls is None:
         kind = "Lambda layers carry code and are" if "lambda" in name.lower() else "it is"
-        raise CorruptStateError(f"component {cid} names class '{name}': {kind} not a "
-                                "registered keras_evomt component, refused.")
+        raise CorruptStateError(
+            f"component {cid} names class '{name}': {kind} not a "
+            "registered keras_evomt component, refused."
+        )
     return cls
 
 
@@ -360,8 +392,9 @@ def _structure_only(cid: str, entry: dict[str, Any]) -> Component:
     try:
         component = cls.from_config(dict(entry["config"], name=cid.rsplit(".", 1)[0]))
     except Exception as error:  # noqa: BLE001 - a config that does not build is corrupt
-        raise CorruptStateError(f"component {cid} ({entry['class']}) cannot be configured: "
-                                f"{error}") from None
+        raise CorruptStateError(
+            f"component {cid} ({entry['class']}) cannot be configured: {error}"
+        ) from None
     _digests[component] = entry["sha256"]
     return component
 
@@ -373,13 +406,15 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
     try:
         weights, slots = _read_arrays(file)
     except ValueError as error:
-        raise CorruptStateError(f"{entry['file']} holds pickled objects or is damaged "
-                                f"({error}); refused.") from None
+        raise CorruptStateError(
+            f"{entry['file']} holds pickled objects or is damaged ({error}); refused."
+        ) from None
     except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
         raise CorruptStateError(f"{entry['file']} cannot be read: {error}") from None
     if weights_digest(weights) != entry["sha256"]:
-        raise CorruptStateError(f"{entry['file']} does not match its sha256 "
-                                "(truncated or altered).")
+        raise CorruptStateError(
+            f"{entry['file']} does not match its sha256 (truncated or altered)."
+        )
     if slots and weights_digest(slots) != entry.get("slots_sha256"):
         raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
     try:
@@ -387,8 +422,9 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
         component.build_from_config(entry["build"])
         component.set_weights(weights)
     except Exception as error:  # noqa: BLE001 - a config that does not build is corrupt
-        raise CorruptStateError(f"component {cid} ({name}) cannot be rebuilt from its "
-                                f"config: {error}") from None
+        raise CorruptStateError(
+            f"component {cid} ({name}) cannot be rebuilt from its config: {error}"
+        ) from None
     _digests[component] = entry["sha256"]
     _remember(file)
     return component, slots
@@ -396,10 +432,12 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
 
 def _safe_file(directory: FsPath, name: str, cid: str) -> FsPath:
     if not _SAFE_FILE.match(name) or ".." in name:
-        raise CorruptStateError(f"component {cid} points to '{name}', outside "
-                                f"{directory / 'weights'}; refused.")
+        raise CorruptStateError(
+            f"component {cid} points to '{name}', outside {directory / 'weights'}; refused."
+        )
     file = (directory / name).resolve()
     if directory.resolve() / "weights" != file.parent:
-        raise CorruptStateError(f"component {cid} points to '{name}', which leaves "
-                                f"{directory}; refused.")
+        raise CorruptStateError(
+            f"component {cid} points to '{name}', which leaves {directory}; refused."
+        )
     return file

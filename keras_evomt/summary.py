@@ -16,29 +16,29 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-task rows (in arrival order) and system totals, as plain JSON data."""
     rows = []
     for task, path in system.paths.items():
-        rows.append({
-            "task": task,
-            "validation_accuracy": path.metrics.get("validation_accuracy"),
-            "test_accuracy": path.metrics.get("test_accuracy"),
-            "own_params": system.own_params(path),
-            "accounted_params": round(system.accounted_params(path)),
-            "path_length": len(path.components),
-            "parent": path.parent,
-            "descends_from": path.origin,
-            "image_size": path.image_size,
-            "flops": system.flops(path),
-            "private": task in system.private_tasks,
-            "fingerprint": system.fingerprint(path),
-        })
+        rows.append(
+            {
+                "task": task,
+                "validation_accuracy": path.metrics.get("validation_accuracy"),
+                "test_accuracy": path.metrics.get("test_accuracy"),
+                "own_params": system.own_params(path),
+                "accounted_params": round(system.accounted_params(path)),
+                "path_length": len(path.components),
+                "parent": path.parent,
+                "descends_from": path.origin,
+                "image_size": path.image_size,
+                "flops": system.flops(path),
+                "private": task in system.private_tasks,
+                "fingerprint": system.fingerprint(path),
+            }
+        )
     totals = {
         "tasks": len(system.paths),
         "components": len(system.components),
         "total_params": system.total_params(),
-        "root_params": sum(system.params(c) for c in system.root.components)
-        if system.root else 0,
+        "root_params": sum(system.params(c) for c in system.root.components) if system.root else 0,
         "root": system.info.get("root"),
         "root_weights": system.info.get("checkpoint") or "random init (no checkpoint)",
         "active_task": system.active_task,
     }
     return rows, totals
-

@@ -52,31 +52,44 @@ class System:
 
     # === Construction ===
     @classmethod
-    def create(cls, root: str = "vit_tiny", *, image_size: int | None = None,
-               patch_size: int | None = None, checkpoint: str | None = None) -> System:
+    def create(
+        cls,
+        root: str = "vit_tiny",
+        *,
+        image_size: int | None = None,
+        patch_size: int | None = None,
+        checkpoint: str | None = None,
+    ) -> System:
         """A new system holding a named ViT root (random, or loaded from `checkpoint`)."""
         from keras_evomt.components import checkpoints
 
         approximate = bool(checkpoint) and checkpoints.uses_approximate_gelu(checkpoint)
-        sizes = {"image_size": image_size, "patch_size": patch_size,
-                 "gelu_approximate": approximate}
+        sizes = {
+            "image_size": image_size,
+            "patch_size": patch_size,
+            "gelu_approximate": approximate,
+        }
         parts = roots.build_root(root, **sizes)
         spec = roots.root_spec(root, **sizes)
-        info = {"root": root, "image_size": spec.image_size, "patch_size": spec.patch_size,
-                "checkpoint": None}
+        info = {
+            "root": root,
+            "image_size": spec.image_size,
+            "patch_size": spec.patch_size,
+            "checkpoint": None,
+        }
         if checkpoint:
             checkpoints.load_into(parts, checkpoint, spec)
             info["checkpoint"] = str(checkpoint)
         return cls.from_root_components(parts, info, image_size=spec.image_size)
 
     @classmethod
-    def from_root_components(cls, parts: list[tuple[str, Component]], info: dict[str, Any],
-                             *, image_size: int) -> System:
+    def from_root_components(
+        cls, parts: list[tuple[str, Component]], info: dict[str, Any], *, image_size: int
+    ) -> System:
         """A new system whose root path runs `parts` (name, built component) in order."""
         system = cls(info)
         ids = [system.add(name, component) for name, component in parts]
-        system.root = Path(task=ROOT, components=ids, hparams={"image_size": image_size},
-                           id=ROOT)
+        system.root = Path(task=ROOT, components=ids, hparams={"image_size": image_size}, id=ROOT)
         system._refresh()
         return system
 
@@ -126,8 +139,9 @@ class System:
     def end_task(self, best: Path, keep: Iterable[Path] = ()) -> list[str]:
         """Keeps `best` as its task's path, locks its components, drops unused ones."""
         if best.task != self.active_task:
-            raise UserInputError(f"end_task got a path of '{best.task}' but the active task "
-                                 f"is '{self.active_task}'.")
+            raise UserInputError(
+                f"end_task got a path of '{best.task}' but the active task is '{self.active_task}'."
+            )
         best.id = best.id or f"{best.task}#0"
         self.paths[best.task] = best
         self.active_task = None
@@ -176,9 +190,11 @@ class System:
         if task == ROOT and self.root:
             return self.root
         if task not in self.paths:
-            raise UserInputError(f"the system has no task '{task}'; it has: "
-                                 f"{', '.join(self.paths) or 'no tasks yet'}.",
-                                 hint=closest(task, self.paths) or None)
+            raise UserInputError(
+                f"the system has no task '{task}'; it has: "
+                f"{', '.join(self.paths) or 'no tasks yet'}.",
+                hint=closest(task, self.paths) or None,
+            )
         return self.paths[task]
 
     def model(self, task_or_path: str | Path) -> PathModel:
@@ -186,13 +202,17 @@ class System:
         path = self.path(task_or_path) if isinstance(task_or_path, str) else task_or_path
         missing = [cid for cid in path.components if cid not in self.components]
         if missing:
-            raise UserInputError(f"path '{path.id or path.task}' uses unknown components "
-                                 f"{missing}.")
+            raise UserInputError(
+                f"path '{path.id or path.task}' uses unknown components {missing}."
+            )
         if not all(self.components[cid].built for cid in path.components):
-            raise UserInputError(f"'{path.task}' was loaded without its weights: "
-                                 f"System.load(workdir, tasks=[{path.task!r}]) loads them.")
-        return PathModel([self.components[cid] for cid in path.components],
-                         name=f"path_{_safe(path.task)}")
+            raise UserInputError(
+                f"'{path.task}' was loaded without its weights: "
+                f"System.load(workdir, tasks=[{path.task!r}]) loads them."
+            )
+        return PathModel(
+            [self.components[cid] for cid in path.components], name=f"path_{_safe(path.task)}"
+        )
 
     # === Figures ===
     def params(self, cid: str) -> int:
@@ -267,12 +287,14 @@ class System:
 
     def save(self, workdir: str, *, keep: int = 3) -> int:
         """Commits the system atomically under `workdir/system/`; returns the state number."""
-        return store.save(store.system_dir(workdir), self.get_state(), self.components,
-                          self.slots, keep=keep)
+        return store.save(
+            store.system_dir(workdir), self.get_state(), self.components, self.slots, keep=keep
+        )
 
     @classmethod
-    def load(cls, workdir: str, *, state: int | None = None,
-             tasks: Collection[str] | None = None) -> System:
+    def load(
+        cls, workdir: str, *, state: int | None = None, tasks: Collection[str] | None = None
+    ) -> System:
         """Loads the newest good state (or state number `state`) from `workdir/system/`.
 
         With `tasks`, only those tasks' components get their weights (others are
@@ -300,4 +322,3 @@ def base_name(cid: str) -> str:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
-

@@ -41,7 +41,7 @@ class WorkdirLock:
             raise UserInputError(
                 f"{self.file.parent} is in use by another evomt process (pid "
                 f"{who.get('pid', '?')} on host {who.get('host', '?')}).",
-                hint="wait for it to finish, or stop it; a killed process's lock is taken over."
+                hint="wait for it to finish, or stop it; a killed process's lock is taken over.",
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())

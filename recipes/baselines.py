@@ -17,18 +17,28 @@ from __future__ import annotations
 from common import base, budget, small_vit
 
 VARIANTS = ("finetune_all", "freeze_bottom", "adapters", "independent")
-CLONE_MODES = {"finetune_all": "all", "freeze_bottom": "freeze_bottom",
-               "adapters": "adapters", "independent": "scratch"}
+CLONE_MODES = {
+    "finetune_all": "all",
+    "freeze_bottom": "freeze_bottom",
+    "adapters": "adapters",
+    "independent": "scratch",
+}
 
 
 def get_config(variant: str | None = None):
     if variant not in VARIANTS:
-        raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. "
-                         f"Received: {variant!r}")
+        raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. Received: {variant!r}")
     config = small_vit(base(), "vit_mini", image_size=32, patch_size=8)
     config.tasks = ["digits", "textures", "lfw_faces"]
-    budget(config, generations=1, candidates=1, validations=3, steps=80, batch_size=64,
-           validation_examples=512)
+    budget(
+        config,
+        generations=1,
+        candidates=1,
+        validations=3,
+        steps=80,
+        batch_size=64,
+        validation_examples=512,
+    )
     config.defaults.opt_lr = 0.05
     config.defaults._mu_ = 0.0
     config.space = {}  # no hyperparameter mutation: the baseline's fixed settings

@@ -7,8 +7,12 @@ import ml_collections
 from keras_evomt.search import default_config
 
 
-def small_vit(config: ml_collections.ConfigDict, name: str = "vit_mini",
-              image_size: int = 32, patch_size: int = 8) -> ml_collections.ConfigDict:
+def small_vit(
+    config: ml_collections.ConfigDict,
+    name: str = "vit_mini",
+    image_size: int = 32,
+    patch_size: int = 8,
+) -> ml_collections.ConfigDict:
     """A small random-initialised ViT root for CPU runs (no checkpoint)."""
     config.root.name = name
     config.root.checkpoint = ""
@@ -17,9 +21,16 @@ def small_vit(config: ml_collections.ConfigDict, name: str = "vit_mini",
     return config
 
 
-def budget(config: ml_collections.ConfigDict, *, generations: int, candidates: int,
-           validations: int, steps: int, batch_size: int,
-           validation_examples: int) -> ml_collections.ConfigDict:
+def budget(
+    config: ml_collections.ConfigDict,
+    *,
+    generations: int,
+    candidates: int,
+    validations: int,
+    steps: int,
+    batch_size: int,
+    validation_examples: int,
+) -> ml_collections.ConfigDict:
     """The search budget keys every recipe shares (so `--set generations=1` works)."""
     config.generations = generations
     config.candidates_per_generation = candidates

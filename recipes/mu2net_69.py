@@ -33,17 +33,32 @@ def get_config(variant: str | None = None):
     config.root.image_size = 384
     config.root.patch_size = 16
     config.tasks = [t for group in BENCHMARKS for t in list_tasks(group)]
-    budget(config, generations=4, candidates=32, validations=4, steps=0, batch_size=64,
-           validation_examples=10_000)
+    budget(
+        config,
+        generations=4,
+        candidates=32,
+        validations=4,
+        steps=0,
+        batch_size=64,
+        validation_examples=10_000,
+    )
     if variant in BENCHMARKS:
         config.tasks = list_tasks(variant)
     elif variant == "tiny":
         small_vit(config, "vit_tiny", image_size=32, patch_size=8)
         config.tasks = config.tasks[:3]
-        budget(config, generations=1, candidates=2, validations=1, steps=2, batch_size=8,
-               validation_examples=16)
+        budget(
+            config,
+            generations=1,
+            candidates=2,
+            validations=1,
+            steps=2,
+            batch_size=8,
+            validation_examples=16,
+        )
         config.data.mock_examples = 64
     elif variant is not None:
-        raise ValueError(f"unknown variant {variant!r}; mu2net_69 has: "
-                         f"{', '.join(BENCHMARKS)}, tiny")
+        raise ValueError(
+            f"unknown variant {variant!r}; mu2net_69 has: {', '.join(BENCHMARKS)}, tiny"
+        )
     return config

@@ -26,8 +26,15 @@ def get_config(variant: str | None = None):
     config.tasks = ["digits", "textures", "lfw_faces"]
     if fashion_mnist_files_present():
         config.tasks.append("fashion_mnist")
-    budget(config, generations=3, candidates=4, validations=3, steps=40, batch_size=64,
-           validation_examples=512)
+    budget(
+        config,
+        generations=3,
+        candidates=4,
+        validations=3,
+        steps=40,
+        batch_size=64,
+        validation_examples=512,
+    )
     config.space.opt_lr = [0.01, 0.02, 0.05, 0.1, 0.2]
     config.defaults.opt_lr = 0.1
     # Small images: an inception crop of 5% of a digit is noise, and flips change digits.
@@ -45,8 +52,15 @@ def get_config(variant: str | None = None):
     if variant == "smoke":
         config.tasks = ["digits", "textures"]
         config.root.name = "vit_tiny"
-        budget(config, generations=1, candidates=2, validations=2, steps=5, batch_size=32,
-               validation_examples=128)
+        budget(
+            config,
+            generations=1,
+            candidates=2,
+            validations=2,
+            steps=5,
+            batch_size=32,
+            validation_examples=128,
+        )
     elif variant is not None:
         raise ValueError(f"unknown variant {variant!r}; offline_mini has: smoke")
     return config

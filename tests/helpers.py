@@ -33,8 +33,9 @@ def tiny_system(root: str = "vit_tiny") -> System:
     return System.create(root, image_size=IMAGE_SIZE)
 
 
-def train(system: System, path: Path, x: np.ndarray, y: np.ndarray, steps: int = 5,
-          lr: float = 0.05) -> None:
+def train(
+    system: System, path: Path, x: np.ndarray, y: np.ndarray, steps: int = 5, lr: float = 0.05
+) -> None:
     """Plain Keras SGD on the path's trainable variables (as the model reports them)."""
     model = system.model(path)
     optimizer = keras.optimizers.SGD(lr, momentum=0.9)
@@ -56,8 +57,13 @@ def weights_of(system: System, path: Path) -> list[np.ndarray]:
 def run_python(code: str, timeout: int = 120, check: bool = True) -> dict:
     """Runs `code` in a new Python process; its last stdout line must be JSON."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=timeout, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr[-3000:]}")
     lines = result.stdout.strip().splitlines()

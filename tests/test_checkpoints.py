@@ -23,7 +23,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # Our variable -> AugReg (pre-Linen) name, written out here independently of the loader.
 BLOCK_NAMES = {
-    "attention_norm/gamma": "LayerNorm_0/scale", "attention_norm/beta": "LayerNorm_0/bias",
+    "attention_norm/gamma": "LayerNorm_0/scale",
+    "attention_norm/beta": "LayerNorm_0/bias",
     "attention/query/kernel": "MultiHeadDotProductAttention_1/query/kernel",
     "attention/query/bias": "MultiHeadDotProductAttention_1/query/bias",
     "attention/key/kernel": "MultiHeadDotProductAttention_1/key/kernel",
@@ -32,9 +33,12 @@ BLOCK_NAMES = {
     "attention/value/bias": "MultiHeadDotProductAttention_1/value/bias",
     "attention/attention_output/kernel": "MultiHeadDotProductAttention_1/out/kernel",
     "attention/attention_output/bias": "MultiHeadDotProductAttention_1/out/bias",
-    "mlp_norm/gamma": "LayerNorm_2/scale", "mlp_norm/beta": "LayerNorm_2/bias",
-    "mlp_in/kernel": "MlpBlock_3/Dense_0/kernel", "mlp_in/bias": "MlpBlock_3/Dense_0/bias",
-    "mlp_out/kernel": "MlpBlock_3/Dense_1/kernel", "mlp_out/bias": "MlpBlock_3/Dense_1/bias",
+    "mlp_norm/gamma": "LayerNorm_2/scale",
+    "mlp_norm/beta": "LayerNorm_2/bias",
+    "mlp_in/kernel": "MlpBlock_3/Dense_0/kernel",
+    "mlp_in/bias": "MlpBlock_3/Dense_0/bias",
+    "mlp_out/kernel": "MlpBlock_3/Dense_1/kernel",
+    "mlp_out/bias": "MlpBlock_3/Dense_1/bias",
 }
 
 
@@ -48,12 +52,18 @@ def vit_jax_tensors(spec=SPEC, *, grid: int | None = None, seed: int = 0) -> dic
     def w(*shape, scale=0.3, mean=0.0):
         return (mean + scale * rng.standard_normal(shape)).astype(np.float32)
 
-    t = {"embedding/kernel": w(patch, patch, 3, dim, scale=0.1), "embedding/bias": w(dim),
-         "cls": w(1, 1, dim), "Transformer/posembed_input/pos_embedding": w(1, grid**2 + 1, dim),
-         "Transformer/encoder_norm/scale": w(dim, mean=1.0, scale=0.1),
-         "Transformer/encoder_norm/bias": w(dim, scale=0.1),
-         "pre_logits/kernel": w(dim, dim), "pre_logits/bias": w(dim),
-         "head/kernel": w(dim, 5), "head/bias": w(5)}
+    t = {
+        "embedding/kernel": w(patch, patch, 3, dim, scale=0.1),
+        "embedding/bias": w(dim),
+        "cls": w(1, 1, dim),
+        "Transformer/posembed_input/pos_embedding": w(1, grid**2 + 1, dim),
+        "Transformer/encoder_norm/scale": w(dim, mean=1.0, scale=0.1),
+        "Transformer/encoder_norm/bias": w(dim, scale=0.1),
+        "pre_logits/kernel": w(dim, dim),
+        "pre_logits/bias": w(dim),
+        "head/kernel": w(dim, 5),
+        "head/bias": w(5),
+    }
     for i in range(spec.num_layers):
         b = f"Transformer/encoderblock_{i}/"
         for norm in ("LayerNorm_0", "LayerNorm_2"):
@@ -70,8 +80,11 @@ def vit_jax_tensors(spec=SPEC, *, grid: int | None = None, seed: int = 0) -> dic
 
 def to_linen(t: dict, *, scanned: bool = False) -> dict:
     """The same weights in big_vision's Linen names (optionally scanned: stacked blocks)."""
-    renames = [("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0"),
-               ("LayerNorm_2", "LayerNorm_1"), ("MlpBlock_3", "MlpBlock_0")]
+    renames = [
+        ("MultiHeadDotProductAttention_1", "MultiHeadDotProductAttention_0"),
+        ("LayerNorm_2", "LayerNorm_1"),
+        ("MlpBlock_3", "MlpBlock_0"),
+    ]
     out = {}
     for name, value in t.items():
         for old, new in renames:
@@ -82,7 +95,8 @@ def to_linen(t: dict, *, scanned: bool = False) -> dict:
         suffixes = {n.split("/", 2)[2] for n in out if n.startswith(f"Transformer/{blocks[0]}/")}
         for suffix in suffixes:
             out[f"Transformer/encoderblock/{suffix}"] = np.stack(
-                [out.pop(f"Transformer/{b}/{suffix}") for b in blocks])
+                [out.pop(f"Transformer/{b}/{suffix}") for b in blocks]
+            )
     return out
 
 
@@ -95,11 +109,14 @@ def ours_to_vit_jax(key: str) -> str:
     part, inner = key.split("/", 1)
     if part.startswith("encoderblock_"):
         return f"Transformer/{part}/{BLOCK_NAMES[inner]}"
-    return {"embedding/projection/kernel": "embedding/kernel",
-            "embedding/projection/bias": "embedding/bias", "cls/cls": "cls",
-            "posembed_input/pos_embedding": "Transformer/posembed_input/pos_embedding",
-            "encoder_norm/norm/gamma": "Transformer/encoder_norm/scale",
-            "encoder_norm/norm/beta": "Transformer/encoder_norm/bias"}[key]
+    return {
+        "embedding/projection/kernel": "embedding/kernel",
+        "embedding/projection/bias": "embedding/bias",
+        "cls/cls": "cls",
+        "posembed_input/pos_embedding": "Transformer/posembed_input/pos_embedding",
+        "encoder_norm/norm/gamma": "Transformer/encoder_norm/scale",
+        "encoder_norm/norm/beta": "Transformer/encoder_norm/bias",
+    }[key]
 
 
 def numpy_vit(t: dict, images: np.ndarray, spec=SPEC, approximate_gelu: bool = False):
@@ -126,8 +143,10 @@ def numpy_vit(t: dict, images: np.ndarray, spec=SPEC, approximate_gelu: bool = F
         b = f"Transformer/encoderblock_{i}/"
         a = b + "MultiHeadDotProductAttention_1/"
         y = norm(x, b + "LayerNorm_0")
-        q, k, v = (np.einsum("bnd,dhk->bnhk", y, t[f"{a}{m}/kernel"]) + t[f"{a}{m}/bias"]
-                   for m in ("query", "key", "value"))
+        q, k, v = (
+            np.einsum("bnd,dhk->bnhk", y, t[f"{a}{m}/kernel"]) + t[f"{a}{m}/bias"]
+            for m in ("query", "key", "value")
+        )
         logits = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(q.shape[-1])
         weights = np.exp(logits - logits.max(-1, keepdims=True))
         weights /= weights.sum(-1, keepdims=True)
@@ -194,13 +213,17 @@ def test_root_outputs_match_numpy_reference(tmp_path, tensors, variant):
         table = stored.pop("Transformer/posembed_input/pos_embedding")
         stored["pos_embedding"] = table[:, 1:]
         reference["Transformer/posembed_input/pos_embedding"] = np.concatenate(
-            [np.zeros_like(table[:, :1]), table[:, 1:]], axis=1)
+            [np.zeros_like(table[:, :1]), table[:, 1:]], axis=1
+        )
     system = System.create("vit_tiny", checkpoint=save_npz(tmp_path / "c.npz", stored))
     x = images()
     # vit_jax blocks call Flax's nn.gelu: the tanh approximation, which the root adopts.
-    np.testing.assert_allclose(root_outputs(system, x),
-                               numpy_vit(reference, x, approximate_gelu=True),
-                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        root_outputs(system, x),
+        numpy_vit(reference, x, approximate_gelu=True),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_numpy_reference_tells_gelu_variants_apart(tensors):
@@ -235,9 +258,12 @@ def test_positions_are_resized_at_load_time(npz, tensors):
     np.testing.assert_array_equal(loaded, resize_position_table(original, 4, 6))
     x = images(48)
     reference = {**tensors, "Transformer/posembed_input/pos_embedding": loaded}
-    np.testing.assert_allclose(root_outputs(system, x),
-                               numpy_vit(reference, x, approximate_gelu=True), atol=1e-5,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        root_outputs(system, x),
+        numpy_vit(reference, x, approximate_gelu=True),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 # === Ready roots (tools/convert_root.py) ===
@@ -252,8 +278,10 @@ def test_convert_root_once_then_load_it_directly(tmp_path, npz):
     from click.testing import CliRunner
 
     out = tmp_path / "roots" / "vit_tiny_48.npz"
-    result = CliRunner().invoke(_convert_cli(), ["--root", "vit_tiny", "--checkpoint", npz,
-                                                 "--image-size", "48", "--out", str(out)])
+    result = CliRunner().invoke(
+        _convert_cli(),
+        ["--root", "vit_tiny", "--checkpoint", npz, "--image-size", "48", "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     header = checkpoints.read_header(out)
     assert header["root"] == "vit_tiny" and header["spec"]["image_size"] == 48
@@ -273,9 +301,17 @@ def test_convert_root_once_then_load_it_directly(tmp_path, npz):
 
     with pytest.raises(UserInputError, match=r"hidden_dim: file 16, root 64"):
         System.create("vit_mini", checkpoint=str(out))
-    missing = CliRunner().invoke(_convert_cli(), ["--root", "vit_tiny", "--checkpoint",
-                                                  str(tmp_path / "nope.npz"), "--out",
-                                                  str(tmp_path / "x.npz")])
+    missing = CliRunner().invoke(
+        _convert_cli(),
+        [
+            "--root",
+            "vit_tiny",
+            "--checkpoint",
+            str(tmp_path / "nope.npz"),
+            "--out",
+            str(tmp_path / "x.npz"),
+        ],
+    )
     assert missing.exit_code == 2 and "nope.npz" in missing.output
 
 
@@ -295,11 +331,17 @@ def test_wrong_shape_names_tensor_expected_and_received(tmp_path, tensors):
 
 
 def test_wrong_patch_size_and_depth_are_reported(npz):
-    with pytest.raises(UserInputError, match=r"'embedding/kernel' .*expected shape "
-                                             r"\(4, 4, 3, 16\), received \(8, 8, 3, 16\)"):
+    with pytest.raises(
+        UserInputError,
+        match=r"'embedding/kernel' .*expected shape "
+        r"\(4, 4, 3, 16\), received \(8, 8, 3, 16\)",
+    ):
         System.create("vit_tiny", patch_size=4, checkpoint=npz)
-    with pytest.raises(UserInputError, match=r"lacks 32 tensor.*encoderblock_2/LayerNorm_0"
-                                             r"(.|\n)*has 2 encoder blocks, the root 4"):
+    with pytest.raises(
+        UserInputError,
+        match=r"lacks 32 tensor.*encoderblock_2/LayerNorm_0"
+        r"(.|\n)*has 2 encoder blocks, the root 4",
+    ):
         System.create("vit_mini", checkpoint=npz)
 
 
@@ -312,7 +354,8 @@ def test_missing_tensor_is_named(tmp_path, tensors):
 def test_bad_position_table_and_unknown_files(tmp_path, tensors):
     bad = dict(tensors)
     bad["Transformer/posembed_input/pos_embedding"] = bad[
-        "Transformer/posembed_input/pos_embedding"][:, :15]
+        "Transformer/posembed_input/pos_embedding"
+    ][:, :15]
     with pytest.raises(UserInputError, match=r"posembed_input/pos_embedding.*\(1, 15, 16\)"):
         System.create("vit_tiny", checkpoint=save_npz(tmp_path / "bad.npz", bad))
     text = tmp_path / "notes.txt"
@@ -332,25 +375,33 @@ def test_keras_hub_formats_need_the_extra(tmp_path, monkeypatch):
 
 # === keras-hub ===
 def test_keras_hub_preset_and_weights_match(tmp_path, tensors, npz):
-    keras_hub = pytest.importorskip("keras_hub", reason="keras-hub not installed "
-                                    "(pip install keras_evomt[hub])")
+    keras_hub = pytest.importorskip(
+        "keras_hub", reason="keras-hub not installed (pip install keras_evomt[hub])"
+    )
     backbone = keras_hub.models.ViTBackbone(
-        image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
-        mlp_dim=32)
+        image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32
+    )
     by_path = {v.path: v for v in backbone.weights}
     for key in checkpoints.root_variables(build_root("vit_tiny")):
         part, inner = key.split("/", 1)
         value = tensors[ours_to_vit_jax(key)]
         if part.startswith("encoderblock_"):
             layer, rest = inner.split("/", 1)
-            hub = {"attention_norm": "ln_1", "attention": "mha", "mlp_norm": "ln_2",
-                   "mlp_in": "mlp/dense_1", "mlp_out": "mlp/dense_2"}[layer]
+            hub = {
+                "attention_norm": "ln_1",
+                "attention": "mha",
+                "mlp_norm": "ln_2",
+                "mlp_in": "mlp/dense_1",
+                "mlp_out": "mlp/dense_2",
+            }[layer]
             path = f"vit_encoder/transformer_block_{int(part[13:]) + 1}/{hub}/{rest}"
         else:
-            path = {"embedding": "vit_patching_and_embedding/patch_embedding/" + inner[11:],
-                    "cls": "vit_patching_and_embedding/class_token",
-                    "posembed_input": "vit_patching_and_embedding/position_embedding/embeddings",
-                    "encoder_norm": "vit_encoder/ln/" + inner[5:]}[part]
+            path = {
+                "embedding": "vit_patching_and_embedding/patch_embedding/" + inner[11:],
+                "cls": "vit_patching_and_embedding/class_token",
+                "posembed_input": "vit_patching_and_embedding/position_embedding/embeddings",
+                "encoder_norm": "vit_encoder/ln/" + inner[5:],
+            }[part]
         variable = by_path.pop(path)
         variable.assign(value.reshape(variable.shape))  # hub's position table is (n, d)
     assert not by_path

@@ -57,7 +57,8 @@ def test_eval_reports_the_test_accuracy(grown):
     assert result.exit_code == 0, result.output
     status = json.loads(evomt("status", "--workdir", workdir, "--json").output)
     assert json.loads(result.output)["accuracy"] == pytest.approx(
-        status["tasks"][0]["test_accuracy"])
+        status["tasks"][0]["test_accuracy"]
+    )
 
 
 def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
@@ -71,13 +72,23 @@ def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
     size = system.path("textures").image_size  # the search may have changed it
     x = np.random.default_rng(0).uniform(-1, 1, (4, size, size, 3)).astype("float32")
     expected = system.model("textures")(x).numpy()
-    result = evomt("export", "--workdir", workdir, "--task", "textures", "--out",
-                   tmp_path / "textures.keras")
+    result = evomt(
+        "export", "--workdir", workdir, "--task", "textures", "--out", tmp_path / "textures.keras"
+    )
     assert result.exit_code == 0, result.output
     model = keras.saving.load_model(tmp_path / "textures.keras")
     np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
-    result = evomt("export", "--workdir", workdir, "--task", "textures", "--out",
-                   tmp_path / "served", "--format", "savedmodel")
+    result = evomt(
+        "export",
+        "--workdir",
+        workdir,
+        "--task",
+        "textures",
+        "--out",
+        tmp_path / "served",
+        "--format",
+        "savedmodel",
+    )
     assert result.exit_code == 0, result.output
     served = tf.saved_model.load(str(tmp_path / "served"))
     logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
@@ -100,17 +111,24 @@ def test_data_list_shows_the_registry():
     assert "digits" in evomt("data", "list", "--group", "offline").output
 
 
-@pytest.mark.parametrize("args,message", [
-    (["status", "--workdir", "/nonexistent/run"], "does not exist"),
-    (["run", "recipes/nope.py", "--workdir", "{tmp}"], "recipe 'recipes/nope.py' not found"),
-    (["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generatoins=1"],
-     "did you mean: generations"),
-    (["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generations=two"],
-     "expected a int"),
-    (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
-    (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
-    (["data", "prepare", "cifar11"], "unknown task"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["status", "--workdir", "/nonexistent/run"], "does not exist"),
+        (["run", "recipes/nope.py", "--workdir", "{tmp}"], "recipe 'recipes/nope.py' not found"),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generatoins=1"],
+            "did you mean: generations",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generations=two"],
+            "expected a int",
+        ),
+        (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
+        (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
+        (["data", "prepare", "cifar11"], "unknown task"),
+    ],
+)
 def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
     result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
@@ -126,16 +144,16 @@ def test_unknown_task_of_a_system_is_bad_input(grown):
 
 def test_a_conflicting_rerun_names_the_keys(grown):
     workdir, _ = grown
-    result = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(workdir),
-                                       "--set", "generations=2"])
+    result = CliRunner().invoke(
+        main, ["run", "offline_mini:smoke", "--workdir", str(workdir), "--set", "generations=2"]
+    )
     assert result.exit_code == 2 and "generations (1 -> 2)" in result.output
 
 
 def test_a_second_process_on_the_workdir_stops_at_once(grown):
     workdir, _ = grown
     with WorkdirLock(workdir):
-        result = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir",
-                                           str(workdir)])
+        result = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(workdir)])
     assert result.exit_code == 2 and "in use by another evomt process (pid" in result.output
 
 
@@ -152,13 +170,24 @@ def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
 
     tensors = vit_jax_tensors()
     checkpoint = save_npz(tmp_path / "vit_tiny_i21k.npz", tensors)
-    sets = {"root.checkpoint": checkpoint, "root.name": "vit_tiny", "root.image_size": 32,
-            "root.patch_size": 8, "data.mock_examples": 16, "tasks": "['cifar10']",
-            "generations": 1, "candidates_per_generation": 1, "validations": 1,
-            "steps_per_validation": 1, "batch_size": 8, "validation_examples": 8}
+    sets = {
+        "root.checkpoint": checkpoint,
+        "root.name": "vit_tiny",
+        "root.image_size": 32,
+        "root.patch_size": 8,
+        "data.mock_examples": 16,
+        "tasks": "['cifar10']",
+        "generations": 1,
+        "candidates_per_generation": 1,
+        "validations": 1,
+        "steps_per_validation": 1,
+        "batch_size": 8,
+        "validation_examples": 8,
+    }
     args = [x for key, value in sets.items() for x in ("--set", f"{key}={value}")]
-    result = evomt("run", "recipes/mu2net_69.py:vit", "--workdir", tmp_path / "run",
-                   "--quiet", *args)
+    result = evomt(
+        "run", "recipes/mu2net_69.py:vit", "--workdir", tmp_path / "run", "--quiet", *args
+    )
     assert result.exit_code == 0, result.output
     status = json.loads(evomt("status", "--workdir", tmp_path / "run", "--json").output)
     assert status["system"]["root_weights"] == checkpoint
@@ -172,9 +201,11 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     import subprocess
     import sys
 
-    code = (f"from keras_evomt.workdir_lock import WorkdirLock; import time\n"
-            f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True)\n"
-            f"time.sleep(120)")
+    code = (
+        f"from keras_evomt.workdir_lock import WorkdirLock; import time\n"
+        f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True)\n"
+        f"time.sleep(120)"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "locked"
     held = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(tmp_path)])
@@ -187,11 +218,18 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
 
 def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, tmp_path):
     workdir, _ = grown
-    sets = ["tasks=['digits','textures']", "root.name='vit_tiny'", "validations=1",
-            "steps_per_validation=3", "validation_examples=64", "batch_size=16"]
+    sets = [
+        "tasks=['digits','textures']",
+        "root.name='vit_tiny'",
+        "validations=1",
+        "steps_per_validation=3",
+        "validation_examples=64",
+        "batch_size=16",
+    ]
     args = [x for s in sets for x in ("--set", s)]
-    result = evomt("run", "recipes/baselines.py:finetune_all", "--workdir", tmp_path, "--quiet",
-                   *args)
+    result = evomt(
+        "run", "recipes/baselines.py:finetune_all", "--workdir", tmp_path, "--quiet", *args
+    )
     assert result.exit_code == 0, result.output
     from keras_evomt.system import System
 
@@ -202,9 +240,9 @@ def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, t
         assert path.origin == "root"
     both = evomt("status", "--workdir", workdir, "--compare", tmp_path)
     assert both.exit_code == 0 and "beside other runs" in both.output
-    data = json.loads(evomt("status", "--workdir", workdir, "--compare", tmp_path,
-                            "--json").output)
+    data = json.loads(evomt("status", "--workdir", workdir, "--compare", tmp_path, "--json").output)
     assert [r["task"] for r in data["compare"][str(tmp_path)]] == ["digits", "textures"]
-    missing = CliRunner().invoke(main, ["run", "recipes/baselines.py", "--workdir",
-                                        str(tmp_path / "x")])
+    missing = CliRunner().invoke(
+        main, ["run", "recipes/baselines.py", "--workdir", str(tmp_path / "x")]
+    )
     assert missing.exit_code == 2 and "baselines needs a variant" in missing.output

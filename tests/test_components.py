@@ -35,8 +35,7 @@ def test_component_contract(component, shape, params):
     assert component.param_count() == params
     assert component_class(registered_name(type(component))) is type(component)
     # get_config round trip through Keras serialization, then equal outputs.
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(component))
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(component))
     assert type(restored) is type(component)
     assert restored.get_config() == component.get_config()
     assert restored.built  # Keras rebuilt it from the build config

@@ -45,7 +45,9 @@ def weights(system, path):
 
 
 def test_mirrored_training_equals_single_device_training_of_the_global_batch():
-    out = run_python(PRELUDE + """
+    out = run_python(
+        PRELUDE
+        + """
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 results = []
 for strategy in (mirrored, tf.distribute.get_strategy()):
@@ -58,7 +60,8 @@ for strategy in (mirrored, tf.distribute.get_strategy()):
 print(json.dumps({"diff": max(float(np.abs(u - v).max()) for u, v in zip(m, s)),
                   "moved": max(float(np.abs(u - v).max()) for u, v in zip(m, b0)),
                   "qm": qm, "qs": qs, "replicas": [rm, rs]}))
-""")
+"""
+    )
     assert out["replicas"] == [2, 1]
     assert out["moved"] > 1e-3
     assert out["diff"] < 1e-5
@@ -66,7 +69,9 @@ print(json.dumps({"diff": max(float(np.abs(u - v).max()) for u, v in zip(m, s)),
 
 
 def test_candidates_trained_concurrently_equal_candidates_trained_in_turn():
-    out = run_python(PRELUDE + """
+    out = run_python(
+        PRELUDE
+        + """
 from keras_evomt.training.waves import Waves
 
 class Job:
@@ -93,34 +98,66 @@ print(json.dumps({
                 for u, v in zip(a, b)),
     "qualities": [[r.quality for r in together if not isinstance(r, BaseException)],
                   [r.quality for r in in_turn]]}))
-""")
+"""
+    )
     assert out["errors"] == []
     assert out["same"]
     assert out["qualities"][0] == out["qualities"][1]
 
 
-@pytest.mark.parametrize("sets", [
-    ["distribute.strategy=mirrored", "distribute.cpu_devices=2"],
-    ["distribute.mode=candidates", "distribute.cpu_devices=2", "candidates_per_generation=3"],
-], ids=["mirrored", "candidates"])
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["distribute.strategy=mirrored", "distribute.cpu_devices=2"],
+        ["distribute.mode=candidates", "distribute.cpu_devices=2", "candidates_per_generation=3"],
+    ],
+    ids=["mirrored", "candidates"],
+)
 def test_evomt_runs_under_both_modes_without_forgetting(tmp_path, sets):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    args = [sys.executable, "-m", "keras_evomt.cli", "run", "recipes/offline_mini.py:smoke",
-            "--workdir", str(tmp_path), "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "keras_evomt.cli",
+        "run",
+        "recipes/offline_mini.py:smoke",
+        "--workdir",
+        str(tmp_path),
+        "--quiet",
+    ]
     args += [x for s in sets for x in ("--set", s)]
-    first = subprocess.run(args + ["--set", "tasks=['digits']"],
-                           capture_output=True, text=True, env=env, timeout=300)
+    first = subprocess.run(
+        args + ["--set", "tasks=['digits']"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert first.returncode == 0, first.stderr[-2000:]
-    status = [sys.executable, "-m", "keras_evomt.cli", "status", "--workdir", str(tmp_path),
-              "--json"]
-    before = json.loads(subprocess.run(status, capture_output=True, text=True, env=env,
-                                       check=True).stdout)
-    evolve = [sys.executable, "-m", "keras_evomt.cli", "evolve", "--workdir", str(tmp_path),
-              "--task", "textures", "--quiet"]
+    status = [
+        sys.executable,
+        "-m",
+        "keras_evomt.cli",
+        "status",
+        "--workdir",
+        str(tmp_path),
+        "--json",
+    ]
+    before = json.loads(
+        subprocess.run(status, capture_output=True, text=True, env=env, check=True).stdout
+    )
+    evolve = [
+        sys.executable,
+        "-m",
+        "keras_evomt.cli",
+        "evolve",
+        "--workdir",
+        str(tmp_path),
+        "--task",
+        "textures",
+        "--quiet",
+    ]
     second = subprocess.run(evolve, capture_output=True, text=True, env=env, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
-    after = json.loads(subprocess.run(status, capture_output=True, text=True, env=env,
-                                      check=True).stdout)
+    after = json.loads(
+        subprocess.run(status, capture_output=True, text=True, env=env, check=True).stdout
+    )
     assert [t["task"] for t in after["tasks"]] == ["digits", "textures"]
     assert after["tasks"][0]["fingerprint"] == before["tasks"][0]["fingerprint"]
 
@@ -166,12 +203,21 @@ def test_multi_worker_mirrored_trains_one_candidate_over_two_processes():
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     children = []
     for index in range(2):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-                   TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
-        children.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(WORKER)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, env=env))
+        env = dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="3",
+            CUDA_VISIBLE_DEVICES="",
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(WORKER)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     outputs = []
     for child in children:
         stdout, stderr = child.communicate(timeout=300)

@@ -27,8 +27,11 @@ def grow(workdir, tasks: list[str], num_layers: int = 2, tb_every: int = 4) -> S
     Every `tb_every`-th task logs its search progress to TensorBoard instead of its metrics;
     the last task has no search record at all.
     """
-    parts = [(roots.EMBEDDING, PatchEmbedding(8, 8)), (roots.CLASS_TOKEN, ClassToken()),
-             (roots.POSITIONS, PositionEmbedding(4))]
+    parts = [
+        (roots.EMBEDDING, PatchEmbedding(8, 8)),
+        (roots.CLASS_TOKEN, ClassToken()),
+        (roots.POSITIONS, PositionEmbedding(4)),
+    ]
     parts += [(roots.block_name(i), EncoderBlock(2, 16)) for i in range(num_layers)]
     parts.append((roots.NORM, EncoderNorm()))
     roots.build_in_order([c for _, c in parts], 32)
@@ -55,8 +58,10 @@ def grow(workdir, tasks: list[str], num_layers: int = 2, tb_every: int = 4) -> S
             path.components[middle] = system.clone(path.components[middle])
         path.id = f"{task}#0"
         scores = np.sort(rng.uniform(0.3, 0.9, 4)).round(4).tolist()
-        path.metrics = {"validation_accuracy": scores[-1],
-                        "test_accuracy": float(rng.uniform(0.3, 0.9))}
+        path.metrics = {
+            "validation_accuracy": scores[-1],
+            "test_accuracy": float(rng.uniform(0.3, 0.9)),
+        }
         if k == len(tasks) - 1:
             pass
         elif k % tb_every == tb_every - 1:
@@ -124,9 +129,21 @@ def test_report_rejects_empty_workdirs(tmp_path):
 
 def test_columns_follow_every_paths_order():
     root = ["embedding.0", "encoderblock_0.1", "encoderblock_1.2", "head.3"]
-    adapters = ["embedding.0", "encoderblock_0.1", "adapter_4.5", "encoderblock_1.2",
-                "adapter_4.6", "head.7"]
+    adapters = [
+        "embedding.0",
+        "encoderblock_0.1",
+        "adapter_4.5",
+        "encoderblock_1.2",
+        "adapter_4.6",
+        "head.7",
+    ]
     assert column_keys(adapters)[4] == "adapter_4 #2"
     columns = merged_columns([column_keys(root), column_keys(adapters)])
-    assert columns == ["embedding", "encoderblock_0", "adapter_4", "encoderblock_1",
-                       "adapter_4 #2", "head"]
+    assert columns == [
+        "embedding",
+        "encoderblock_0",
+        "adapter_4",
+        "encoderblock_1",
+        "adapter_4 #2",
+        "head",
+    ]

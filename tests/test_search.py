@@ -42,8 +42,7 @@ def test_hyperparameters_move_to_adjacent_values_with_probability_mu():
     # opt_lr sits mid-list: it moves w.p. µ; opt_nesterov (False, last) moves w.p. µ/2.
     assert changed["opt_lr"] / trials == pytest.approx(0.3, abs=0.04)
     assert changed["opt_nesterov"] / trials == pytest.approx(0.15, abs=0.03)
-    assert mutate(REFERENCE_DEFAULTS, REFERENCE_SPACE, rng, keys=keys, mu=0.0) == \
-        REFERENCE_DEFAULTS
+    assert mutate(REFERENCE_DEFAULTS, REFERENCE_SPACE, rng, keys=keys, mu=0.0) == REFERENCE_DEFAULTS
     assert data_keys(REFERENCE_SPACE) == sorted(k for k in REFERENCE_SPACE if k[:3] == "ds_")
 
 
@@ -95,26 +94,27 @@ def test_layer_cloning_rules():
     system.start_task("b")
     rng = np.random.default_rng(0)
     hparams = {**REFERENCE_DEFAULTS, "image_size": 32}
-    share = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 0.0}, rng,
-                           MutationOptions())
+    share = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 0.0}, rng, MutationOptions())
     shared = [c for c in share.components if c in first.components]
     assert shared == first.components[:-2]  # everything frozen is shared at µ=0
     assert base_name(share.components[-2]) == "encoder_norm"  # always its own
     head = system.components[share.components[-1]]
     assert isinstance(head, ClassificationHead) and head.num_classes == 3
     assert not np.any(head.get_weights()[0])  # a new, zero-initialised head
-    clone_all = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 1.0}, rng,
-                               MutationOptions())
+    clone_all = make_candidate(
+        system, first, "b", 3, {**hparams, "_mu_": 1.0}, rng, MutationOptions()
+    )
     assert not set(clone_all.components) & set(first.components)
     # From its own task's path: own components are always cloned, the head inherited.
-    own = make_candidate(system, share, "b", 3, {**hparams, "_mu_": 0.0}, rng,
-                         MutationOptions())
+    own = make_candidate(system, share, "b", 3, {**hparams, "_mu_": 0.0}, rng, MutationOptions())
     assert own.components[:-2] == share.components[:-2]
-    np.testing.assert_array_equal(system.components[own.components[-1]].get_weights()[0],
-                                  head.get_weights()[0])
+    np.testing.assert_array_equal(
+        system.components[own.components[-1]].get_weights()[0], head.get_weights()[0]
+    )
     assert own.components[-1] != share.components[-1]
-    bigger = make_candidate(system, first, "b", 3, {**hparams, "_mu_": 0.0, "image_size": 48},
-                            rng, MutationOptions())
+    bigger = make_candidate(
+        system, first, "b", 3, {**hparams, "_mu_": 0.0, "image_size": 48}, rng, MutationOptions()
+    )
     positions = system.components[bigger.components[2]]
     assert isinstance(positions, PositionEmbedding) and positions.grid_size == 6
     assert system.model(bigger)(np.zeros((1, 48, 48, 3), "float32")).shape == (1, 3)
@@ -130,7 +130,7 @@ def test_frozen_components_are_cloned_with_probability_mu():
     trials = 300
     for _ in range(trials):
         child = make_candidate(system, system.root, "a", 10, hparams, rng, MutationOptions())
-        cloned += sum(c not in frozen for c in child.components[:len(frozen)])
+        cloned += sum(c not in frozen for c in child.components[: len(frozen)])
         system.gc()
     assert cloned / (trials * len(frozen)) == pytest.approx(0.3, abs=0.03)
 
@@ -164,8 +164,9 @@ def test_a_late_divergence_keeps_the_best_earlier_round():
     path = system.new_task_path("a", 10, {"opt_lr": 0.05})
     result = CandidateTrainer().train(system, path, train, valid, rounds=3, steps_per_round=3)
     assert result.rounds and len(result.rounds) == 1 and result.best_round == 0
-    assert all(np.isfinite(w).all() for c in path.components
-               for w in system.components[c].get_weights())
+    assert all(
+        np.isfinite(w).all() for c in path.components for w in system.components[c].get_weights()
+    )
 
 
 def test_structural_actions_and_baseline_modes():
@@ -173,14 +174,22 @@ def test_structural_actions_and_baseline_modes():
     system.start_task("a")
     rng = np.random.default_rng(0)
     hparams = {**REFERENCE_DEFAULTS, "_mu_": 1.0, "image_size": 32, "adapter_dim": 4}
-    grown = make_candidate(system, system.root, "a", 10, hparams, rng,
-                           MutationOptions(insert_block=True, insert_adapter=True))
+    grown = make_candidate(
+        system,
+        system.root,
+        "a",
+        10,
+        hparams,
+        rng,
+        MutationOptions(insert_block=True, insert_adapter=True),
+    )
     names = [base_name(c) for c in grown.components]
     assert any(n.startswith("adapter") for n in names)
     assert any(n.endswith("_inserted") for n in names)
     x = digits(4)[0]
-    plain = make_candidate(system, system.root, "a", 10, {**hparams, "_mu_": 0.0}, rng,
-                           MutationOptions())
+    plain = make_candidate(
+        system, system.root, "a", 10, {**hparams, "_mu_": 0.0}, rng, MutationOptions()
+    )
     # identity-initialised insertions leave the function unchanged (heads are zero: compare
     # the features before the head)
     from keras_evomt.path import PathModel
@@ -189,18 +198,28 @@ def test_structural_actions_and_baseline_modes():
         return PathModel([system.components[c] for c in path.components[:-1]])(x).numpy()
 
     np.testing.assert_allclose(features(grown)[:, 0], features(plain)[:, 0], atol=1e-5)
-    adapters = make_candidate(system, system.root, "a", 10, hparams, rng,
-                              MutationOptions(clone_mode="adapters"))
+    adapters = make_candidate(
+        system, system.root, "a", 10, hparams, rng, MutationOptions(clone_mode="adapters")
+    )
     assert sum(base_name(c).startswith("adapter") for c in adapters.components) == 2
-    bottom = make_candidate(system, system.root, "a", 10, hparams, rng,
-                            MutationOptions(clone_mode="freeze_bottom", freeze_bottom=1))
+    bottom = make_candidate(
+        system,
+        system.root,
+        "a",
+        10,
+        hparams,
+        rng,
+        MutationOptions(clone_mode="freeze_bottom", freeze_bottom=1),
+    )
     root = system.root.components
     assert bottom.components[:4] == root[:4] and bottom.components[4] != root[4]
-    scratch = make_candidate(system, system.root, "a", 10, hparams, rng,
-                             MutationOptions(clone_mode="scratch"))
+    scratch = make_candidate(
+        system, system.root, "a", 10, hparams, rng, MutationOptions(clone_mode="scratch")
+    )
     assert not set(scratch.components) & set(root)
-    fresh, original = (system.components[p.components[3]].get_weights()[4]
-                       for p in (scratch, system.root))
+    fresh, original = (
+        system.components[p.components[3]].get_weights()[4] for p in (scratch, system.root)
+    )
     assert fresh.shape == original.shape and not np.array_equal(fresh, original)
 
 
@@ -220,8 +239,8 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     system = search.system
     paths = system.paths
     reused = set(paths["lfw_faces"].components) & (
-        set(paths["digits"].components) | set(paths["textures"].components)) - set(
-        system.root.components)
+        set(paths["digits"].components) | set(paths["textures"].components)
+    ) - set(system.root.components)
     origins = {paths["textures"].origin, paths["lfw_faces"].origin}
     assert reused or origins & {"digits", "textures"}, "later tasks should build on earlier ones"
     assert all("test_accuracy" in p.metrics for p in paths.values())
@@ -264,8 +283,9 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
 
     root = os.getcwd()
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run([sys.executable, "-c", RUN.format(root=root, workdir=str(whole))],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))], check=True, timeout=300
+    )
     child = subprocess.Popen([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))])
     state = killed / "search" / "state.json"
     deadline = time.time() + 120
@@ -279,8 +299,9 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    subprocess.run([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", RUN.format(root=root, workdir=str(killed))], check=True, timeout=300
+    )
     assert _fingerprints(killed) == _fingerprints(whole)
 
 
@@ -303,8 +324,9 @@ def test_xla_compiled_training_matches_the_default(tmp_path):
         system = tiny_system()
         system.start_task("a")
         path = system.new_task_path("a", 10, {"opt_lr": 0.05})
-        result = CandidateTrainer(jit_compile=jit).train(system, path, train, valid, rounds=1,
-                                                         steps_per_round=3)
+        result = CandidateTrainer(jit_compile=jit).train(
+            system, path, train, valid, rounds=1, steps_per_round=3
+        )
         outcomes.append((result.quality, system.components[path.components[-1]].get_weights()))
     (q0, w0), (q1, w1) = outcomes
     assert np.abs(w0[0]).max() > 0

@@ -57,7 +57,9 @@ def test_weights_are_stored_once_and_old_states_pruned(saved, tmp_path):
     for _ in range(4):
         system.save(tmp_path, keep=2)
     assert sorted(p.name for p in store.system_dir(tmp_path).glob("manifest-*")) == [
-        "manifest-00000003.json", "manifest-00000004.json"]
+        "manifest-00000003.json",
+        "manifest-00000004.json",
+    ]
 
 
 def _corrupt_copy(saved, tmp_path, damage):
@@ -74,8 +76,11 @@ def _corrupt_copy(saved, tmp_path, damage):
 @pytest.mark.parametrize("how", ["truncate", "flip"])
 def test_damaged_weights_fall_back_to_the_previous_state(saved, tmp_path, how):
     def damage(copy, manifest):
-        head = next(e for c, e in manifest["components"].items() if c.startswith("head")
-                    and e["file"] not in _files_of(copy, 1))
+        head = next(
+            e
+            for c, e in manifest["components"].items()
+            if c.startswith("head") and e["file"] not in _files_of(copy, 1)
+        )
         file = store.system_dir(copy) / head["file"]
         data = bytearray(file.read_bytes())
         if how == "truncate":
@@ -93,17 +98,23 @@ def test_damaged_weights_fall_back_to_the_previous_state(saved, tmp_path, how):
 
 
 def _files_of(copy, number):
-    return {e["file"] for e in json.loads(_manifest(copy, number).read_text())[
-        "components"].values()}
+    return {
+        e["file"] for e in json.loads(_manifest(copy, number).read_text())["components"].values()
+    }
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda e: e.update({"class": "keras_evomt>NoSuchLayer"}), "not a registered"),
-    (lambda e: e.update({"class": "keras>Lambda", "config": {"function": "evil"}}),
-     "Lambda layers carry code"),
-    (lambda e: e.update({"file": "weights/../../../evil.npz"}), "refused"),
-    (lambda e: e.update({"file": "/etc/passwd"}), "refused"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda e: e.update({"class": "keras_evomt>NoSuchLayer"}), "not a registered"),
+        (
+            lambda e: e.update({"class": "keras>Lambda", "config": {"function": "evil"}}),
+            "Lambda layers carry code",
+        ),
+        (lambda e: e.update({"file": "weights/../../../evil.npz"}), "refused"),
+        (lambda e: e.update({"file": "/etc/passwd"}), "refused"),
+    ],
+)
 def test_manifests_naming_code_or_outside_files_are_refused(saved, tmp_path, edit, message):
     def damage(copy, manifest):
         entry = next(iter(manifest["components"].values()))
@@ -206,7 +217,8 @@ def test_status_needs_no_weights_and_export_only_its_task(saved):
     workdir, system, x = saved
     structure = System.load(workdir, tasks=[])
     assert {t: structure.fingerprint(t) for t in structure.paths} == {
-        t: system.fingerprint(t) for t in system.paths}
+        t: system.fingerprint(t) for t in system.paths
+    }
     assert structure.total_params() == system.total_params()
     assert structure.flops(structure.paths["a"]) == system.flops(system.paths["a"])
     with pytest.raises(UserInputError, match="loaded without its weights"):

@@ -13,8 +13,7 @@ def _task_b_from(system, path_a):
     ids[top] = system.clone(ids[top])
     ids[-2] = system.clone(ids[-2])
     ids[-1] = system.new_head(10, (None, 17, 16))
-    return Path(task="b", components=ids, hparams=dict(path_a.hparams), parent=path_a.id,
-                id="b#1")
+    return Path(task="b", components=ids, hparams=dict(path_a.hparams), parent=path_a.id, id="b#1")
 
 
 def test_no_forgetting_is_bit_exact():
@@ -85,8 +84,9 @@ def test_locks_follow_tasks_and_are_lifted_on_revisit():
 def test_clone_copies_weights_and_slots_into_a_new_id():
     system = tiny_system()
     cid = system.root.components[3]
-    system.slots[cid] = [np.full(w.shape, 0.5, "float32") for w in
-                         system.components[cid].get_weights()]
+    system.slots[cid] = [
+        np.full(w.shape, 0.5, "float32") for w in system.components[cid].get_weights()
+    ]
     copy = system.clone(cid)
     assert copy != cid and copy.startswith("encoderblock_0.")
     for a, b in zip(system.components[cid].get_weights(), system.components[copy].get_weights()):
@@ -116,8 +116,9 @@ def test_parameter_figures_and_garbage_collection():
     assert orphan in dropped and orphan not in system.components
     assert system.total_params() == root_params + 2 * (head + norm)
     assert system.flops(path_a) == sum(
-        system.components[c].flops(s) for c, s in
-        zip(path_a.components, system.input_shapes(path_a.components, 32)))
+        system.components[c].flops(s)
+        for c, s in zip(path_a.components, system.input_shapes(path_a.components, 32))
+    )
     assert system.path(ROOT) is system.root
     with pytest.raises(UserInputError, match="no task 'c'"):
         system.model("c")

@@ -64,8 +64,12 @@ SECTION = "## Candidate cost"
 TASK, NUM_CLASSES, LEARNING_RATE = "bench", 10, 0.01
 # One architecture: the embeddings and the bottom two blocks are shared frozen.
 OPTIONS = MutationOptions(clone_mode="freeze_bottom", freeze_bottom=2)
-HPARAMS = {"opt_lr": LEARNING_RATE, "opt_momentum": 0.9, "opt_lr_schedule": "constant",
-           "opt_lr_warmup_ratio": 0.0}
+HPARAMS = {
+    "opt_lr": LEARNING_RATE,
+    "opt_momentum": 0.9,
+    "opt_lr_schedule": "constant",
+    "opt_lr_warmup_ratio": 0.0,
+}
 TARGET_RATIO, TARGET_RSS = 0.2, 0.10
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
@@ -96,10 +100,15 @@ def synthetic_data(image_size: int, batch_size: int, seed: int):
     rng = np.random.default_rng(seed)
     images = rng.random((16 * batch_size, image_size, image_size, 3), np.float32)
     labels = rng.integers(0, NUM_CLASSES, len(images)).astype(np.int32)
-    train = (tf.data.Dataset.from_tensor_slices((images, labels)).repeat()
-             .batch(batch_size, drop_remainder=True).prefetch(2))
+    train = (
+        tf.data.Dataset.from_tensor_slices((images, labels))
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(2)
+    )
     validation = tf.data.Dataset.from_tensor_slices(
-        (images[:2 * batch_size], labels[:2 * batch_size])).batch(batch_size)
+        (images[: 2 * batch_size], labels[: 2 * batch_size])
+    ).batch(batch_size)
     return train, validation
 
 
@@ -127,8 +136,9 @@ def train_ours(system, trainer, parent, train, validation, steps, rng, seed=None
         seed_initializers(seed)
     child = make_candidate(system, parent, TASK, NUM_CLASSES, HPARAMS, rng, OPTIONS)
     built = time.perf_counter()
-    trainer.train(system, child, train, validation, rounds=1, steps_per_round=steps,
-                  on_step=on_step)
+    trainer.train(
+        system, child, train, validation, rounds=1, steps_per_round=steps, on_step=on_step
+    )
     end = time.perf_counter()
     return child, Timing(built - start, stamps[0] - start, list(np.diff(stamps)), end - start)
 
@@ -154,13 +164,22 @@ def train_keras(configs, trainable, train, validation, steps):
         components.append(component)
     model = PathModel(components, name="plain_keras")
     built = time.perf_counter()
-    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9,
-                                                 global_clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9, global_clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
     clock = _StepClock()
-    model.fit(train, epochs=1, steps_per_epoch=steps, validation_data=validation,
-              callbacks=[clock], shuffle=False, verbose=0)
+    model.fit(
+        train,
+        epochs=1,
+        steps_per_epoch=steps,
+        validation_data=validation,
+        callbacks=[clock],
+        shuffle=False,
+        verbose=0,
+    )
     end = time.perf_counter()
     stamps = clock.stamps
     params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
@@ -170,8 +189,11 @@ def train_keras(configs, trainable, train, validation, steps):
 def candidate_configs(system: System, path):
     ids = path.components
     comps = [system.components[cid] for cid in ids]
-    return ([type(c) for c in comps], [config_of(c) for c in comps],
-            [c.get_build_config() for c in comps])
+    return (
+        [type(c) for c in comps],
+        [config_of(c) for c in comps],
+        [c.get_build_config() for c in comps],
+    )
 
 
 # === The two measurements ===
@@ -194,22 +216,28 @@ def fixed_costs(root, image_size, batch_size, steps, candidates, seed):
         system.gc(keep=[])
         timing, params["keras"] = train_keras(configs, trainable, train, validation, steps)
         plain.append(timing)
-        console.print(f"  candidate {index + 1}/{candidates}: ours fixed {ours[-1].fixed:.3f} s, "
-                      f"plain Keras fixed {timing.fixed:.3f} s")
+        console.print(
+            f"  candidate {index + 1}/{candidates}: ours fixed {ours[-1].fixed:.3f} s, "
+            f"plain Keras fixed {timing.fixed:.3f} s"
+        )
         gc.collect()
     for index in range(candidates):  # after the others: the seed clears their kernels too
-        child, timing = train_ours(system, trainer, system.root, train, validation, steps, rng,
-                                   seed=seed + index)
+        child, timing = train_ours(
+            system, trainer, system.root, train, validation, steps, rng, seed=seed + index
+        )
         seeded.append(timing)
         keys.add(architecture_key(system, child))
         system.gc(keep=[])
-        console.print(f"  seeded candidate {index + 1}/{candidates}: ours fixed "
-                      f"{timing.fixed:.3f} s")
+        console.print(
+            f"  seeded candidate {index + 1}/{candidates}: ours fixed {timing.fixed:.3f} s"
+        )
     if len(keys) != 1:
         raise AssertionError(f"the candidates have {len(keys)} architectures, expected 1.")
     if params["ours"] != params["keras"]:
-        raise AssertionError(f"unfair: {params['ours']} trainable parameters in ours, "
-                             f"{params['keras']} in plain Keras.")
+        raise AssertionError(
+            f"unfair: {params['ours']} trainable parameters in ours, "
+            f"{params['keras']} in plain Keras."
+        )
     return ours, plain, seeded, trainer.traces, params
 
 
@@ -229,8 +257,7 @@ def rss_growth(root, image_size, batch_size, steps, candidates, every, seed, *, 
             seed_initializers(seed + index)
         parent = best or system.root
         child = make_candidate(system, parent, TASK, NUM_CLASSES, HPARAMS, rng, OPTIONS)
-        result = trainer.train(system, child, train, validation, rounds=1,
-                               steps_per_round=steps)
+        result = trainer.train(system, child, train, validation, rounds=1, steps_per_round=steps)
         if result.quality > best_quality:
             best, best_quality = child, result.quality
         system.gc(keep=[best])
@@ -238,8 +265,10 @@ def rss_growth(root, image_size, batch_size, steps, candidates, every, seed, *, 
         if index % every == 0:
             gc.collect()
             samples[index] = rss_mib()
-            console.print(f"  {'seeded' if seeded else 'unseeded'} loop, {index}/{candidates} "
-                          f"candidates: RSS {samples[index]:.1f} MiB")
+            console.print(
+                f"  {'seeded' if seeded else 'unseeded'} loop, {index}/{candidates} "
+                f"candidates: RSS {samples[index]:.1f} MiB"
+            )
     return samples, trainer.traces
 
 
@@ -259,13 +288,24 @@ def machine() -> dict[str, str]:
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                          if line.startswith("model name")), model)
+            model = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in cpuinfo
+                    if line.startswith("model name")
+                ),
+                model,
+            )
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"nproc": str(cores), "cpu": model, "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {
+        "nproc": str(cores),
+        "cpu": model,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
 
 
 def mean(values: list[float]) -> float:
@@ -292,31 +332,47 @@ def summary(timings, samples, traces, params, options) -> dict:
     }
     first, last, growth, per = rss_figures(samples["unseeded"], options["rss_first"])
     _, _, growth_seeded, per_seeded = rss_figures(samples["seeded"], options["rss_first"])
-    result.update({
-        "rss_growth": round(growth, 4),
-        "rss_growth_seeded": round(growth_seeded, 4),
-        "rss_kib_per_candidate": round(per, 1),
-        "rss_kib_per_candidate_seeded": round(per_seeded, 1),
-        f"rss_mib_after_{first}": round(samples["unseeded"][first], 1),
-        f"rss_mib_after_{last}": round(samples["unseeded"][last], 1),
-        "rss_from": first, "rss_to": last,
-    })
+    result.update(
+        {
+            "rss_growth": round(growth, 4),
+            "rss_growth_seeded": round(growth_seeded, 4),
+            "rss_kib_per_candidate": round(per, 1),
+            "rss_kib_per_candidate_seeded": round(per_seeded, 1),
+            f"rss_mib_after_{first}": round(samples["unseeded"][first], 1),
+            f"rss_mib_after_{last}": round(samples["unseeded"][last], 1),
+            "rss_from": first,
+            "rss_to": last,
+        }
+    )
     for name, series in (("ours", ours), ("ours_seeded", seeded), ("keras", plain)):
         result[f"{name}_fixed_s"] = round(mean([t.fixed for t in series]), 4)
         result[f"{name}_steady_step_s"] = round(mean([t.steady for t in series]), 4)
         result[f"{name}_candidate_s"] = round(mean([t.total for t in series]), 4)
     result["ours_first_candidate_fixed_s"] = round(timings["ours"][0].fixed, 4)
     result["keras_first_candidate_fixed_s"] = round(timings["keras"][0].fixed, 4)
-    checks = {"fixed_cost": result["fixed_cost_ratio"], "rss": result["rss_growth"],
-              "fixed_cost_seeded": result["fixed_cost_ratio_seeded"],
-              "rss_seeded": result["rss_growth_seeded"]}
-    result["targets_met"] = {name: value <= (TARGET_RSS if "rss" in name else TARGET_RATIO)
-                             for name, value in checks.items()}
+    checks = {
+        "fixed_cost": result["fixed_cost_ratio"],
+        "rss": result["rss_growth"],
+        "fixed_cost_seeded": result["fixed_cost_ratio_seeded"],
+        "rss_seeded": result["rss_growth_seeded"],
+    }
+    result["targets_met"] = {
+        name: value <= (TARGET_RSS if "rss" in name else TARGET_RATIO)
+        for name, value in checks.items()
+    }
     result.update(traces)
-    result.update({"root": options["root"], "image_size": options["image_size"],
-                   "batch_size": options["batch_size"], "steps": options["steps"],
-                   "rss_steps": options["rss_steps"], "candidates": len(timings["ours"]),
-                   "trainable_params": params["ours"], "path_params": params["total"]})
+    result.update(
+        {
+            "root": options["root"],
+            "image_size": options["image_size"],
+            "batch_size": options["batch_size"],
+            "steps": options["steps"],
+            "rss_steps": options["rss_steps"],
+            "candidates": len(timings["ours"]),
+            "trainable_params": params["ours"],
+            "path_params": params["total"],
+        }
+    )
     return result
 
 
@@ -345,21 +401,33 @@ def headline(result: dict, markdown: bool = False) -> list[str]:
 
 def candidate_rows(timings) -> list[tuple[str, ...]]:
     rows = []
-    for index, (a, s, b) in enumerate(zip(timings["ours"], timings["seeded"], timings["keras"],
-                                          strict=True), 1):
-        values = (a.build, a.first, a.steady, a.fixed, s.fixed, b.build, b.first, b.steady,
-                  b.fixed)
+    for index, (a, s, b) in enumerate(
+        zip(timings["ours"], timings["seeded"], timings["keras"], strict=True), 1
+    ):
+        values = (a.build, a.first, a.steady, a.fixed, s.fixed, b.build, b.first, b.steady, b.fixed)
         rows.append((str(index), *(f"{v:.3f}" for v in values)))
     return rows
 
 
-CANDIDATE_HEADERS = ("cand", "ours build", "ours first", "ours step", "ours fixed",
-                     "seeded fixed", "Keras build", "Keras first", "Keras step", "Keras fixed")
+CANDIDATE_HEADERS = (
+    "cand",
+    "ours build",
+    "ours first",
+    "ours step",
+    "ours fixed",
+    "seeded fixed",
+    "Keras build",
+    "Keras first",
+    "Keras step",
+    "Keras fixed",
+)
 
 
 def print_tables(timings, samples, result) -> None:
-    table = Table(title="Per candidate (s); fixed = build + trace + first step - steady step",
-                  title_justify="left")
+    table = Table(
+        title="Per candidate (s); fixed = build + trace + first step - steady step",
+        title_justify="left",
+    )
     for header in CANDIDATE_HEADERS:
         table.add_column(header, justify="right")
     for row in candidate_rows(timings):
@@ -430,8 +498,10 @@ def section(timings, samples, result, info, command, seconds) -> str:
         "",
         "| loop | " + " | ".join(str(c) for c in sorted(samples["unseeded"])) + " |",
         "|---|" + "---:|" * len(samples["unseeded"]),
-        *["| " + name + " | " + " | ".join(f"{v[c]:.1f}" for c in sorted(v)) + " |"
-          for name, v in samples.items()],
+        *[
+            "| " + name + " | " + " | ".join(f"{v[c]:.1f}" for c in sorted(v)) + " |"
+            for name, v in samples.items()
+        ],
         "",
         *[f"- {line}" for line in headline(result, markdown=True)[2:]],
         f"- Train-step traces: {r['rss_loop_traces']} (unseeded loop), "
@@ -442,52 +512,119 @@ def section(timings, samples, result, info, command, seconds) -> str:
 
 
 @click.command()
-@click.option("--root", type=click.Choice(["vit_tiny", "vit_mini"]), default="vit_mini",
-              show_default=True, help="Named ViT root of the candidates.")
+@click.option(
+    "--root",
+    type=click.Choice(["vit_tiny", "vit_mini"]),
+    default="vit_mini",
+    show_default=True,
+    help="Named ViT root of the candidates.",
+)
 @click.option("--image-size", type=int, default=32, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--steps", type=int, default=10, show_default=True,
-              help="Training steps per candidate in the fixed-cost comparison.")
-@click.option("--candidates", type=int, default=10, show_default=True,
-              help="Candidates of one architecture per side in the fixed-cost comparison.")
-@click.option("--rss-candidates", type=int, default=50, show_default=True,
-              help="Candidates of the search-like loop for RSS.")
-@click.option("--rss-first", type=int, default=10, show_default=True,
-              help="RSS growth is measured from this many candidates on.")
-@click.option("--rss-steps", type=int, default=4, show_default=True,
-              help="Training steps per candidate in the RSS loop.")
+@click.option(
+    "--steps",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Training steps per candidate in the fixed-cost comparison.",
+)
+@click.option(
+    "--candidates",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Candidates of one architecture per side in the fixed-cost comparison.",
+)
+@click.option(
+    "--rss-candidates",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Candidates of the search-like loop for RSS.",
+)
+@click.option(
+    "--rss-first",
+    type=int,
+    default=10,
+    show_default=True,
+    help="RSS growth is measured from this many candidates on.",
+)
+@click.option(
+    "--rss-steps",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Training steps per candidate in the RSS loop.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--benchmarks", type=click.Path(dir_okay=False), default=str(REPO / "BENCHMARKS.md"),
-              show_default="BENCHMARKS.md", help="File whose Candidate cost section is written.")
-@click.option("--write/--no-write", default=True, show_default=True,
-              help="Write the figures into --benchmarks.")
-def main(root, image_size, batch_size, steps, candidates, rss_candidates, rss_first, rss_steps,
-         seed, benchmarks, write):
+@click.option(
+    "--benchmarks",
+    type=click.Path(dir_okay=False),
+    default=str(REPO / "BENCHMARKS.md"),
+    show_default="BENCHMARKS.md",
+    help="File whose Candidate cost section is written.",
+)
+@click.option(
+    "--write/--no-write",
+    default=True,
+    show_default=True,
+    help="Write the figures into --benchmarks.",
+)
+def main(
+    root,
+    image_size,
+    batch_size,
+    steps,
+    candidates,
+    rss_candidates,
+    rss_first,
+    rss_steps,
+    seed,
+    benchmarks,
+    write,
+):
     """Compares the per-candidate fixed cost and memory growth of our trainer with Keras."""
     if steps < 3 or candidates < 2 or rss_candidates <= rss_first or rss_first < 1:
-        raise click.UsageError("need --steps >= 3, --candidates >= 2 and "
-                               f"--rss-candidates > --rss-first >= 1. Received: steps={steps}, "
-                               f"candidates={candidates}, rss_candidates={rss_candidates}, "
-                               f"rss_first={rss_first}")
+        raise click.UsageError(
+            "need --steps >= 3, --candidates >= 2 and "
+            f"--rss-candidates > --rss-first >= 1. Received: steps={steps}, "
+            f"candidates={candidates}, rss_candidates={rss_candidates}, "
+            f"rss_first={rss_first}"
+        )
     tf.config.set_visible_devices([], "GPU")  # CPU only, before any op
     started = time.perf_counter()
-    console.print(f"[1/3] fixed cost: {candidates} candidates each, ours and plain Keras, then "
-                  "ours seeded per candidate")
-    ours, plain, seeded, traces, params = fixed_costs(root, image_size, batch_size, steps,
-                                                      candidates, seed)
+    console.print(
+        f"[1/3] fixed cost: {candidates} candidates each, ours and plain Keras, then "
+        "ours seeded per candidate"
+    )
+    ours, plain, seeded, traces, params = fixed_costs(
+        root, image_size, batch_size, steps, candidates, seed
+    )
     timings = {"ours": ours, "seeded": seeded, "keras": plain}
     every = rss_first if rss_candidates % rss_first == 0 else 1
     samples, counts = {}, {"traces": traces}
     for step, name in ((2, "unseeded"), (3, "seeded")):
-        console.print(f"[{step}/3] RSS: {rss_candidates} candidates of a search-like loop, "
-                      f"{name}")
-        samples[name], loop_traces = rss_growth(root, image_size, batch_size, rss_steps,
-                                                rss_candidates, every, seed,
-                                                seeded=name == "seeded")
+        console.print(f"[{step}/3] RSS: {rss_candidates} candidates of a search-like loop, {name}")
+        samples[name], loop_traces = rss_growth(
+            root,
+            image_size,
+            batch_size,
+            rss_steps,
+            rss_candidates,
+            every,
+            seed,
+            seeded=name == "seeded",
+        )
         counts["rss_loop_traces" + ("_seeded" if name == "seeded" else "")] = loop_traces
     seconds = time.perf_counter() - started
-    options = {"root": root, "image_size": image_size, "batch_size": batch_size,
-               "steps": steps, "rss_steps": rss_steps, "rss_first": rss_first}
+    options = {
+        "root": root,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "rss_steps": rss_steps,
+        "rss_first": rss_first,
+    }
     result = summary(timings, samples, counts, params, options)
     info = machine()
     result.update(seconds=round(seconds, 1), nproc=int(info["nproc"]), cpu=info["cpu"])
@@ -495,8 +632,9 @@ def main(root, image_size, batch_size, steps, candidates, rss_candidates, rss_fi
     if write:
         script = os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "tools/bench_candidates.py"
         command = shlex.join(["python", script, *sys.argv[1:]])
-        write_section(FsPath(benchmarks), SECTION, section(timings, samples, result, info, command,
-                                                  seconds))
+        write_section(
+            FsPath(benchmarks), SECTION, section(timings, samples, result, info, command, seconds)
+        )
         console.print(f"wrote the '{SECTION[3:]}' section of {benchmarks}")
     sys.stdout.flush()
     print(json.dumps(result), flush=True)

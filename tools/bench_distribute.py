@@ -60,9 +60,14 @@ def child(mode: str, devices: int, gpus: bool, candidates: int, steps: int) -> d
         start = time.perf_counter()
         search.evolve("digits")
         seconds = time.perf_counter() - start
-    return {"mode": mode, "seconds": seconds, "candidates": candidates,
-            "per_hour": candidates / seconds * 3600, "replicas": search.trainer.replicas,
-            "devices": len(search.devices)}
+    return {
+        "mode": mode,
+        "seconds": seconds,
+        "candidates": candidates,
+        "per_hour": candidates / seconds * 3600,
+        "replicas": search.trainer.replicas,
+        "devices": len(search.devices),
+    }
 
 
 @click.command()
@@ -81,32 +86,52 @@ def main(devices, gpus, candidates, steps, write, child_mode) -> None:
         env["CUDA_VISIBLE_DEVICES"] = ""
     results = []
     for mode in MODES:
-        args = [sys.executable, __file__, "--child-mode", mode, "--devices", str(devices),
-                "--candidates", str(candidates), "--steps", str(steps)]
+        args = [
+            sys.executable,
+            __file__,
+            "--child-mode",
+            mode,
+            "--devices",
+            str(devices),
+            "--candidates",
+            str(candidates),
+            "--steps",
+            str(steps),
+        ]
         args += ["--gpus"] if gpus else []
         done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO)
         if done.returncode != 0:
             raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"{mode:>10}: {results[-1]['per_hour']:8.0f} candidates/hour "
-              f"({results[-1]['seconds']:.1f} s for {candidates})")
+        print(
+            f"{mode:>10}: {results[-1]['per_hour']:8.0f} candidates/hour "
+            f"({results[-1]['seconds']:.1f} s for {candidates})"
+        )
     base = results[0]["per_hour"]
     if write:
-        machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores"
-                   + (", GPUs" if gpus else f", {devices} logical CPU devices on them"))
+        machine = f"{platform.machine()}, {os.cpu_count()} CPU cores" + (
+            ", GPUs" if gpus else f", {devices} logical CPU devices on them"
+        )
         command = "python tools/bench_distribute.py" + (" --gpus" if gpus else "")
-        lines = [SECTION, "",
-                 f"Command: `{command}` ({datetime.date.today()}; {machine}; "
-                 f"Python {platform.python_version()}).",
-                 "",
-                 f"The same search (vit_mini, 32 px, digits, {candidates} candidates x 2 "
-                 f"rounds of {steps} steps, batch 32 per replica) in each mode. On CPU the "
-                 "logical devices share the same cores: this shows each mode's overhead, "
-                 "not its scaling.",
-                 "", "| mode | devices | replicas | seconds | candidates/hour | vs default |",
-                 "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['mode']} | {r['devices']} | {r['replicas']} | {r['seconds']:.1f} | "
-                  f"{r['per_hour']:,.0f} | {r['per_hour'] / base:.2f}x |" for r in results]
+        lines = [
+            SECTION,
+            "",
+            f"Command: `{command}` ({datetime.date.today()}; {machine}; "
+            f"Python {platform.python_version()}).",
+            "",
+            f"The same search (vit_mini, 32 px, digits, {candidates} candidates x 2 "
+            f"rounds of {steps} steps, batch 32 per replica) in each mode. On CPU the "
+            "logical devices share the same cores: this shows each mode's overhead, "
+            "not its scaling.",
+            "",
+            "| mode | devices | replicas | seconds | candidates/hour | vs default |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['mode']} | {r['devices']} | {r['replicas']} | {r['seconds']:.1f} | "
+            f"{r['per_hour']:,.0f} | {r['per_hour'] / base:.2f}x |"
+            for r in results
+        ]
         write_section(os.path.join(REPO, "BENCHMARKS.md"), SECTION, "\n".join(lines) + "\n")
     print(json.dumps({r["mode"]: round(r["per_hour"], 1) for r in results}))
 

@@ -24,30 +24,48 @@ from keras_evomt.errors import UserInputError
 
 
 @click.command()
-@click.option("--root", "root", required=True, type=click.Choice(sorted(ROOTS)),
-              help="Named root the checkpoint is for, e.g. vit_l16.")
-@click.option("--checkpoint", required=True, type=click.Path(),
-              help="The pretrained checkpoint to convert.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the ready root (.npz).")
-@click.option("--image-size", type=int, default=None,
-              help="Image size of the root (default: the root's own, e.g. 224).")
+@click.option(
+    "--root",
+    "root",
+    required=True,
+    type=click.Choice(sorted(ROOTS)),
+    help="Named root the checkpoint is for, e.g. vit_l16.",
+)
+@click.option(
+    "--checkpoint", required=True, type=click.Path(), help="The pretrained checkpoint to convert."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the ready root (.npz).",
+)
+@click.option(
+    "--image-size",
+    type=int,
+    default=None,
+    help="Image size of the root (default: the root's own, e.g. 224).",
+)
 @click.option("--patch-size", type=int, default=None, help="Patch size (default: the root's).")
-def main(root: str, checkpoint: str, out: str, image_size: int | None,
-         patch_size: int | None) -> None:
+def main(
+    root: str, checkpoint: str, out: str, image_size: int | None, patch_size: int | None
+) -> None:
     """Converts CHECKPOINT into a ready root for ROOT at IMAGE_SIZE, written to OUT."""
     from keras_evomt.components import checkpoints
 
     try:
-        summary = checkpoints.convert_root(root, checkpoint, out, image_size=image_size,
-                                           patch_size=patch_size)
+        summary = checkpoints.convert_root(
+            root, checkpoint, out, image_size=image_size, patch_size=patch_size
+        )
     except UserInputError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     spec = summary["spec"]
-    click.echo(f"wrote {summary['out']}: {root} at {spec['image_size']}px, patch "
-               f"{spec['patch_size']}, {summary['params']:,} parameters (from "
-               f"{summary['source']}).")
+    click.echo(
+        f"wrote {summary['out']}: {root} at {spec['image_size']}px, patch "
+        f"{spec['patch_size']}, {summary['params']:,} parameters (from "
+        f"{summary['source']})."
+    )
 
 
 if __name__ == "__main__":

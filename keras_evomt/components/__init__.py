@@ -20,8 +20,22 @@ from keras_evomt.components.vit import (
 )
 
 __all__ = [
-    "ROOTS", "ClassToken", "ClassificationHead", "Component", "EncoderBlock", "EncoderNorm",
-    "PatchEmbedding", "PositionEmbedding", "ResidualAdapter", "RootSpec", "build_in_order",
-    "build_root", "component_class", "register_component", "registered_components",
-    "registered_name", "resize_position_table", "root_spec",
+    "ROOTS",
+    "ClassToken",
+    "ClassificationHead",
+    "Component",
+    "EncoderBlock",
+    "EncoderNorm",
+    "PatchEmbedding",
+    "PositionEmbedding",
+    "ResidualAdapter",
+    "RootSpec",
+    "build_in_order",
+    "build_root",
+    "component_class",
+    "register_component",
+    "registered_components",
+    "registered_name",
+    "resize_position_table",
+    "root_spec",
 ]

@@ -54,8 +54,9 @@ def config_of(component: Component) -> dict[str, Any]:
     return config
 
 
-def component_from_config(cls: type[Component], config: dict[str, Any],
-                          name: str | None = None) -> Component:
+def component_from_config(
+    cls: type[Component], config: dict[str, Any], name: str | None = None
+) -> Component:
     """Instantiates a component from `config_of` output.
 
     Components are named by their role ('encoderblock_3'), not uniquely: TensorFlow
@@ -65,8 +66,9 @@ def component_from_config(cls: type[Component], config: dict[str, Any],
     return cls.from_config({**config, **({"name": name} if name else {})})
 
 
-def copy_component(source: Component, *, name: str | None = None,
-                   weights: bool = True) -> Component:
+def copy_component(
+    source: Component, *, name: str | None = None, weights: bool = True
+) -> Component:
     """A new, built component of the same class and config; weights copied unless
     `weights=False` (then freshly initialised).
 

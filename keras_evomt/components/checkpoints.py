@@ -56,27 +56,43 @@ FORMAT_VERSION = 1
 HEADER_KEY = "__keras_evomt_root__"
 HUB_EXTRA = "pip install keras_evomt[hub]"
 _ARCH_FIELDS = ("hidden_dim", "mlp_dim", "num_heads", "num_layers", "patch_size")
-_KINDS = "a vit_jax/big_vision .npz, a keras_evomt root .npz (tools/convert_root.py), a " \
-         "keras-hub ViT preset directory or a ViTBackbone .weights.h5"
+_KINDS = (
+    "a vit_jax/big_vision .npz, a keras_evomt root .npz (tools/convert_root.py), a "
+    "keras-hub ViT preset directory or a ViTBackbone .weights.h5"
+)
 _log = logging.getLogger(__name__)
 
 # Our variable (path inside the component) -> vit_jax name (pre-Linen, Linen).
 _JAX_BLOCK = {
     "attention_norm/gamma": ("LayerNorm_0/scale", "LayerNorm_0/scale"),
     "attention_norm/beta": ("LayerNorm_0/bias", "LayerNorm_0/bias"),
-    **{f"attention/{ours}/{var}": (f"MultiHeadDotProductAttention_1/{theirs}/{var}",
-                                   f"MultiHeadDotProductAttention_0/{theirs}/{var}")
-       for ours, theirs in [("query", "query"), ("key", "key"), ("value", "value"),
-                            ("attention_output", "out")] for var in ("kernel", "bias")},
+    **{
+        f"attention/{ours}/{var}": (
+            f"MultiHeadDotProductAttention_1/{theirs}/{var}",
+            f"MultiHeadDotProductAttention_0/{theirs}/{var}",
+        )
+        for ours, theirs in [
+            ("query", "query"),
+            ("key", "key"),
+            ("value", "value"),
+            ("attention_output", "out"),
+        ]
+        for var in ("kernel", "bias")
+    },
     "mlp_norm/gamma": ("LayerNorm_2/scale", "LayerNorm_1/scale"),
     "mlp_norm/beta": ("LayerNorm_2/bias", "LayerNorm_1/bias"),
-    **{f"{ours}/{var}": (f"MlpBlock_3/{theirs}/{var}", f"MlpBlock_0/{theirs}/{var}")
-       for ours, theirs in [("mlp_in", "Dense_0"), ("mlp_out", "Dense_1")]
-       for var in ("kernel", "bias")},
+    **{
+        f"{ours}/{var}": (f"MlpBlock_3/{theirs}/{var}", f"MlpBlock_0/{theirs}/{var}")
+        for ours, theirs in [("mlp_in", "Dense_0"), ("mlp_out", "Dense_1")]
+        for var in ("kernel", "bias")
+    },
 }
 # Our variable -> keras-hub ViTBackbone variable path (block i is transformer_block_{i+1}).
 _HUB_BLOCK = {
-    "attention_norm": "ln_1", "attention": "mha", "mlp_norm": "ln_2", "mlp_in": "mlp/dense_1",
+    "attention_norm": "ln_1",
+    "attention": "mha",
+    "mlp_norm": "ln_2",
+    "mlp_in": "mlp/dense_1",
     "mlp_out": "mlp/dense_2",
 }
 _LN = {"gamma": "scale", "beta": "bias"}
@@ -97,8 +113,9 @@ class RootWeights:
 
 
 # === Public API ===
-def load_into(parts: list[tuple[str, Component]], checkpoint: str | os.PathLike,
-              spec: RootSpec) -> None:
+def load_into(
+    parts: list[tuple[str, Component]], checkpoint: str | os.PathLike, spec: RootSpec
+) -> None:
     """Fills the built root components `parts` in place from `checkpoint`.
 
     Example:
@@ -111,23 +128,29 @@ def load_into(parts: list[tuple[str, Component]], checkpoint: str | os.PathLike,
     for key, variable in variables.items():
         received = weights.tensors[key].shape
         if tuple(received) != tuple(variable.shape):
-            problems.append(f"tensor '{weights.sources[key]}' (for {key}): expected shape "
-                            f"{tuple(variable.shape)}, received {tuple(received)}")
+            problems.append(
+                f"tensor '{weights.sources[key]}' (for {key}): expected shape "
+                f"{tuple(variable.shape)}, received {tuple(received)}"
+            )
     if problems:
         raise UserInputError(
             f"{weights.origin} does not fit root {_describe(spec)}:\n  "
-            + "\n  ".join(problems[:12]) + ("\n  ..." if len(problems) > 12 else ""),
-            hint="check the root name, --patch-size and that the file is a ViT with a class "
-                 "token.")
+            + "\n  ".join(problems[:12])
+            + ("\n  ..." if len(problems) > 12 else ""),
+            hint="check the root name, --patch-size and that the file is a ViT with a class token.",
+        )
     for key, variable in variables.items():  # all checked: now assign
         variable.assign(np.asarray(weights.tensors[key], dtype=variable.dtype))
     if weights.ignored:
-        _log.info("%s: ignored %d tensors: %s", weights.origin, len(weights.ignored),
-                  ", ".join(weights.ignored[:8]) + (" ..." if len(weights.ignored) > 8 else ""))
+        _log.info(
+            "%s: ignored %d tensors: %s",
+            weights.origin,
+            len(weights.ignored),
+            ", ".join(weights.ignored[:8]) + (" ..." if len(weights.ignored) > 8 else ""),
+        )
 
 
-def read_checkpoint(checkpoint: str | os.PathLike, keys: list[str],
-                    spec: RootSpec) -> RootWeights:
+def read_checkpoint(checkpoint: str | os.PathLike, keys: list[str], spec: RootSpec) -> RootWeights:
     """Reads the arrays for `keys` (see `root_variables`), positions fitted to `spec`.
 
     Example:
@@ -147,13 +170,15 @@ def read_checkpoint(checkpoint: str | os.PathLike, keys: list[str],
     elif kind in ("preset", "h5"):
         weights = _read_keras_hub(path, keys, spec, preset=kind == "preset")
     else:
-        raise UserInputError(f"'{path}' is not a checkpoint keras_evomt can read; expected "
-                             f"{_KINDS}.")
+        raise UserInputError(
+            f"'{path}' is not a checkpoint keras_evomt can read; expected {_KINDS}."
+        )
     positions = _positions_name(keys)
     for key in keys:
         if key.split("/", 1)[0] == positions:
-            weights.tensors[key] = _fit_positions(weights.tensors[key], weights.sources[key],
-                                                  spec, weights.origin)
+            weights.tensors[key] = _fit_positions(
+                weights.tensors[key], weights.sources[key], spec, weights.origin
+            )
     return weights
 
 
@@ -168,32 +193,46 @@ def root_variables(parts: list[tuple[str, Component]]) -> dict[str, Any]:
     variables = {}
     for name, component in parts:
         if not isinstance(component, known):
-            raise EvomtError(f"cannot load a checkpoint into root part '{name}' of type "
-                             f"{type(component).__name__}; known: "
-                             f"{', '.join(k.__name__ for k in known)}.")
+            raise EvomtError(
+                f"cannot load a checkpoint into root part '{name}' of type "
+                f"{type(component).__name__}; known: "
+                f"{', '.join(k.__name__ for k in known)}."
+            )
         if not component.built:
             raise EvomtError(f"root part '{name}' must be built before loading weights.")
         for variable in component.weights:
             segments = variable.path.split("/")
-            inner = segments[segments.index(component.name) + 1:] \
-                if component.name in segments else segments[1:]
+            inner = (
+                segments[segments.index(component.name) + 1 :]
+                if component.name in segments
+                else segments[1:]
+            )
             variables[f"{name}/{'/'.join(inner)}"] = variable
     return variables
 
 
-def save_root(parts: list[tuple[str, Component]], spec: RootSpec,
-              out: str | os.PathLike, *, root: str | None = None,
-              source: str | None = None) -> FsPath:
+def save_root(
+    parts: list[tuple[str, Component]],
+    spec: RootSpec,
+    out: str | os.PathLike,
+    *,
+    root: str | None = None,
+    source: str | None = None,
+) -> FsPath:
     """Writes the root's weights as a ready root `.npz` (atomically); returns the path.
 
     Example:
         save_root(parts, root_spec("vit_tiny"), "runs/vit_tiny_root.npz", root="vit_tiny")
     """
     out = FsPath(out).expanduser()
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "root": root,
-              "spec": dataclasses.asdict(spec), "source": source}
-    arrays = {key: np.asarray(variable.numpy())
-              for key, variable in root_variables(parts).items()}
+    header = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "root": root,
+        "spec": dataclasses.asdict(spec),
+        "source": source,
+    }
+    arrays = {key: np.asarray(variable.numpy()) for key, variable in root_variables(parts).items()}
     arrays[HEADER_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -212,8 +251,14 @@ def save_root(parts: list[tuple[str, Component]], spec: RootSpec,
     return out
 
 
-def convert_root(root: str, checkpoint: str | os.PathLike, out: str | os.PathLike, *,
-                 image_size: int | None = None, patch_size: int | None = None) -> dict:
+def convert_root(
+    root: str,
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    image_size: int | None = None,
+    patch_size: int | None = None,
+) -> dict:
     """Converts `checkpoint` once into a ready root for `root` at `image_size`.
 
     Returns a summary (root, spec, params, source, out).
@@ -222,14 +267,21 @@ def convert_root(root: str, checkpoint: str | os.PathLike, out: str | os.PathLik
         convert_root("vit_l16", "L_16-i21k.npz", "vit_l16_384.npz", image_size=384)
     """
     approximate = uses_approximate_gelu(checkpoint)
-    spec = root_spec(root, image_size=image_size, patch_size=patch_size,
-                     gelu_approximate=approximate)
-    parts = build_root(root, image_size=image_size, patch_size=patch_size,
-                       gelu_approximate=approximate)
+    spec = root_spec(
+        root, image_size=image_size, patch_size=patch_size, gelu_approximate=approximate
+    )
+    parts = build_root(
+        root, image_size=image_size, patch_size=patch_size, gelu_approximate=approximate
+    )
     load_into(parts, checkpoint, spec)
     written = save_root(parts, spec, out, root=root, source=str(checkpoint))
-    return {"root": root, "spec": dataclasses.asdict(spec), "out": str(written),
-            "source": str(checkpoint), "params": sum(c.param_count() for _, c in parts)}
+    return {
+        "root": root,
+        "spec": dataclasses.asdict(spec),
+        "out": str(written),
+        "source": str(checkpoint),
+        "params": sum(c.param_count() for _, c in parts),
+    }
 
 
 def uses_approximate_gelu(checkpoint: str | os.PathLike) -> bool:
@@ -267,15 +319,21 @@ def read_header(path: str | os.PathLike) -> dict | None:
 def _read_own(npz, path: FsPath, keys: list[str], spec: RootSpec) -> RootWeights:
     header = _header(npz, path)
     stored = header.get("spec", {})
-    differ = [f"{field}: file {stored.get(field)}, root {getattr(spec, field)}"
-              for field in _ARCH_FIELDS if stored.get(field) != getattr(spec, field)]
+    differ = [
+        f"{field}: file {stored.get(field)}, root {getattr(spec, field)}"
+        for field in _ARCH_FIELDS
+        if stored.get(field) != getattr(spec, field)
+    ]
     if differ:
-        raise UserInputError(f"ready root '{path}' was converted for another architecture ("
-                             f"{header.get('root')}): " + "; ".join(differ) + ".",
-                             hint="convert the original checkpoint again for this root.")
+        raise UserInputError(
+            f"ready root '{path}' was converted for another architecture ("
+            f"{header.get('root')}): " + "; ".join(differ) + ".",
+            hint="convert the original checkpoint again for this root.",
+        )
     origin = f"ready root '{path}' ({header.get('root')}, from {header.get('source')})"
-    return _collect(npz.files, lambda name: npz[name], keys, lambda key: [key], origin,
-                    extra=(HEADER_KEY,))
+    return _collect(
+        npz.files, lambda name: npz[name], keys, lambda key: [key], origin, extra=(HEADER_KEY,)
+    )
 
 
 def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
@@ -287,8 +345,11 @@ def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
         part, inner = key.split("/", 1)
         leaf = inner.rsplit("/", 1)[-1]
         if part == positions:
-            return ["Transformer/posembed_input/pos_embedding", "pos_embedding",
-                    "Transformer/pos_embedding"]
+            return [
+                "Transformer/posembed_input/pos_embedding",
+                "pos_embedding",
+                "Transformer/pos_embedding",
+            ]
         if inner.startswith("projection/"):
             return [f"embedding/{leaf}"]
         if inner == "cls":
@@ -296,8 +357,10 @@ def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
         if inner.startswith("norm/"):
             return [f"Transformer/encoder_norm/{_LN[leaf]}"]
         theirs = _JAX_BLOCK[inner][int(linen)]
-        return [f"Transformer/{part}/{theirs}",
-                f"Transformer/encoderblock/{theirs}#{_block_index(part)}"]  # scanned
+        return [
+            f"Transformer/{part}/{theirs}",
+            f"Transformer/encoderblock/{theirs}#{_block_index(part)}",
+        ]  # scanned
 
     cache: dict[str, np.ndarray] = {}
 
@@ -314,26 +377,35 @@ def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
         name, _, row = name.partition("#")
         return name in files and (not row or len(load(name)) > int(row))
 
-    theirs = {m.group(1) for name in files
-              if (m := re.match(r"Transformer/(encoderblock_\d+)/", name))}
+    theirs = {
+        m.group(1) for name in files if (m := re.match(r"Transformer/(encoderblock_\d+)/", name))
+    }
     ours = {key.split("/", 1)[0] for key in keys if key.startswith("encoderblock_")}
-    hint = (f"the checkpoint has {len(theirs)} encoder blocks, the root {len(ours)}."
-            if theirs and len(theirs) < len(ours) else None)
-    weights = _collect(files, get, keys, candidates, f"checkpoint '{path}'", exists=exists,
-                       hint=hint)
+    hint = (
+        f"the checkpoint has {len(theirs)} encoder blocks, the root {len(ours)}."
+        if theirs and len(theirs) < len(ours)
+        else None
+    )
+    weights = _collect(
+        files, get, keys, candidates, f"checkpoint '{path}'", exists=exists, hint=hint
+    )
     if theirs - ours:  # as the reference, a shallower root keeps the bottom blocks
-        _log.warning("checkpoint '%s' has %d encoder blocks; the root uses the first %d.",
-                     path, len(theirs), len(ours))
+        _log.warning(
+            "checkpoint '%s' has %d encoder blocks; the root uses the first %d.",
+            path,
+            len(theirs),
+            len(ours),
+        )
     return weights
 
 
-def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *,
-                    preset: bool) -> RootWeights:
+def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *, preset: bool) -> RootWeights:
     try:
         import keras_hub
     except ImportError as error:
-        raise ImportError(f"reading '{path}' (a keras-hub preset or .weights.h5) needs "
-                          f"keras-hub: {HUB_EXTRA}") from error
+        raise ImportError(
+            f"reading '{path}' (a keras-hub preset or .weights.h5) needs keras-hub: {HUB_EXTRA}"
+        ) from error
     try:
         if preset:
             backbone = keras_hub.models.Backbone.from_preset(str(path))
@@ -341,27 +413,36 @@ def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *,
             grid = _h5_grid(path)
             backbone = keras_hub.models.ViTBackbone(
                 image_shape=(grid * spec.patch_size, grid * spec.patch_size, 3),
-                patch_size=spec.patch_size, num_layers=spec.num_layers,
-                num_heads=spec.num_heads, hidden_dim=spec.hidden_dim, mlp_dim=spec.mlp_dim)
+                patch_size=spec.patch_size,
+                num_layers=spec.num_layers,
+                num_heads=spec.num_heads,
+                hidden_dim=spec.hidden_dim,
+                mlp_dim=spec.mlp_dim,
+            )
             backbone.load_weights(str(path))
     except (ValueError, KeyError, OSError, TypeError) as error:
-        raise UserInputError(f"keras-hub could not load '{path}' as a ViT backbone for root "
-                             f"{_describe(spec)}: {error}") from error
+        raise UserInputError(
+            f"keras-hub could not load '{path}' as a ViT backbone for root "
+            f"{_describe(spec)}: {error}"
+        ) from error
     if type(backbone).__name__ != "ViTBackbone":
         raise UserInputError(f"'{path}' holds a {type(backbone).__name__}, not a ViTBackbone.")
     if not backbone.use_class_token or abs(backbone.layer_norm_epsilon - 1e-6) > 1e-12:
         raise UserInputError(
             f"'{path}' is a ViT with use_class_token={backbone.use_class_token}, "
             f"layer_norm_epsilon={backbone.layer_norm_epsilon}; keras_evomt roots need a "
-            f"class token and epsilon 1e-6.")
+            f"class token and epsilon 1e-6."
+        )
     arrays = {variable.path: variable.numpy() for variable in backbone.weights}
     weights_file = path if not preset else path / "model.weights.h5"
     if weights_file.is_file():  # Keras may leave a layer it could not match at its init
         stored = _h5_scan(weights_file)[1]
         unloaded = [name for name, value in arrays.items() if _digest(value) not in stored]
         if unloaded:
-            raise UserInputError(f"keras-hub did not load {len(unloaded)} variables of "
-                                 f"'{path}' (e.g. {unloaded[0]}); is it a ViTBackbone's?")
+            raise UserInputError(
+                f"keras-hub did not load {len(unloaded)} variables of "
+                f"'{path}' (e.g. {unloaded[0]}); is it a ViTBackbone's?"
+            )
     positions = _positions_name(keys)
 
     def candidates(key: str) -> list[str]:
@@ -375,18 +456,26 @@ def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *,
         if inner.startswith("norm/"):
             return [f"vit_encoder/ln/{inner.rsplit('/', 1)[1]}"]
         layer, rest = inner.split("/", 1)
-        return [f"vit_encoder/transformer_block_{_block_index(part) + 1}/"
-                f"{_HUB_BLOCK[layer]}/{rest}"]
+        return [
+            f"vit_encoder/transformer_block_{_block_index(part) + 1}/{_HUB_BLOCK[layer]}/{rest}"
+        ]
 
     kind = "keras-hub preset" if preset else "keras-hub .weights.h5"
     return _collect(arrays, arrays.__getitem__, keys, candidates, f"{kind} '{path}'")
 
 
 # === Helpers ===
-def _collect(names, get: Callable[[str], np.ndarray], keys: list[str],
-             candidates: Callable[[str], list[str]], origin: str, *,
-             exists: Callable[[str], bool] | None = None, extra: tuple[str, ...] = (),
-             hint: str | None = None) -> RootWeights:
+def _collect(
+    names,
+    get: Callable[[str], np.ndarray],
+    keys: list[str],
+    candidates: Callable[[str], list[str]],
+    origin: str,
+    *,
+    exists: Callable[[str], bool] | None = None,
+    extra: tuple[str, ...] = (),
+    hint: str | None = None,
+) -> RootWeights:
     """Picks, for each key, the first candidate name the checkpoint holds.
 
     A candidate 'name#i' means row i of the stacked tensor 'name' (scanned blocks).
@@ -397,8 +486,7 @@ def _collect(names, get: Callable[[str], np.ndarray], keys: list[str],
         try:
             options = candidates(key)
         except KeyError as error:
-            raise EvomtError(f"no checkpoint name is known for root variable '{key}'.") \
-                from error
+            raise EvomtError(f"no checkpoint name is known for root variable '{key}'.") from error
         found = next((name for name in options if exists(name)), None)
         if found is None:
             missing.append(f"'{options[0]}' (for {key})")
@@ -409,8 +497,11 @@ def _collect(names, get: Callable[[str], np.ndarray], keys: list[str],
     if missing:
         raise UserInputError(
             f"{origin} lacks {len(missing)} tensor(s) the root needs: "
-            + ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "") + ".",
-            hint=hint or "is it a ViT with a class token, of this root's size?")
+            + ", ".join(missing[:4])
+            + (", ..." if len(missing) > 4 else "")
+            + ".",
+            hint=hint or "is it a ViT with a class token, of this root's size?",
+        )
     return RootWeights(tensors, sources, origin, sorted(n for n in names if n not in used))
 
 
@@ -425,12 +516,20 @@ def _fit_positions(table: np.ndarray, name: str, spec: RootSpec, origin: str) ->
         grid = math.isqrt(length)  # big_vision: no class-token row; the token gets none
         table = np.concatenate([np.zeros_like(table[:, :1]), table], axis=1)
     if length <= 1 or grid * grid + 1 != table.shape[1]:
-        raise UserInputError(f"tensor '{name}' in {origin} has shape {tuple(table.shape)}: "
-                             f"expected (1, 1 + n*n, d) position embeddings of a square grid.")
+        raise UserInputError(
+            f"tensor '{name}' in {origin} has shape {tuple(table.shape)}: "
+            f"expected (1, 1 + n*n, d) position embeddings of a square grid."
+        )
     new_grid = spec.image_size // spec.patch_size
     if grid != new_grid:
-        _log.info("%s: position embeddings resized from %dx%d to %dx%d.", origin, grid, grid,
-                  new_grid, new_grid)
+        _log.info(
+            "%s: position embeddings resized from %dx%d to %dx%d.",
+            origin,
+            grid,
+            grid,
+            new_grid,
+            new_grid,
+        )
         table = resize_position_table(table, grid, new_grid, class_token=True)
     return table
 
@@ -469,12 +568,13 @@ def _header(npz, path: FsPath) -> dict:
     try:
         header = json.loads(npz[HEADER_KEY].tobytes().decode())
     except (ValueError, UnicodeDecodeError) as error:
-        raise UserInputError(f"ready root '{path}' has an unreadable header: {error}") \
-            from error
+        raise UserInputError(f"ready root '{path}' has an unreadable header: {error}") from error
     if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
-        raise UserInputError(f"ready root '{path}' has format {header.get('format')} "
-                             f"v{header.get('version')}; this keras_evomt reads {FORMAT} "
-                             f"v{FORMAT_VERSION}.")
+        raise UserInputError(
+            f"ready root '{path}' has format {header.get('format')} "
+            f"v{header.get('version')}; this keras_evomt reads {FORMAT} "
+            f"v{FORMAT_VERSION}."
+        )
     return header
 
 
@@ -498,10 +598,16 @@ def _h5_scan(path: FsPath) -> tuple[list[tuple], set[str]]:
 def _h5_grid(path: FsPath) -> int:
     """The patch grid of a ViTBackbone `.weights.h5`, from its position table."""
     shapes = _h5_scan(path)[0]
-    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][0] < 2 \
-            or math.isqrt(shapes[0][0] - 1) ** 2 + 1 != shapes[0][0]:
-        raise UserInputError(f"'{path}' does not look like a ViTBackbone .weights.h5 with a "
-                             f"class token (position tables found: {shapes}).")
+    if (
+        len(shapes) != 1
+        or len(shapes[0]) != 2
+        or shapes[0][0] < 2
+        or math.isqrt(shapes[0][0] - 1) ** 2 + 1 != shapes[0][0]
+    ):
+        raise UserInputError(
+            f"'{path}' does not look like a ViTBackbone .weights.h5 with a "
+            f"class token (position tables found: {shapes})."
+        )
     return math.isqrt(shapes[0][0] - 1)
 
 
@@ -511,6 +617,8 @@ def _digest(array: np.ndarray) -> str:
 
 
 def _describe(spec: RootSpec) -> str:
-    return (f"(hidden_dim={spec.hidden_dim}, mlp_dim={spec.mlp_dim}, num_heads="
-            f"{spec.num_heads}, num_layers={spec.num_layers}, patch_size={spec.patch_size}, "
-            f"image_size={spec.image_size})")
+    return (
+        f"(hidden_dim={spec.hidden_dim}, mlp_dim={spec.mlp_dim}, num_heads="
+        f"{spec.num_heads}, num_layers={spec.num_layers}, patch_size={spec.patch_size}, "
+        f"image_size={spec.image_size})"
+    )

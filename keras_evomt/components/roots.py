@@ -47,7 +47,12 @@ ROOTS: dict[str, RootSpec] = {
 }
 
 EMBEDDING, CLASS_TOKEN, POSITIONS, NORM, HEAD = (
-    "embedding", "cls", "posembed_input", "encoder_norm", "head")
+    "embedding",
+    "cls",
+    "posembed_input",
+    "encoder_norm",
+    "head",
+)
 
 
 def block_name(index: int) -> str:
@@ -57,30 +62,47 @@ def block_name(index: int) -> str:
 def root_spec(name: str, **overrides: int) -> RootSpec:
     """The named RootSpec with `overrides` (e.g. image_size=384, patch_size=32) applied."""
     if name not in ROOTS:
-        raise UserInputError(f"unknown root '{name}'; known roots: {', '.join(ROOTS)}.",
-                             hint=closest(name, ROOTS) or None)
+        raise UserInputError(
+            f"unknown root '{name}'; known roots: {', '.join(ROOTS)}.",
+            hint=closest(name, ROOTS) or None,
+        )
     spec = dataclasses.replace(ROOTS[name], **{k: v for k, v in overrides.items() if v})
     if spec.image_size % spec.patch_size:
-        raise UserInputError(f"image_size={spec.image_size} is not a multiple of "
-                             f"patch_size={spec.patch_size}.")
+        raise UserInputError(
+            f"image_size={spec.image_size} is not a multiple of patch_size={spec.patch_size}."
+        )
     return spec
 
 
-def build_root(name: str, *, image_size: int | None = None, patch_size: int | None = None,
-               gelu_approximate: bool = False) -> list[tuple[str, Component]]:
+def build_root(
+    name: str,
+    *,
+    image_size: int | None = None,
+    patch_size: int | None = None,
+    gelu_approximate: bool = False,
+) -> list[tuple[str, Component]]:
     """Builds the named root's components (randomly initialised), in path order."""
-    spec = root_spec(name, image_size=image_size, patch_size=patch_size,
-                     gelu_approximate=gelu_approximate)
+    spec = root_spec(
+        name, image_size=image_size, patch_size=patch_size, gelu_approximate=gelu_approximate
+    )
     grid = spec.image_size // spec.patch_size
     parts: list[tuple[str, Component]] = [
         (EMBEDDING, PatchEmbedding(spec.hidden_dim, spec.patch_size, name=EMBEDDING)),
         (CLASS_TOKEN, ClassToken(name=CLASS_TOKEN)),
         (POSITIONS, PositionEmbedding(grid, name=POSITIONS)),
     ]
-    parts += [(block_name(i), EncoderBlock(spec.num_heads, spec.mlp_dim,
-                                           gelu_approximate=spec.gelu_approximate,
-                                           name=block_name(i)))
-              for i in range(spec.num_layers)]
+    parts += [
+        (
+            block_name(i),
+            EncoderBlock(
+                spec.num_heads,
+                spec.mlp_dim,
+                gelu_approximate=spec.gelu_approximate,
+                name=block_name(i),
+            ),
+        )
+        for i in range(spec.num_layers)
+    ]
     parts.append((NORM, EncoderNorm(name=NORM)))
     build_in_order([c for _, c in parts], spec.image_size)
     return parts

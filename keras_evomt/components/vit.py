@@ -42,7 +42,11 @@ class PatchEmbedding(Component):
         self.hidden_dim = _positive("hidden_dim", hidden_dim)
         self.patch_size = _positive("patch_size", patch_size)
         self.projection = keras.layers.Conv2D(
-            hidden_dim, patch_size, strides=patch_size, padding="valid", name="projection",
+            hidden_dim,
+            patch_size,
+            strides=patch_size,
+            padding="valid",
+            name="projection",
             dtype=self.dtype_policy,
         )
 
@@ -64,8 +68,11 @@ class PatchEmbedding(Component):
         return 2 * patches * self.patch_size**2 * channels * self.hidden_dim
 
     def get_config(self):
-        return {**super().get_config(), "hidden_dim": self.hidden_dim,
-                "patch_size": self.patch_size}
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "patch_size": self.patch_size,
+        }
 
 
 @register_component
@@ -73,13 +80,13 @@ class ClassToken(Component):
     """Prepends one learned token to the sequence: (b, n, d) -> (b, n + 1, d)."""
 
     def build(self, input_shape):
-        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros",
-                                     name="cls")
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros", name="cls")
         self.built = True
 
     def call(self, x):
-        token = ops.broadcast_to(ops.cast(self.token, x.dtype),
-                                 (ops.shape(x)[0], 1, ops.shape(x)[2]))
+        token = ops.broadcast_to(
+            ops.cast(self.token, x.dtype), (ops.shape(x)[0], 1, ops.shape(x)[2])
+        )
         return ops.concatenate([token, x], axis=1)
 
     def compute_output_shape(self, input_shape):
@@ -113,7 +120,8 @@ class PositionEmbedding(Component):
             )
         self.embedding = self.add_weight(
             shape=(1, self.sequence_length, input_shape[-1]),
-            initializer=keras.initializers.RandomNormal(stddev=0.02), name="pos_embedding",
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="pos_embedding",
         )
         self.built = True
 
@@ -126,20 +134,29 @@ class PositionEmbedding(Component):
     def resized(self, grid_size: int) -> PositionEmbedding:
         """A new, built PositionEmbedding for `grid_size`, weights interpolated."""
         table = ops.convert_to_numpy(self.embedding)
-        new = PositionEmbedding(grid_size=grid_size, class_token=self.class_token,
-                                dtype=self.dtype_policy, name=self.name)
+        new = PositionEmbedding(
+            grid_size=grid_size,
+            class_token=self.class_token,
+            dtype=self.dtype_policy,
+            name=self.name,
+        )
         new.build((None, None, table.shape[-1]))
-        new.embedding.assign(resize_position_table(table, self.grid_size, grid_size,
-                                                   self.class_token))
+        new.embedding.assign(
+            resize_position_table(table, self.grid_size, grid_size, self.class_token)
+        )
         return new
 
     def get_config(self):
-        return {**super().get_config(), "grid_size": self.grid_size,
-                "class_token": self.class_token}
+        return {
+            **super().get_config(),
+            "grid_size": self.grid_size,
+            "class_token": self.class_token,
+        }
 
 
-def resize_position_table(table: np.ndarray, old_grid: int, new_grid: int,
-                          class_token: bool = True) -> np.ndarray:
+def resize_position_table(
+    table: np.ndarray, old_grid: int, new_grid: int, class_token: bool = True
+) -> np.ndarray:
     """Interpolates a (1, [1 +] old_grid**2, d) position table to `new_grid`.
 
     Example:
@@ -147,8 +164,10 @@ def resize_position_table(table: np.ndarray, old_grid: int, new_grid: int,
     """
     token, grid = (table[:, :1], table[:, 1:]) if class_token else (table[:, :0], table)
     if grid.shape[1] != old_grid**2:
-        raise ValueError(f"Position table of shape {table.shape} does not hold a "
-                         f"{old_grid}x{old_grid} grid (class_token={class_token}).")
+        raise ValueError(
+            f"Position table of shape {table.shape} does not hold a "
+            f"{old_grid}x{old_grid} grid (class_token={class_token})."
+        )
     grid = grid.reshape(old_grid, old_grid, -1)
     zoom = (new_grid / old_grid, new_grid / old_grid, 1)
     grid = scipy.ndimage.zoom(grid, zoom, order=1).reshape(1, new_grid**2, -1)
@@ -165,9 +184,16 @@ class EncoderBlock(Component):
     checkpoints were trained with; the default is the exact (erf) GELU.
     """
 
-    def __init__(self, num_heads: int, mlp_dim: int, dropout_rate: float = 0.0,
-                 layer_norm_epsilon: float = 1e-6, identity_init: bool = False,
-                 gelu_approximate: bool = False, **kwargs):
+    def __init__(
+        self,
+        num_heads: int,
+        mlp_dim: int,
+        dropout_rate: float = 0.0,
+        layer_norm_epsilon: float = 1e-6,
+        identity_init: bool = False,
+        gelu_approximate: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads = _positive("num_heads", num_heads)
         self.mlp_dim = _positive("mlp_dim", mlp_dim)
@@ -178,9 +204,11 @@ class EncoderBlock(Component):
         out_init = "zeros" if identity_init else "glorot_uniform"
         policy = self.dtype_policy
         self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, name="attention_norm", dtype=policy)
+            epsilon=layer_norm_epsilon, name="attention_norm", dtype=policy
+        )
         self.mlp_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, name="mlp_norm", dtype=policy)
+            epsilon=layer_norm_epsilon, name="mlp_norm", dtype=policy
+        )
         self.mlp_in = keras.layers.Dense(mlp_dim, name="mlp_in", dtype=policy)
         self.mlp_out_init = out_init
         self.dropout = keras.layers.Dropout(dropout_rate, dtype=policy)
@@ -188,14 +216,20 @@ class EncoderBlock(Component):
     def build(self, input_shape):
         hidden = input_shape[-1]
         if hidden % self.num_heads:
-            raise ValueError(f"hidden size {hidden} is not divisible by "
-                             f"num_heads={self.num_heads}.")
+            raise ValueError(
+                f"hidden size {hidden} is not divisible by num_heads={self.num_heads}."
+            )
         self.attention = keras.layers.MultiHeadAttention(
-            self.num_heads, hidden // self.num_heads, dropout=self.dropout_rate,
-            kernel_initializer="glorot_uniform", name="attention", dtype=self.dtype_policy,
+            self.num_heads,
+            hidden // self.num_heads,
+            dropout=self.dropout_rate,
+            kernel_initializer="glorot_uniform",
+            name="attention",
+            dtype=self.dtype_policy,
         )
-        self.mlp_outp = keras.layers.Dense(hidden, kernel_initializer=self.mlp_out_init,
-                                           name="mlp_out", dtype=self.dtype_policy)
+        self.mlp_outp = keras.layers.Dense(
+            hidden, kernel_initializer=self.mlp_out_init, name="mlp_out", dtype=self.dtype_policy
+        )
         self.attention_norm.build(input_shape)
         self.attention.build(input_shape, input_shape)
         self.mlp_norm.build(input_shape)
@@ -224,11 +258,15 @@ class EncoderBlock(Component):
         return projections + attention + mlp
 
     def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads, "mlp_dim": self.mlp_dim,
-                "dropout_rate": self.dropout_rate,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "identity_init": self.identity_init,
-                "gelu_approximate": self.gelu_approximate}
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "dropout_rate": self.dropout_rate,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "identity_init": self.identity_init,
+            "gelu_approximate": self.gelu_approximate,
+        }
 
 
 @register_component
@@ -238,8 +276,9 @@ class EncoderNorm(Component):
     def __init__(self, epsilon: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
-        self.norm = keras.layers.LayerNormalization(epsilon=epsilon, name="norm",
-                                                    dtype=self.dtype_policy)
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=epsilon, name="norm", dtype=self.dtype_policy
+        )
 
     def build(self, input_shape):
         self.norm.build(input_shape)
@@ -259,8 +298,9 @@ class ClassificationHead(Component):
     def __init__(self, num_classes: int, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = _positive("num_classes", num_classes)
-        self.dense = keras.layers.Dense(num_classes, kernel_initializer="zeros", name="dense",
-                                        dtype=self.dtype_policy)
+        self.dense = keras.layers.Dense(
+            num_classes, kernel_initializer="zeros", name="dense", dtype=self.dtype_policy
+        )
 
     def build(self, input_shape):
         self.dense.build((input_shape[0], input_shape[-1]))
@@ -283,20 +323,27 @@ class ClassificationHead(Component):
 class ResidualAdapter(Component):
     """x + Dense(hidden, zero kernel)(GELU(Dense(adapter_dim)(LN(x)))): identity at init."""
 
-    def __init__(self, adapter_dim: int, layer_norm_epsilon: float = 1e-6,
-                 gelu_approximate: bool = False, **kwargs):
+    def __init__(
+        self,
+        adapter_dim: int,
+        layer_norm_epsilon: float = 1e-6,
+        gelu_approximate: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.adapter_dim = _positive("adapter_dim", adapter_dim)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.gelu_approximate = bool(gelu_approximate)
         policy = self.dtype_policy
-        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm",
-                                                    dtype=policy)
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="norm", dtype=policy
+        )
         self.down = keras.layers.Dense(adapter_dim, name="down", dtype=policy)
 
     def build(self, input_shape):
-        self.up = keras.layers.Dense(input_shape[-1], kernel_initializer="zeros", name="up",
-                                     dtype=self.dtype_policy)
+        self.up = keras.layers.Dense(
+            input_shape[-1], kernel_initializer="zeros", name="up", dtype=self.dtype_policy
+        )
         self.norm.build(input_shape)
         self.down.build(input_shape)
         self.up.build((*input_shape[:-1], self.adapter_dim))
@@ -311,6 +358,9 @@ class ResidualAdapter(Component):
         return 2 * 2 * length * hidden * self.adapter_dim
 
     def get_config(self):
-        return {**super().get_config(), "adapter_dim": self.adapter_dim,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "gelu_approximate": self.gelu_approximate}
+        return {
+            **super().get_config(),
+            "adapter_dim": self.adapter_dim,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "gelu_approximate": self.gelu_approximate,
+        }

@@ -46,6 +46,8 @@ def mock_data(num_examples: int = 4) -> Iterator[None]:
 
         # Random records make derived labels (object counts, distances) fall anywhere:
         # clip them into range here only; real data is never clipped.
-        with mock.patch.object(tfds.core.DatasetBuilder, "as_dataset", as_dataset), \
-                mock.patch.object(vtab, "clip_labels", True):
+        with (
+            mock.patch.object(tfds.core.DatasetBuilder, "as_dataset", as_dataset),
+            mock.patch.object(vtab, "clip_labels", True),
+        ):
             yield

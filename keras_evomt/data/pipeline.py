@@ -218,8 +218,9 @@ def train_pipeline(
     """
     hparams = data_hparams(hparams)
     ds = maybe_cache(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE), num_examples)
-    buffer = min(SHUFFLE_BUFFER, num_examples or SHUFFLE_BUFFER,
-                 SHUFFLE_MAX_BYTES // _image_bytes(ds))
+    buffer = min(
+        SHUFFLE_BUFFER, num_examples or SHUFFLE_BUFFER, SHUFFLE_MAX_BYTES // _image_bytes(ds)
+    )
     buffer = max(1, buffer)
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 

@@ -8,6 +8,17 @@ from keras_evomt.search.population import Population
 from keras_evomt.search.scoring import Scorer, joins_population
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE, mutate
 
-__all__ = ["REFERENCE_DEFAULTS", "REFERENCE_SPACE", "MutationOptions", "Population", "Scorer",
-           "Search", "choose_parent", "default_config", "evolve", "joins_population",
-           "make_candidate", "mutate"]
+__all__ = [
+    "REFERENCE_DEFAULTS",
+    "REFERENCE_SPACE",
+    "MutationOptions",
+    "Population",
+    "Scorer",
+    "Search",
+    "choose_parent",
+    "default_config",
+    "evolve",
+    "joins_population",
+    "make_candidate",
+    "mutate",
+]

@@ -96,20 +96,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
     def fail(key: str, value, expected: str) -> None:
         raise UserInputError(f"config {key}={value!r} is invalid: {expected}.")
 
-    for key in ("generations", "candidates_per_generation", "validations", "batch_size",
-                "validation_examples", "max_consecutive_failures", "task_iterations"):
+    for key in (
+        "generations",
+        "candidates_per_generation",
+        "validations",
+        "batch_size",
+        "validation_examples",
+        "max_consecutive_failures",
+        "task_iterations",
+    ):
         if int(config[key]) < 1:
             fail(key, config[key], "it must be at least 1")
     if config.steps_per_validation < 0:
         fail("steps_per_validation", config.steps_per_validation, "0 (reference rule) or more")
     if not config.tasks:
         fail("tasks", config.tasks, "name at least one task")
-    choices = {"mutation.clone_mode": (config.mutation.clone_mode, CLONE_MODES),
-               "parents.seeds": (config.parents.seeds, ("all", "root")),
-               "distribute.strategy": (config.distribute.strategy, STRATEGIES),
-               "distribute.mode": (config.distribute.mode, MODES),
-               "distribute.precision": (config.distribute.precision, PRECISIONS),
-               "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES)}
+    choices = {
+        "mutation.clone_mode": (config.mutation.clone_mode, CLONE_MODES),
+        "parents.seeds": (config.parents.seeds, ("all", "root")),
+        "distribute.strategy": (config.distribute.strategy, STRATEGIES),
+        "distribute.mode": (config.distribute.mode, MODES),
+        "distribute.precision": (config.distribute.precision, PRECISIONS),
+        "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES),
+    }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             fail(key, value, f"use one of {', '.join(allowed)}")
@@ -126,7 +135,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
             fail("space.opt_lr_schedule", values, f"values among {', '.join(SCHEDULES)}")
         if key in ("_mu_", "opt_momentum") and not all(
-                isinstance(v, int | float) and 0 <= v <= 1 for v in values):
+            isinstance(v, int | float) and 0 <= v <= 1 for v in values
+        ):
             fail(f"space.{key}", values, "numbers in [0, 1]")
         if key == "opt_lr" and not all(isinstance(v, int | float) and v > 0 for v in values):
             fail("space.opt_lr", values, "positive numbers")

@@ -51,21 +51,31 @@ STATE_VERSION = 1
 class Search:
     """Runs µ2Net's search over a work directory, resumably."""
 
-    def __init__(self, config, workdir: str | os.PathLike, *, observer: Observer | None = None,
-                 trainer: CandidateTrainer | None = None, tasks: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        config,
+        workdir: str | os.PathLike,
+        *,
+        observer: Observer | None = None,
+        trainer: CandidateTrainer | None = None,
+        tasks: dict[str, Any] | None = None,
+    ):
         validate(config)
         self.config = config
         self.workdir = FsPath(workdir)
         self.observer = observer or Observer(workdir, log_every_steps=config.log_every_steps)
         self.strategy = distribute.strategy_from_config(config.distribute)
-        self.trainer = trainer or CandidateTrainer(strategy=self.strategy,
-                                                   jit_compile=config.training.jit_compile)
+        self.trainer = trainer or CandidateTrainer(
+            strategy=self.strategy, jit_compile=config.training.jit_compile
+        )
         self.devices: list[str | None] = [None]
         self.waves: Waves | None = None
         if config.distribute.mode == "candidates":
             if self.trainer.replicas > 1:
-                raise UserInputError("distribute.mode=candidates places whole candidates on "
-                                     "devices: use it with distribute.strategy=default.")
+                raise UserInputError(
+                    "distribute.mode=candidates places whole candidates on "
+                    "devices: use it with distribute.strategy=default."
+                )
             self.devices = distribute.candidate_devices(config.distribute)
             self.waves = Waves(self.devices, jit_compile=config.training.jit_compile)
         self.is_chief = distribute.is_chief(self.strategy)
@@ -119,7 +129,8 @@ class Search:
         best.metrics["best_by_generation"] = list(population.best_by_generation)
         kept = {ROOT, best.id, *(p.id for p in self.system.paths.values())}
         self.system.info.setdefault("offspring", {})[task.name] = {
-            pid: n for pid, n in population.offspring.items() if pid in kept}
+            pid: n for pid, n in population.offspring.items() if pid in kept
+        }
         self.system.end_task(best)
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         if self.waves:
@@ -130,8 +141,9 @@ class Search:
         if advance_sequence:  # in the same commit, so a crash cannot repeat the task
             self.state["position"] += 1
         self._commit()
-        self.observer.task_finished(task.name, best.metrics, added, self.system.total_params(),
-                                    len(self.system.paths))
+        self.observer.task_finished(
+            task.name, best.metrics, added, self.system.total_params(), len(self.system.paths)
+        )
         return best
 
     # === A task iteration ===
@@ -141,15 +153,20 @@ class Search:
             if in_flight["task"] != name:
                 raise UserInputError(
                     f"task '{in_flight['task']}' is in flight in {self.workdir}; finish it "
-                    f"first: `evomt evolve --workdir {self.workdir} --task {in_flight['task']}`.")
+                    f"first: `evomt evolve --workdir {self.workdir} --task {in_flight['task']}`."
+                )
             return Population.from_state(in_flight)
         self.system.start_task(name, private=private or name in self.config.private_tasks)
         incumbent = self.system.paths.get(name)
         seeds = self._seeds(name)
         self.rng.shuffle(seeds)
-        population = Population.start(name, seeds, incumbent,
-                                      self._score_of(incumbent) if incumbent else None,
-                                      offspring=self.system.info.get("offspring", {}).get(name))
+        population = Population.start(
+            name,
+            seeds,
+            incumbent,
+            self._score_of(incumbent) if incumbent else None,
+            offspring=self.system.info.get("offspring", {}).get(name),
+        )
         self.state["population"] = population.get_state()
         self._commit()
         return population
@@ -157,23 +174,29 @@ class Search:
     def _seeds(self, name: str) -> list[str]:
         if self.config.parents.seeds == "root":
             return [ROOT]
-        others = [p.id for t, p in self.system.paths.items()
-                  if t != name and t not in self.system.private_tasks]
+        others = [
+            p.id
+            for t, p in self.system.paths.items()
+            if t != name and t not in self.system.private_tasks
+        ]
         return [*others, ROOT]
 
     def _generation(self, task, population: Population) -> None:
         if population.generation_hparams is None:
             population.generation_hparams = self._data_hparams(population)
             population.generation_seed = _derived_seed(
-                self.config.seed, task.name, f"generation/{population.serial}")
+                self.config.seed, task.name, f"generation/{population.serial}"
+            )
         validation: dict[int, Any] = {}
         total = self.config.candidates_per_generation
         while population.candidate < total:
             wave = min(len(self.devices), total - population.candidate)
-            jobs = [self._propose(task, population, validation, i, self.devices[i])
-                    for i in range(wave)]
-            outcomes = (self.waves.train(jobs, self.system) if self.waves
-                        else [self._train_inline(jobs[0])])
+            jobs = [
+                self._propose(task, population, validation, i, self.devices[i]) for i in range(wave)
+            ]
+            outcomes = (
+                self.waves.train(jobs, self.system) if self.waves else [self._train_inline(jobs[0])]
+            )
             for job, outcome in zip(jobs, outcomes):
                 self._conclude(task, population, job, outcome)
             self.system.gc(keep=population.paths())
@@ -182,8 +205,11 @@ class Search:
             for job in jobs:
                 job.log.finished(job.record, job.child.hparams)
             self._stop_after_failures(task, population, jobs[-1])
-        best = max(m["score"] for m in population.members.values()) if population.members \
+        best = (
+            max(m["score"] for m in population.members.values())
+            if population.members
             else float("nan")
+        )
         population.best_by_generation.append(best)
         self.observer.generation_finished(task.name, population.generation, best)
         population.generation += 1
@@ -197,8 +223,7 @@ class Search:
         far, this iteration's candidates included, with the default µ."""
         space = self.config.space.to_dict()
         start = {**self.config.defaults.to_dict(), "image_size": self.config.root.image_size}
-        best = population.best() if population.members else \
-            self.system.paths.get(population.task)
+        best = population.best() if population.members else self.system.paths.get(population.task)
         if best is not None:
             start.update(best.hparams)
         mu = float(self.config.defaults["_mu_"])
@@ -206,14 +231,16 @@ class Search:
         keys = set(data_keys(space)) | {k for k in sampled if k.startswith("ds_")}
         return {k: sampled[k] for k in sorted(keys)}
 
-    def _propose(self, task, population: Population, validation: dict, offset: int,
-                 device: str | None) -> CandidateJob:
+    def _propose(
+        self, task, population: Population, validation: dict, offset: int, device: str | None
+    ) -> CandidateJob:
         """Picks a parent, mutates, makes the candidate (its own components on `device`)."""
         config = self.config
         seed = _derived_seed(config.seed, task.name, population.serial)
         seed_initializers(seed)
-        pid = choose_parent(population.ranked_ids(), population.seeds, population.offspring,
-                            self.rng)
+        pid = choose_parent(
+            population.ranked_ids(), population.seeds, population.offspring, self.rng
+        )
         population.offspring[pid] = population.offspring.get(pid, 0) + 1
         parent = population.path(pid) or self._kept_path(pid)
         space = config.space.to_dict()
@@ -221,31 +248,57 @@ class Search:
         hparams = mutate(hparams, space, self.rng, keys=model_keys(space))
         hparams.update(population.generation_hparams)
         with _on(device), self.strategy.scope():
-            child = make_candidate(self.system, parent, task.name, task.num_classes, hparams,
-                                   self.rng, self.options)
+            child = make_candidate(
+                self.system, parent, task.name, task.num_classes, hparams, self.rng, self.options
+            )
         child.id = population.new_id()
         index = population.candidate + offset
-        record = {"id": child.id, "task": task.name, "parent": pid,
-                  "generation": population.generation, "candidate": index}
+        record = {
+            "id": child.id,
+            "task": task.name,
+            "parent": pid,
+            "generation": population.generation,
+            "candidate": index,
+        }
         size = child.image_size
         batch = config.batch_size * self.trainer.replicas  # the global batch
         if size not in validation:
-            validation[size] = task.eval_dataset("validation", image_size=size,
-                                                 batch_size=batch,
-                                                 max_examples=config.validation_examples)
+            validation[size] = task.eval_dataset(
+                "validation",
+                image_size=size,
+                batch_size=batch,
+                max_examples=config.validation_examples,
+            )
         # Every candidate of a generation sees the same batches (as the reference's
         # devices do): a fresh pipeline from the generation's seed (its random ops are
         # stateless, seeded from it), also after a resume.
-        train_data = task.train_dataset(population.generation_hparams, image_size=size,
-                                        batch_size=batch, seed=population.generation_seed)
+        train_data = task.train_dataset(
+            population.generation_hparams,
+            image_size=size,
+            batch_size=batch,
+            seed=population.generation_seed,
+        )
         steps = config.steps_per_validation or steps_per_round(
-            task.num_train_examples, batch, config.examples_per_validation)
+            task.num_train_examples, batch, config.examples_per_validation
+        )
         log = self.observer.candidate_started(
-            task.name, child.id, step_total=config.validations * steps,
+            task.name,
+            child.id,
+            step_total=config.validations * steps,
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
-                  f"{index + 1}/{config.candidates_per_generation}")
-        return CandidateJob(child, parent, record, train_data, validation[size],
-                            config.validations, steps, log, device)
+            f"{index + 1}/{config.candidates_per_generation}",
+        )
+        return CandidateJob(
+            child,
+            parent,
+            record,
+            train_data,
+            validation[size],
+            config.validations,
+            steps,
+            log,
+            device,
+        )
 
     def _train_inline(self, job: CandidateJob):
         try:
@@ -258,22 +311,29 @@ class Search:
         population.candidate += 1
         population.history.append(record)
         if isinstance(outcome, BaseException):
-            record.update(failed=_failure_reason(outcome), score=None, joined=False,
-                          seconds=0.0)
+            record.update(failed=_failure_reason(outcome), score=None, joined=False, seconds=0.0)
             population.consecutive_failures += 1
             return
         population.consecutive_failures = 0
-        child.metrics = {"validation_accuracy": outcome.quality,
-                         "validation_rounds": outcome.rounds}
+        child.metrics = {
+            "validation_accuracy": outcome.quality,
+            "validation_rounds": outcome.rounds,
+        }
         score = self._score_of(child)
         parent_score = population.members.get(parent.id, {}).get("score")
         joined = joins_population(score, parent_score, same_task=parent.task == task.name)
         if joined:
             population.add(child, outcome.quality, score)
-        record.update(quality=outcome.quality, score=score, joined=joined,
-                      seconds=outcome.seconds, steps=outcome.steps,
-                      accounted_params=self.system.accounted_params(
-                          child, root_shares=self.scorer.root_shares))
+        record.update(
+            quality=outcome.quality,
+            score=score,
+            joined=joined,
+            seconds=outcome.seconds,
+            steps=outcome.steps,
+            accounted_params=self.system.accounted_params(
+                child, root_shares=self.scorer.root_shares
+            ),
+        )
 
     def _stop_after_failures(self, task, population: Population, job: CandidateJob) -> None:
         if population.consecutive_failures >= self.config.max_consecutive_failures:
@@ -281,19 +341,25 @@ class Search:
                 f"{population.consecutive_failures} candidates of '{task.name}' failed in a "
                 f"row; the last: {job.record['failed']}.",
                 hint="check the data and the learning rates (--set space.opt_lr=...), "
-                     "then rerun the same command.")
+                "then rerun the same command.",
+            )
 
     def _score_of(self, path: Path) -> float:
         return self.scorer.score(
             path.metrics.get("validation_accuracy", 0.0),
             accounted_params=self.system.accounted_params(
-                path, root_shares=self.scorer.root_shares),
-            flops=self.system.flops(path))
+                path, root_shares=self.scorer.root_shares
+            ),
+            flops=self.system.flops(path),
+        )
 
     def _test(self, task, best: Path) -> None:
         try:
-            data = task.eval_dataset("test", image_size=best.image_size,
-                                     batch_size=self.config.batch_size * self.trainer.replicas)
+            data = task.eval_dataset(
+                "test",
+                image_size=best.image_size,
+                batch_size=self.config.batch_size * self.trainer.replicas,
+            )
             best.metrics["test_accuracy"] = self.trainer.accuracy(self.system, best, data)
         except UserInputError as error:
             self.observer.message(f"no test accuracy for {task.name}: {error.message}")
@@ -313,8 +379,9 @@ class Search:
             from keras_evomt.data import get_task
 
             data = self.config.data
-            self._tasks[task] = get_task(task, data_dir=data.data_dir or None,
-                                         download=data.download)
+            self._tasks[task] = get_task(
+                task, data_dir=data.data_dir or None, download=data.download
+            )
             self._tasks[task].check(self.config.root.image_size)
         return self._tasks[task]
 
@@ -329,28 +396,36 @@ class Search:
             except ValueError as error:
                 raise EvomtError(f"{state_file} is not readable JSON ({error}).") from None
             if state.get("version") != STATE_VERSION:
-                raise EvomtError(f"{state_file} has version {state.get('version')}, "
-                                 f"this keras_evomt reads {STATE_VERSION}.")
+                raise EvomtError(
+                    f"{state_file} has version {state.get('version')}, "
+                    f"this keras_evomt reads {STATE_VERSION}."
+                )
             return System.load(self.workdir, state=state["system_state"]), state
         if store.system_dir(self.workdir).exists():
             return System.load(self.workdir), {"version": STATE_VERSION}
         root = self.config.root
-        system = System.create(root.name, image_size=root.image_size,
-                               patch_size=root.patch_size, checkpoint=root.checkpoint or None)
+        system = System.create(
+            root.name,
+            image_size=root.image_size,
+            patch_size=root.patch_size,
+            checkpoint=root.checkpoint or None,
+        )
         return system, {"version": STATE_VERSION}
 
     def _commit(self) -> None:
         if not self.is_chief:  # multi-worker: only the chief writes the work directory
             return
-        self.state["system_state"] = self.system.save(self.workdir,
-                                                      keep=max(2, self.config.keep_states))
+        self.state["system_state"] = self.system.save(
+            self.workdir, keep=max(2, self.config.keep_states)
+        )
         self.state["rng"] = self.rng.bit_generator.state
         self.state["version"] = STATE_VERSION
         store.atomic_write_json(self.workdir / "search" / "state.json", self.state)
 
 
-def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike | None = None,
-           **kwargs) -> Path:
+def evolve(
+    system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike | None = None, **kwargs
+) -> Path:
     """One µ2Net task iteration on the system in `workdir`; returns the task's new path.
 
     Example:
@@ -361,8 +436,10 @@ def evolve(system_or_workdir: Any, task: Any, config, workdir: str | os.PathLike
             raise UserInputError("evolve(system, task, config, workdir=...) needs a workdir.")
         if store.system_dir(workdir).exists():
             if getattr(system_or_workdir, "loaded_from", None) != os.fspath(workdir):
-                raise UserInputError(f"{workdir} already holds a system: pass the work "
-                                     "directory instead of a System to evolve it.")
+                raise UserInputError(
+                    f"{workdir} already holds a system: pass the work "
+                    "directory instead of a System to evolve it."
+                )
         else:
             system_or_workdir.save(workdir)
     else:
@@ -394,9 +471,16 @@ class CandidateJob:
     device: str | None
 
     def run(self, system: System, trainer: CandidateTrainer) -> TrainResult:
-        return trainer.train(system, self.child, self.train_data, self.validation_data,
-                             rounds=self.rounds, steps_per_round=self.steps,
-                             on_step=self.log.step, on_round=self.log.round)
+        return trainer.train(
+            system,
+            self.child,
+            self.train_data,
+            self.validation_data,
+            rounds=self.rounds,
+            steps_per_round=self.steps,
+            on_step=self.log.step,
+            on_round=self.log.round,
+        )
 
 
 def _on(device: str | None):

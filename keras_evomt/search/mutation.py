@@ -43,9 +43,15 @@ class MutationOptions:
     remove_block: bool = False
 
 
-def make_candidate(system: System, parent: Path, task: str, num_classes: int,
-                   hparams: dict[str, Any], rng: np.random.Generator,
-                   options: MutationOptions) -> Path:
+def make_candidate(
+    system: System,
+    parent: Path,
+    task: str,
+    num_classes: int,
+    hparams: dict[str, Any],
+    rng: np.random.Generator,
+    options: MutationOptions,
+) -> Path:
     """A new candidate path for `task` derived from `parent` (any task's, or the root)."""
     mu = float(hparams.get("_mu_", 0.2))
     image_size = int(hparams.get("image_size", parent.image_size))
@@ -60,8 +66,9 @@ def make_candidate(system: System, parent: Path, task: str, num_classes: int,
         if name == roots.POSITIONS and image_size != parent.image_size:
             ids.append(_resized_positions(system, cid, image_size, parent))
         elif _must_clone(system, cid, task, name, block_index, mu, rng, options):
-            ids.append(_fresh(system, cid) if options.clone_mode == "scratch"
-                       else system.clone(cid))
+            ids.append(
+                _fresh(system, cid) if options.clone_mode == "scratch" else system.clone(cid)
+            )
         else:
             ids.append(cid)
     ids = _structural_actions(system, ids, parent, task, hparams, rng, options, mu)
@@ -71,12 +78,25 @@ def make_candidate(system: System, parent: Path, task: str, num_classes: int,
     else:
         ids.append(system.new_head(num_classes, hidden_shape))
     origin = parent.origin if parent.task == task else parent.task
-    return Path(task=task, components=ids, hparams={**hparams, "image_size": image_size},
-                parent=parent.id or parent.task, origin=origin)
+    return Path(
+        task=task,
+        components=ids,
+        hparams={**hparams, "image_size": image_size},
+        parent=parent.id or parent.task,
+        origin=origin,
+    )
 
 
-def _must_clone(system: System, cid: str, task: str, name: str, block_index: int, mu: float,
-                rng: np.random.Generator, options: MutationOptions) -> bool:
+def _must_clone(
+    system: System,
+    cid: str,
+    task: str,
+    name: str,
+    block_index: int,
+    mu: float,
+    rng: np.random.Generator,
+    options: MutationOptions,
+) -> bool:
     if name == roots.NORM or system.is_trainable(cid, task):
         return True
     mode = options.clone_mode

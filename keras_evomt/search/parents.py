@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def choose_parent(population: list[str], seeds: list[str], offspring: dict[str, int],
-                  rng: np.random.Generator) -> str:
+def choose_parent(
+    population: list[str], seeds: list[str], offspring: dict[str, int], rng: np.random.Generator
+) -> str:
     """Walks `population` (best first), then `seeds`; accepts each w.p. 0.5**children.
 
     If none is accepted, picks uniformly among all of them. After a seed is chosen the
@@ -20,7 +21,7 @@ def choose_parent(population: list[str], seeds: list[str], offspring: dict[str, 
         for index, pid in enumerate(candidates):
             if rng.random() < 0.5 ** offspring.get(pid, 0):
                 if candidates is seeds:
-                    seeds[:] = seeds[index + 1:] + seeds[:index + 1]
+                    seeds[:] = seeds[index + 1 :] + seeds[: index + 1]
                 return pid
     everyone = population + seeds
     if not everyone:

@@ -40,17 +40,24 @@ class Population:
     best_by_generation: list[float] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def start(cls, task: str, seeds: list[str], incumbent: Path | None,
-              incumbent_score: float | None = None,
-              offspring: dict[str, int] | None = None) -> Population:
+    def start(
+        cls,
+        task: str,
+        seeds: list[str],
+        incumbent: Path | None,
+        incumbent_score: float | None = None,
+        offspring: dict[str, int] | None = None,
+    ) -> Population:
         """A new iteration's population: the task's kept path (on a revisit) as its
         member, `offspring` counts carried over from earlier iterations of the task."""
         population = cls(task=task, seeds=list(seeds), offspring=dict(offspring or {}))
         if incumbent is not None:
             quality = incumbent.metrics.get("validation_accuracy", 0.0)
             population.members[incumbent.id] = {
-                "path": incumbent.to_json(), "quality": quality,
-                "score": quality if incumbent_score is None else incumbent_score}
+                "path": incumbent.to_json(),
+                "quality": quality,
+                "score": quality if incumbent_score is None else incumbent_score,
+            }
             serial = incumbent.id.rsplit("#", 1)[-1]
             population.serial = int(serial) + 1 if serial.isdigit() else 0
         return population

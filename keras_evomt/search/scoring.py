@@ -31,8 +31,11 @@ class Scorer:
     root_shares: bool = False
 
     def score(self, quality: float, *, accounted_params: float, flops: float) -> float:
-        return (quality * self.base_params ** (accounted_params / self.ref_params)
-                * self.base_flops ** (flops / self.ref_flops))
+        return (
+            quality
+            * self.base_params ** (accounted_params / self.ref_params)
+            * self.base_flops ** (flops / self.ref_flops)
+        )
 
 
 def joins_population(score: float, parent_score: float | None, same_task: bool) -> bool:

@@ -32,10 +32,20 @@ REFERENCE_SPACE: dict[str, list] = {
     "ds_hue_delta": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
 }
 REFERENCE_DEFAULTS: dict[str, Any] = {
-    "_mu_": 0.2, "opt_lr": 0.01, "opt_lr_schedule": "cosine", "opt_lr_warmup_ratio": 0.05,
-    "opt_momentum": 0.9, "opt_nesterov": False, "ds_area_range_min": 0.05, "ds_crop": True,
-    "ds_aspect_ratio_range_min": 0.75, "ds_flip_left_right": True, "ds_brightness_delta": 0.0,
-    "ds_contrast_delta": 0.0, "ds_saturation_delta": 0.0, "ds_hue_delta": 0.0,
+    "_mu_": 0.2,
+    "opt_lr": 0.01,
+    "opt_lr_schedule": "cosine",
+    "opt_lr_warmup_ratio": 0.05,
+    "opt_momentum": 0.9,
+    "opt_nesterov": False,
+    "ds_area_range_min": 0.05,
+    "ds_crop": True,
+    "ds_aspect_ratio_range_min": 0.75,
+    "ds_flip_left_right": True,
+    "ds_brightness_delta": 0.0,
+    "ds_contrast_delta": 0.0,
+    "ds_saturation_delta": 0.0,
+    "ds_hue_delta": 0.0,
     "adapter_dim": 32,
 }
 # Mutated in smaller configurations (on when a recipe lists them in its space).
@@ -60,8 +70,14 @@ def data_keys(space: Mapping[str, list]) -> list[str]:
     return sorted(k for k in space if is_data_key(k))
 
 
-def mutate(hparams: Mapping[str, Any], space: Mapping[str, list], rng: np.random.Generator,
-           *, keys: Iterable[str], mu: float | None = None) -> dict[str, Any]:
+def mutate(
+    hparams: Mapping[str, Any],
+    space: Mapping[str, list],
+    rng: np.random.Generator,
+    *,
+    keys: Iterable[str],
+    mu: float | None = None,
+) -> dict[str, Any]:
     """A copy of `hparams` where each of `keys` moves to an adjacent value w.p. µ.
 
     µ is `mu` if given, else the hparams' own `_mu_` (mutated first when in `keys`).
@@ -81,8 +97,11 @@ def mutate(hparams: Mapping[str, Any], space: Mapping[str, list], rng: np.random
 
 def _index_of(values: list, value: Any, key: str) -> int:
     for index, candidate in enumerate(values):
-        if candidate == value or (isinstance(value, float) and isinstance(candidate, float)
-                                  and abs(candidate - value) < 1e-12):
+        if candidate == value or (
+            isinstance(value, float)
+            and isinstance(candidate, float)
+            and abs(candidate - value) < 1e-12
+        ):
             return index
     # A value outside the list (e.g. a recipe default): start from the closest one.
     if isinstance(value, int | float) and not isinstance(value, bool):

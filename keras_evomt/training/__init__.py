@@ -3,5 +3,10 @@
 from keras_evomt.training.schedules import learning_rate_schedule, steps_per_round
 from keras_evomt.training.trainer import CandidateTrainer, NonFiniteLoss, TrainResult
 
-__all__ = ["CandidateTrainer", "NonFiniteLoss", "TrainResult", "learning_rate_schedule",
-           "steps_per_round"]
+__all__ = [
+    "CandidateTrainer",
+    "NonFiniteLoss",
+    "TrainResult",
+    "learning_rate_schedule",
+    "steps_per_round",
+]

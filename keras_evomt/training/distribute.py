@@ -35,8 +35,9 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
     if distribute.mode not in MODES:
         raise UserInputError(f"unknown distribute.mode '{distribute.mode}'; use one of {MODES}.")
     if distribute.precision not in PRECISIONS:
-        raise UserInputError(f"unknown distribute.precision '{distribute.precision}'; use "
-                             f"one of {PRECISIONS}.")
+        raise UserInputError(
+            f"unknown distribute.precision '{distribute.precision}'; use one of {PRECISIONS}."
+        )
     keras.mixed_precision.set_global_policy(distribute.precision)
     if distribute.cpu_devices > 1:
         split_cpu(distribute.cpu_devices)
@@ -46,12 +47,16 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(list(distribute.devices) or None)
     if name == "multi_worker_mirrored":
         if "TF_CONFIG" not in os.environ:
-            raise UserInputError("distribute.strategy=multi_worker_mirrored needs TF_CONFIG "
-                                 "describing the cluster (see README).")
+            raise UserInputError(
+                "distribute.strategy=multi_worker_mirrored needs TF_CONFIG "
+                "describing the cluster (see README)."
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu=distribute.tpu or None, zone=distribute.tpu_zone or None,
-        project=distribute.tpu_project or None)
+        tpu=distribute.tpu or None,
+        zone=distribute.tpu_zone or None,
+        project=distribute.tpu_project or None,
+    )
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
@@ -65,13 +70,15 @@ def split_cpu(count: int) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
     except RuntimeError:
         if len(tf.config.list_logical_devices("CPU")) == count:
             return  # already split (listing devices initialises TF, so only now)
         raise UserInputError(
             f"distribute.cpu_devices={count} must be set before TensorFlow starts: "
-            "start a new process (e.g. the evomt command) with it.") from None
+            "start a new process (e.g. the evomt command) with it."
+        ) from None
 
 
 def candidate_devices(distribute) -> list[str]:

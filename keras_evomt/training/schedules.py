@@ -25,8 +25,9 @@ from keras_evomt.errors import UserInputError
 SCHEDULES = ("cosine", "constant", "restarts")
 
 
-def learning_rate_schedule(hparams: Mapping[str, Any], total_steps: int,
-                           rounds: int = 1) -> Callable[[int], float]:
+def learning_rate_schedule(
+    hparams: Mapping[str, Any], total_steps: int, rounds: int = 1
+) -> Callable[[int], float]:
     """The learning rate at each of `total_steps` steps, from a path's opt_* hparams."""
     lr = float(hparams.get("opt_lr", 0.01))
     kind = hparams.get("opt_lr_schedule", "cosine")
@@ -45,12 +46,14 @@ def learning_rate_schedule(hparams: Mapping[str, Any], total_steps: int,
 def _warmup_cosine(lr: float, ratio: float, steps: int) -> Callable[[int], float]:
     warmup = int(ratio * steps)
     schedule = keras.optimizers.schedules.CosineDecay(
-        lr / 100, max(1, steps - warmup), alpha=0.0, warmup_target=lr, warmup_steps=warmup)
+        lr / 100, max(1, steps - warmup), alpha=0.0, warmup_target=lr, warmup_steps=warmup
+    )
     return lambda step: float(schedule(step))
 
 
-def steps_per_round(num_train_examples: int, batch_size: int,
-                    examples_per_round: int = 128_116) -> int:
+def steps_per_round(
+    num_train_examples: int, batch_size: int, examples_per_round: int = 128_116
+) -> int:
     """The reference budget: min(train size, 128,116) examples per validation round.
 
     Example:

@@ -74,9 +74,14 @@ class CandidateTrainer:
     summed over replicas, and the update runs once per variable copy.
     """
 
-    def __init__(self, *, strategy: tf.distribute.Strategy | None = None,
-                 jit_compile: bool = False, max_architectures: int = 4,
-                 clip_norm: float = 1.0):
+    def __init__(
+        self,
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+        jit_compile: bool = False,
+        max_architectures: int = 4,
+        clip_norm: float = 1.0,
+    ):
         self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
         self.clip_norm = clip_norm
@@ -93,10 +98,18 @@ class CandidateTrainer:
         self._compiled.clear()
 
     # === Public ===
-    def train(self, system: System, path: Path, train_data: tf.data.Dataset,
-              validation_data: tf.data.Dataset, *, rounds: int, steps_per_round: int,
-              on_step: Callable[[int, float, float, float], None] | None = None,
-              on_round: Callable[[int, float], None] | None = None) -> TrainResult:
+    def train(
+        self,
+        system: System,
+        path: Path,
+        train_data: tf.data.Dataset,
+        validation_data: tf.data.Dataset,
+        *,
+        rounds: int,
+        steps_per_round: int,
+        on_step: Callable[[int, float, float, float], None] | None = None,
+        on_round: Callable[[int, float], None] | None = None,
+    ) -> TrainResult:
         """Trains `path`'s own components in place; keeps the best round's weights.
 
         `train_data` yields global batches (per-replica batch x replicas).
@@ -110,13 +123,19 @@ class CandidateTrainer:
         frozen_vars = [v.value for v in model.non_trainable_variables]
         compiled = self._compiled_for(system, path)
         with self.strategy.scope():
-            moments = [tf.Variable(value, trainable=False)
-                       for cid in own_ids for value in _slots_or_zeros(system, cid)]
-            loss_scale = [tf.Variable(LOSS_SCALE_START, trainable=False),  # float16 only
-                          tf.Variable(0.0, trainable=False)]
+            moments = [
+                tf.Variable(value, trainable=False)
+                for cid in own_ids
+                for value in _slots_or_zeros(system, cid)
+            ]
+            loss_scale = [
+                tf.Variable(LOSS_SCALE_START, trainable=False),  # float16 only
+                tf.Variable(0.0, trainable=False),
+            ]
         if [v.shape for v in train_vars] != [m.shape for m in moments]:
-            raise AssertionError("the candidate's trainable variables and its own "
-                                 "components' weights do not line up")
+            raise AssertionError(
+                "the candidate's trainable variables and its own components' weights do not line up"
+            )
         hparams = path.hparams
         total = rounds * steps_per_round
         schedule = learning_rate_schedule(hparams, total, rounds)
@@ -130,10 +149,17 @@ class CandidateTrainer:
             for _ in range(steps_per_round):
                 images, labels = next(batches)
                 lr = schedule(step)
-                loss_t, acc_t = compiled.train_step(train_vars, frozen_vars, moments,
-                                                    loss_scale, images, labels,
-                                                    tf.constant(lr, tf.float32), momentum,
-                                                    nesterov)
+                loss_t, acc_t = compiled.train_step(
+                    train_vars,
+                    frozen_vars,
+                    moments,
+                    loss_scale,
+                    images,
+                    labels,
+                    tf.constant(lr, tf.float32),
+                    momentum,
+                    nesterov,
+                )
                 losses.append(loss_t)
                 step += 1
                 if on_step:
@@ -141,8 +167,7 @@ class CandidateTrainer:
             loss = float(tf.reduce_mean(tf.stack(losses)))
             if not math.isfinite(loss):
                 if best[2] is None:
-                    raise NonFiniteLoss(f"training loss became {loss} in round "
-                                        f"{round_index + 1}")
+                    raise NonFiniteLoss(f"training loss became {loss} in round {round_index + 1}")
                 break  # diverged after a good round: keep that round's weights
             quality = self._evaluate(compiled, train_vars, frozen_vars, validation_data)
             qualities.append(quality)
@@ -160,8 +185,12 @@ class CandidateTrainer:
         """Accuracy of `path` on `data` (batches of images, labels)."""
         model = system.model(path)
         compiled = self._compiled_for(system, path)
-        return self._evaluate(compiled, [v.value for v in model.trainable_variables],
-                              [v.value for v in model.non_trainable_variables], data)
+        return self._evaluate(
+            compiled,
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            data,
+        )
 
     def _evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> float:
         correct, count = 0, 0
@@ -197,42 +226,59 @@ class CandidateTrainer:
         clip_norm, strategy = self.clip_norm, self.strategy
         float16 = any(c.compute_dtype == "float16" for c in template.components)
 
-        def replica_step(train_vars, frozen_vars, moments, loss_scale, images, labels, lr,
-                         momentum, nesterov):
+        def replica_step(
+            train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum, nesterov
+        ):
             labels = tf.cast(labels, tf.int32)
             scale = loss_scale[0] if float16 else 1.0
             with tf.GradientTape() as tape:
                 tape.watch(train_vars)
-                logits, _ = template.stateless_call(train_vars, frozen_vars, images,
-                                                    training=True)
+                logits, _ = template.stateless_call(train_vars, frozen_vars, images, training=True)
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels, tf.cast(logits, tf.float32))
+                    labels, tf.cast(logits, tf.float32)
+                )
                 loss = tf.nn.compute_average_loss(per_example)
                 scaled = loss * scale
             context = tf.distribute.get_replica_context()
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                       tape.gradient(scaled, train_vars))
+            grads = context.all_reduce(
+                tf.distribute.ReduceOp.SUM, tape.gradient(scaled, train_vars)
+            )
             finite = None
             if float16:  # dynamic loss scaling: skip overflowing steps, adapt the scale
                 grads = [g / scale for g in grads]
                 finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
                 context.merge_call(_adapt_loss_scale, args=(loss_scale, finite))
             grads, _ = tf.clip_by_global_norm(grads, clip_norm)
-            context.merge_call(_apply_momentum, args=(train_vars, moments, grads, lr, momentum,
-                                                      nesterov, finite))
+            context.merge_call(
+                _apply_momentum, args=(train_vars, moments, grads, lr, momentum, nesterov, finite)
+            )
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
             return loss, tf.reduce_sum(tf.cast(hits, tf.float32)), tf.size(labels)
 
-        def step(train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum,
-                 nesterov):
+        def step(
+            train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum, nesterov
+        ):
             self.traces += 1
-            loss, hits, seen = strategy.run(replica_step, args=(
-                train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum,
-                nesterov))
+            loss, hits, seen = strategy.run(
+                replica_step,
+                args=(
+                    train_vars,
+                    frozen_vars,
+                    moments,
+                    loss_scale,
+                    images,
+                    labels,
+                    lr,
+                    momentum,
+                    nesterov,
+                ),
+            )
             total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
-            return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                    strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
-                    / tf.cast(total, tf.float32))
+            return (
+                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
+                / tf.cast(total, tf.float32),
+            )
 
         return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
 
@@ -241,15 +287,15 @@ class CandidateTrainer:
 
         def replica_step(train_vars, frozen_vars, images, labels):
             logits, _ = template.stateless_call(train_vars, frozen_vars, images, training=False)
-            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                            tf.cast(labels, tf.int32))
+            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32))
             return tf.reduce_sum(tf.cast(hits, tf.int32)), tf.size(labels)
 
         def step(train_vars, frozen_vars, images, labels):
-            hits, seen = strategy.run(replica_step, args=(train_vars, frozen_vars, images,
-                                                          labels))
-            return (strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None),
-                    strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None))
+            hits, seen = strategy.run(replica_step, args=(train_vars, frozen_vars, images, labels))
+            return (
+                strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None),
+            )
 
         return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
 
@@ -258,14 +304,16 @@ def _apply_momentum(strategy, train_vars, moments, grads, lr, momentum, nesterov
     """SGD with momentum (optax/JAX convention, as the reference): trace = m*trace + g;
     step = trace, or g + m*trace with Nesterov. Runs once per variable copy; a step whose
     float16 gradients overflowed (`finite` false) changes nothing."""
+
     def new_trace(trace, grad):
         updated = momentum * trace + grad
         return trace.assign(updated if finite is None else tf.where(finite, updated, trace))
 
     def descend(variable, grad, trace):
         delta = lr * (trace + nesterov * (grad + momentum * trace - trace))
-        return variable.assign_sub(delta if finite is None else
-                                   tf.where(finite, delta, tf.zeros_like(delta)))
+        return variable.assign_sub(
+            delta if finite is None else tf.where(finite, delta, tf.zeros_like(delta))
+        )
 
     for variable, trace, grad in zip(train_vars, moments, grads):
         if finite is not None:
@@ -284,8 +332,9 @@ def _adapt_loss_scale(strategy, loss_scale, finite):
     grow = good >= LOSS_SCALE_GROWTH_STEPS
     new_scale = tf.where(finite, tf.where(grow, scale * 2.0, scale), tf.maximum(scale / 2, 1.0))
     strategy.extended.update(scale, lambda s, n: s.assign(n), args=(new_scale,))
-    strategy.extended.update(good_steps, lambda c, n: c.assign(n),
-                             args=(tf.where(grow, 0.0, good),))
+    strategy.extended.update(
+        good_steps, lambda c, n: c.assign(n), args=(tf.where(grow, 0.0, good),)
+    )
 
 
 def _slots_or_zeros(system: System, cid: str) -> list[np.ndarray]:
@@ -301,7 +350,7 @@ def _store_moments(system: System, own_ids: list[str], moments) -> None:
     position = 0
     for cid in own_ids:
         count = len(system.components[cid].trainable_weights)
-        system.slots[cid] = [m.numpy() for m in moments[position:position + count]]
+        system.slots[cid] = [m.numpy() for m in moments[position : position + count]]
         position += count
 
 
@@ -310,6 +359,12 @@ def architecture_key(system: System, path: Path) -> str:
     parts: list[Any] = []
     for cid in path.components:
         component = system.components[cid]
-        parts.append([registered_name(type(component)), config_of(component),
-                      component.get_build_config(), system.is_trainable(cid, path.task)])
+        parts.append(
+            [
+                registered_name(type(component)),
+                config_of(component),
+                component.get_build_config(),
+                system.is_trainable(cid, path.task),
+            ]
+        )
     return json.dumps(parts, sort_keys=True, default=str)
