@@ -55,7 +55,9 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
         config = module.get_config(variant or None)
     except ValueError as error:
         raise UserInputError(f"{file.name}: {error}") from None
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    config.lock()  # from here on, no key can be added by mistake
+    return config
 
 
 def apply_overrides(
