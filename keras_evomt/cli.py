@@ -35,6 +35,8 @@ def handle_errors(command):
             raise
         except UserInputError as error:
             _fail(error, 2)
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as error:
+            _fail(UserInputError(f"{error.strerror}: {error.filename}"), 2)
         except EvomtError as error:
             _fail(error, 1)
         except KeyboardInterrupt:
@@ -134,9 +136,12 @@ set_option = click.option(
 def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> None:
     """Run RECIPE[:VARIANT]'s whole task sequence; rerunning resumes where it stopped."""
     from keras_evomt.recipe import load_recipe, pin_config
+    from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
 
     config = load_recipe(recipe, list(overrides))
+    validate(config)  # before anything is written to the work directory
+    _check_task_names(config)
     with WorkdirLock(workdir):
         config = pin_config(config, workdir)
         with _search(config, workdir, quiet) as search:
@@ -160,6 +165,7 @@ def evolve(
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
     from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
+    from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
 
     config = stored_config(workdir)
@@ -168,12 +174,23 @@ def evolve(
             raise UserInputError(
                 f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
             )
-        config = pin_config(load_recipe(recipe, list(overrides)), workdir)
+        config = load_recipe(recipe, list(overrides))
+        validate(config)  # before anything is written to the work directory
+        config = pin_config(config, workdir)
     else:
         config = apply_overrides(config, list(overrides))
+        validate(config)
     with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
         search.evolve(task)
     _finish(search.system, workdir)
+
+
+def _check_task_names(config) -> None:
+    """Unknown task names fail now, not when their turn comes (no data is read here)."""
+    from keras_evomt.data import get_task
+
+    for name in dict.fromkeys(config.tasks):
+        get_task(name, data_dir=config.data.data_dir or None, download=config.data.download)
 
 
 def _search(config, workdir: str, quiet: bool):
@@ -181,8 +198,9 @@ def _search(config, workdir: str, quiet: bool):
     from keras_evomt.search import Search
 
     observer = Observer(workdir, quiet=quiet, log_every_steps=config.log_every_steps)
+    search = Search(config, workdir, observer=observer)
     observer.message(f"TensorBoard: tensorboard --logdir {os.path.join(workdir, 'tb')}")
-    return Search(config, workdir, observer=observer)
+    return search
 
 
 def _finish(system, workdir: str) -> None:

@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 import tempfile
@@ -42,7 +41,6 @@ SCHEMA_VERSION = 1
 _MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SAFE_FILE = re.compile(r"^weights/[A-Za-z0-9_][A-Za-z0-9_.\-]*\.npz$")
-_log = logging.getLogger(__name__)
 # Digests of components' weights, computed once: weights change only through the
 # trainer, which calls `forget` first. Change weights by hand? Call `forget` too.
 _digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -322,7 +320,6 @@ def load(
             loaded = _load_state(directory, number, tasks)
         except CorruptStateError as error:
             warnings.append(f"state {number} is unusable ({error.message})")
-            _log.warning("%s; trying the previous state", warnings[-1])
             continue
         loaded.warnings = warnings
         return loaded
@@ -405,9 +402,10 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
     file = _safe_file(directory, entry["file"], cid)
     try:
         weights, slots = _read_arrays(file)
-    except ValueError as error:
+    except ValueError:  # numpy's message suggests loading it unsafely: never
         raise CorruptStateError(
-            f"{entry['file']} holds pickled objects or is damaged ({error}); refused."
+            f"{entry['file']} is not a plain .npz of arrays (damaged, or it holds pickled "
+            "objects); refused."
         ) from None
     except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
         raise CorruptStateError(f"{entry['file']} cannot be read: {error}") from None

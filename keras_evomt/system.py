@@ -136,6 +136,12 @@ class System:
             self.private_tasks.add(task)
         self._refresh()
 
+    def abandon_task(self) -> list[str]:
+        """Ends the active task's iteration without a new path (its kept path, if any,
+        stays); drops the components only its candidates used."""
+        self.active_task = None
+        return self.gc()
+
     def end_task(self, best: Path, keep: Iterable[Path] = ()) -> list[str]:
         """Keeps `best` as its task's path, locks its components, drops unused ones."""
         if best.task != self.active_task:

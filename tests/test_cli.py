@@ -127,6 +127,18 @@ def test_data_list_shows_the_registry():
         (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
         (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
         (["data", "prepare", "cifar11"], "unknown task"),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generations=0"],
+            "generations=0 is invalid",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "tasks=['digits','x']"],
+            "unknown task 'x'",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "space.image_size=[20]"],
+            "multiples of root.patch_size=8",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
@@ -134,6 +146,7 @@ def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
+    assert not (tmp_path / "config.json").exists()  # nothing pinned: a fixed rerun works
 
 
 def test_unknown_task_of_a_system_is_bad_input(grown):

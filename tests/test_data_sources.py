@@ -76,6 +76,12 @@ def test_from_arrays_value_range():
     y = np.array([0, 1] * 10)
     assert Task.from_arrays("a", np.zeros([20, 4, 4], np.uint8), y).value_range == (0.0, 255.0)
     assert Task.from_arrays("b", np.full([20, 4, 4], 0.5), y).value_range == (0.0, 1.0)
+    signed = np.linspace(-1, 1, 320).reshape(20, 4, 4)
+    assert Task.from_arrays("e", signed, y).value_range == (-1.0, 1.0)
+    bytes_as_floats = np.linspace(0, 250, 320).reshape(20, 4, 4)
+    assert Task.from_arrays("f", bytes_as_floats, y).value_range == (0.0, 255.0)
+    with pytest.raises(UserInputError, match=r"values in \[0.0, 16.0\]"):  # digits' range
+        Task.from_arrays("g", np.linspace(0, 16, 320).reshape(20, 4, 4), y)
     task = Task.from_arrays("c", np.full([20, 4, 4], 8.0), y, value_range=(0, 16))
     images, _ = next(iter(task.eval_dataset("train", image_size=4, batch_size=2)))
     np.testing.assert_allclose(images, 0.0)

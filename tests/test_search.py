@@ -259,6 +259,22 @@ def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     assert "became nan" in state["population"]["history"][0]["failed"]
 
 
+def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
+    from keras_evomt import store
+
+    config = tiny_search_config(("digits", "textures"))
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.run()
+        newest = search.state["system_state"]
+    # The state the search state names (textures finished) is damaged; the one before it
+    # still has textures in flight.
+    (store.system_dir(tmp_path) / f"manifest-{newest:08d}.json").write_text("{")
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        system = search.run()
+    assert list(system.paths) == ["digits", "textures"]
+    assert "test_accuracy" in system.paths["textures"].metrics
+
+
 RUN = """
 import sys
 sys.path.insert(0, {root!r})

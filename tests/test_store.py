@@ -139,7 +139,7 @@ def test_pickled_weights_are_refused_and_run_no_code(saved, tmp_path):
         _manifest(copy, 1).unlink()
 
     copy, _ = _corrupt_copy(saved, tmp_path, damage)
-    with pytest.raises(CorruptStateError, match="pickled objects"):
+    with pytest.raises(CorruptStateError, match="holds pickled"):
         System.load(copy)
     assert not marker.exists()
 

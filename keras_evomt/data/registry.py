@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -234,10 +235,11 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
     kind, _, rest = name.partition(":")
     if rest and kind == "tfds":
         return tfds_task(rest, data_dir=data_dir, download=download)
-    if rest and kind == "dir":
-        return Task.from_directory(name, rest)
-    if rest and kind == "npz":
-        return _npz_task(name, rest)
+    if rest and kind in ("dir", "npz"):
+        # One name per data set, wherever the command runs: the absolute path.
+        rest = os.path.abspath(os.path.expanduser(rest))
+        name = f"{kind}:{rest}"
+        return Task.from_directory(name, rest) if kind == "dir" else _npz_task(name, rest)
     raise UserInputError(
         f"unknown task {name!r}",
         hint=closest(name, list_tasks())

@@ -434,12 +434,15 @@ def _infer_value_range(x: np.ndarray) -> tuple[float, float]:
         return (0.0, 255.0)
     if x.dtype == np.bool_:
         return (0.0, 1.0)
-    peak = float(np.max(x))
-    if np.issubdtype(x.dtype, np.floating) and peak <= 1.0:
+    low, peak = float(np.min(x)), float(np.max(x))
+    if low >= 0.0 and peak <= 1.0:
         return (0.0, 1.0)
-    if peak <= 255.0 and float(np.min(x)) >= 0.0:
+    if low >= -1.0 and peak <= 1.0:
+        return (-1.0, 1.0)
+    if low >= 0.0 and 128.0 < peak <= 255.0:  # 8-bit values held in another dtype
         return (0.0, 255.0)
     raise UserInputError(
-        f"cannot tell the pixel range of images with values in [{np.min(x)}, {peak}]",
+        f"cannot tell the pixel range of images with values in [{low}, {peak}] "
+        "(guessing would scale them wrongly)",
         hint="pass value_range=(low, high)",
     )

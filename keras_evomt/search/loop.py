@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_evomt import store
-from keras_evomt.errors import EvomtError, UserInputError
+from keras_evomt.errors import CorruptStateError, EvomtError, UserInputError
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import validate
@@ -98,6 +98,8 @@ class Search:
         sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
         self.state.setdefault("position", 0)
         with _data_context(self.config):
+            for name in dict.fromkeys(sequence[self.state["position"] :]):
+                self._task(name)  # every task's data checked before any training
             while self.state["position"] < len(sequence):
                 self._evolve(sequence[self.state["position"]], advance_sequence=True)
         return self.system
@@ -140,6 +142,7 @@ class Search:
         self.state["population"] = None
         if advance_sequence:  # in the same commit, so a crash cannot repeat the task
             self.state["position"] += 1
+            self.system.info["sequence_position"] = self.state["position"]
         self._commit()
         self.observer.task_finished(
             task.name, best.metrics, added, self.system.total_params(), len(self.system.paths)
@@ -400,7 +403,10 @@ class Search:
                     f"{state_file} has version {state.get('version')}, "
                     f"this keras_evomt reads {STATE_VERSION}."
                 )
-            return System.load(self.workdir, state=state["system_state"]), state
+            try:
+                return System.load(self.workdir, state=state["system_state"]), state
+            except CorruptStateError as error:
+                return self._recover(state, error), state
         if store.system_dir(self.workdir).exists():
             return System.load(self.workdir), {"version": STATE_VERSION}
         root = self.config.root
@@ -411,6 +417,19 @@ class Search:
             checkpoint=root.checkpoint or None,
         )
         return system, {"version": STATE_VERSION}
+
+    def _recover(self, state: dict[str, Any], error: CorruptStateError) -> System:
+        """The search's system state is damaged: go on from the newest good one. The task
+        iteration in flight restarts; the sequence goes on from where that state was."""
+        system = System.load(self.workdir)  # falls back, or fails if nothing is loadable
+        self.observer.message(
+            f"warning: {error.message}; going on from state {system.loaded_state} "
+            "(the task iteration in flight starts again)."
+        )
+        state["population"] = None
+        state["position"] = system.info.get("sequence_position", 0)
+        system.abandon_task()
+        return system
 
     def _commit(self) -> None:
         if not self.is_chief:  # multi-worker: only the chief writes the work directory
