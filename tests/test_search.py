@@ -275,6 +275,34 @@ def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
     assert "test_accuracy" in system.paths["textures"].metrics
 
 
+def test_a_generation_shares_its_image_size_and_data_hyperparameters(tmp_path, monkeypatch):
+    from keras_evomt.observe import CandidateLog
+
+    records = []
+    monkeypatch.setattr(
+        CandidateLog,
+        "finished",
+        lambda log, record, hp: records.append(
+            (record, {k: v for k, v in hp.items() if k.startswith("ds_")})
+        ),
+    )
+    config = tiny_search_config(("digits",))
+    config.generations, config.candidates_per_generation = 3, 2
+    config.space.image_size = [16, 24, 32, 40]
+    config.space._mu_ = [1.0]
+    config.defaults._mu_ = 1.0  # every key moves each generation
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.evolve("digits")
+    by_generation: dict[int, set] = {}
+    for record, data in records:
+        by_generation.setdefault(record["generation"], set()).add(
+            (record["image_size"], tuple(sorted(data.items())))
+        )
+    assert sorted(by_generation) == [0, 1, 2]
+    assert all(len(shared) == 1 for shared in by_generation.values())
+    assert len({next(iter(s))[0] for s in by_generation.values()}) > 1  # sizes did change
+
+
 RUN = """
 import sys
 sys.path.insert(0, {root!r})

@@ -257,6 +257,7 @@ class Search:
         child.id = population.new_id()
         index = population.candidate + offset
         record = {
+            "image_size": child.image_size,
             "id": child.id,
             "task": task.name,
             "parent": pid,

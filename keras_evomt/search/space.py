@@ -57,7 +57,9 @@ EXTRA_SPACE: dict[str, list] = {
 
 
 def is_data_key(key: str) -> bool:
-    return key.startswith("ds_")
+    """Keys shared by a whole generation: the input pipeline's (ds_*) and the image size
+    (the reference's ds_image_size), so all its candidates can be fed the same batches."""
+    return key.startswith("ds_") or key == "image_size"
 
 
 def model_keys(space: Mapping[str, list]) -> list[str]:
@@ -66,7 +68,7 @@ def model_keys(space: Mapping[str, list]) -> list[str]:
 
 
 def data_keys(space: Mapping[str, list]) -> list[str]:
-    """Keys sampled once per generation."""
+    """Keys sampled once per generation (see `is_data_key`)."""
     return sorted(k for k in space if is_data_key(k))
 
 
