@@ -376,3 +376,24 @@ def test_xla_compiled_training_matches_the_default(tmp_path):
     assert np.abs(w0[0]).max() > 0
     for a, b in zip(w0, w1):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_candidates_of_one_architecture_share_one_trace():
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+    from keras_evomt.training.trainer import architecture_key
+
+    x, y = digits(64)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    system = tiny_system()
+    system.start_task("a")
+    trainer = CandidateTrainer()
+    paths = [system.new_task_path("a", 10) for _ in range(3)]
+    assert len({architecture_key(system, p) for p in paths}) == 1
+    for path in paths:
+        trainer.train(system, path, train, valid, rounds=1, steps_per_round=2)
+    assert trainer.traces == 1
+    heads = [system.components[p.components[-1]].get_weights()[0] for p in paths]
+    assert all(np.abs(h).max() > 0 for h in heads)  # each trained its own variables

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_evomt.data.pipeline import DATA_HPARAM_DEFAULTS
+
 REFERENCE_SPACE: dict[str, list] = {
     "_mu_": [round(0.10 + 0.02 * i, 2) for i in range(11)],
     "opt_lr": [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
@@ -38,14 +40,7 @@ REFERENCE_DEFAULTS: dict[str, Any] = {
     "opt_lr_warmup_ratio": 0.05,
     "opt_momentum": 0.9,
     "opt_nesterov": False,
-    "ds_area_range_min": 0.05,
-    "ds_crop": True,
-    "ds_aspect_ratio_range_min": 0.75,
-    "ds_flip_left_right": True,
-    "ds_brightness_delta": 0.0,
-    "ds_contrast_delta": 0.0,
-    "ds_saturation_delta": 0.0,
-    "ds_hue_delta": 0.0,
+    **DATA_HPARAM_DEFAULTS,  # the input pipeline's own defaults (data.pipeline)
     "adapter_dim": 32,
 }
 # Mutated in smaller configurations (on when a recipe lists them in its space).

@@ -255,24 +255,9 @@ class CandidateTrainer:
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
             return loss, tf.reduce_sum(tf.cast(hits, tf.float32)), tf.size(labels)
 
-        def step(
-            train_vars, frozen_vars, moments, loss_scale, images, labels, lr, momentum, nesterov
-        ):
+        def step(*args):  # the arguments of replica_step, run on every replica
             self.traces += 1
-            loss, hits, seen = strategy.run(
-                replica_step,
-                args=(
-                    train_vars,
-                    frozen_vars,
-                    moments,
-                    loss_scale,
-                    images,
-                    labels,
-                    lr,
-                    momentum,
-                    nesterov,
-                ),
-            )
+            loss, hits, seen = strategy.run(replica_step, args=args)
             total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
             return (
                 strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
