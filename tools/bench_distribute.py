@@ -124,7 +124,8 @@ def main(devices, gpus, candidates, steps, write, child_mode) -> None:
             "logical devices share the same cores: this shows each mode's overhead, "
             "not its scaling.",
             "",
-            "| mode | candidates at once | replicas each | seconds | candidates/hour | vs default |",
+            "| mode | candidates at once | replicas each | seconds | candidates/hour "
+            "| vs default |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         lines += [
