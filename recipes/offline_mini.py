@@ -19,6 +19,7 @@ from __future__ import annotations
 from common import base, budget, small_vit
 
 from keras_evomt.data.offline import fashion_mnist_files_present
+from keras_evomt.search.space import EXTRA_SPACE
 
 
 def get_config(variant: str | None = None):
@@ -44,9 +45,9 @@ def get_config(variant: str | None = None):
     config.defaults.ds_flip_left_right = False
     config.mutation.insert_adapter = True
     # The smaller configurations of the paper also mutate these (see method.md).
-    config.space.adapter_dim = [8, 16, 32, 64]
-    config.space.opt_lr_schedule = ["constant", "cosine", "restarts"]
-    config.space.image_size = [24, 32, 40]
+    config.space.adapter_dim = list(EXTRA_SPACE["adapter_dim"])
+    config.space.opt_lr_schedule = list(EXTRA_SPACE["opt_lr_schedule"])
+    config.space.image_size = [24, 32, 40]  # multiples of this root's 8 px patches
     config.defaults.adapter_dim = 16
     config.log_every_steps = 20
     if variant == "smoke":
