@@ -96,7 +96,12 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     if as_json:
         data = {"tasks": rows, "system": totals}
         if compared:
+            from keras_evomt.summary import common_tasks, means
+
             data["compare"] = compared
+            shared = common_tasks(rows, *compared.values())
+            runs = {workdir: rows, **compared}
+            data["means"] = {name: means(run, shared) for name, run in runs.items()}
         click.echo(json.dumps(data, indent=1))
         return
     display.status_table(rows, totals)

@@ -19,7 +19,9 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _count(value: float) -> str:
+def _count(value: float | None) -> str:
+    if value is None:
+        return "-"
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= size:
             return f"{value / size:.2f}{unit}"
@@ -131,4 +133,15 @@ def comparison_table(
                 else f"{_pct(row['test_accuracy'])} / {_count(row['accounted_params'])}"
             )
         table.add_row(task, *cells)
+    from keras_evomt.summary import common_tasks, means
+
+    shared = common_tasks(rows, *others.values())
+    cells = []
+    for run in [rows, *others.values()]:
+        figures = means(run, shared)
+        cells.append(
+            f"{_pct(figures['mean_test_accuracy'])} / {_count(figures['params_per_task'])}"
+        )
+    table.add_section()
+    table.add_row(f"mean ({len(shared)} common)", *cells)
     console.print(table)

@@ -42,3 +42,27 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "active_task": system.active_task,
     }
     return rows, totals
+
+
+def means(rows: list[dict[str, Any]], tasks: list[str] | None = None) -> dict[str, Any]:
+    """Mean test accuracy and accounted parameters per task over `tasks` (default: all
+    rows), the figures `evomt status --compare` sets beside each other.
+
+    Example:
+        means(rows)  # {'tasks': 3, 'mean_test_accuracy': 0.91, 'params_per_task': 52031.0}
+    """
+    chosen = [r for r in rows if tasks is None or r["task"] in tasks]
+    accuracies = [r["test_accuracy"] for r in chosen if r["test_accuracy"] is not None]
+    return {
+        "tasks": len(chosen),
+        "mean_test_accuracy": sum(accuracies) / len(accuracies) if accuracies else None,
+        "params_per_task": (
+            sum(r["accounted_params"] for r in chosen) / len(chosen) if chosen else None
+        ),
+    }
+
+
+def common_tasks(*runs: list[dict[str, Any]]) -> list[str]:
+    """Tasks present in every run, in the first run's order."""
+    shared = set.intersection(*({r["task"] for r in rows} for rows in runs))
+    return [r["task"] for r in runs[0] if r["task"] in shared]

@@ -62,8 +62,10 @@ class System:
     ) -> System:
         """A new system holding a named ViT root (random, or loaded from `checkpoint`)."""
         from keras_evomt.components import checkpoints
+        from keras_evomt.roots import resolve
 
-        approximate = bool(checkpoint) and checkpoints.uses_approximate_gelu(checkpoint)
+        source = resolve(checkpoint) if checkpoint else None
+        approximate = bool(source) and checkpoints.uses_approximate_gelu(source)
         sizes = {
             "image_size": image_size,
             "patch_size": patch_size,
@@ -78,7 +80,7 @@ class System:
             "checkpoint": None,
         }
         if checkpoint:
-            checkpoints.load_into(parts, checkpoint, spec)
+            checkpoints.load_into(parts, source, spec)
             info["checkpoint"] = str(checkpoint)
         return cls.from_root_components(parts, info, image_size=spec.image_size)
 

@@ -1,20 +1,24 @@
-"""The reference's comparison configurations, on any task list, as configs of the
-same engine: one candidate per task, no hyperparameter mutation, parent = root.
+"""The reference's comparison configurations, as configs of the same engine: one
+candidate per task, no hyperparameter mutation, parent = the root.
+
+Each baseline gets the main job's tasks, root, data defaults and hyperparameter
+defaults (recipes/offline_mini.py), and as many training steps per task as the main
+job's search spends on a task (generations x candidates x validations x steps), as the
+reference trains its baselines: validation rounds multiplied by the search's
+candidates per task, each round as long as the search's.
 
 Variants:  finetune_all, freeze_bottom (N = mutation.freeze_bottom, default half the
-           blocks), adapters (size D = defaults.adapter_dim), independent (a
-           randomly initialised model per task).
-Command:   evomt run recipes/baselines.py:finetune_all --workdir runs/finetune \\
-               --set tasks="['digits','textures']"
-           then `evomt status --workdir runs/finetune` beside the µ2Net run's status.
-Hardware:  as the µ2Net run on the same tasks; on CPU with the default small ViT,
-           a few minutes for the offline tasks.
+           blocks), adapters (size D = defaults.adapter_dim, before every block),
+           independent (a randomly initialised model per task).
+Command:   evomt run recipes/baselines.py:finetune_all --workdir runs/finetune
+           then `evomt status --workdir runs/offline_mini --compare runs/finetune`.
+Hardware:  as the main job; tools/bench_quality.py runs them beside it.
 Result:    per-task accuracies and parameter counts of each baseline.
 """
 
 from __future__ import annotations
 
-from common import base, budget, small_vit
+from common import budget, offline_main_job
 
 VARIANTS = ("finetune_all", "freeze_bottom", "adapters", "independent")
 CLONE_MODES = {
@@ -28,21 +32,21 @@ CLONE_MODES = {
 def get_config(variant: str | None = None):
     if variant not in VARIANTS:
         raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. Received: {variant!r}")
-    config = small_vit(base(), "vit_mini", image_size=32, patch_size=8)
-    config.tasks = ["digits", "textures", "lfw_faces"]
+    config = offline_main_job()
+    rounds_per_search = config.generations * config.candidates_per_generation
     budget(
         config,
         generations=1,
         candidates=1,
-        validations=3,
-        steps=80,
-        batch_size=64,
-        validation_examples=512,
+        validations=config.validations * rounds_per_search,
+        steps=config.steps_per_validation,
+        batch_size=config.batch_size,
+        validation_examples=config.validation_examples,
     )
-    config.defaults.opt_lr = 0.05
     config.defaults._mu_ = 0.0
     config.space = {}  # no hyperparameter mutation: the baseline's fixed settings
     config.parents.seeds = "root"
+    config.mutation.adapters = False
     config.mutation.clone_mode = CLONE_MODES[variant]
     config.mutation.freeze_bottom = 2
     return config

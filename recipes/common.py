@@ -13,11 +13,13 @@ def small_vit(
     image_size: int = 32,
     patch_size: int = 8,
 ) -> ml_collections.ConfigDict:
-    """A small random-initialised ViT root for CPU runs (no checkpoint)."""
+    """A small random-initialised ViT root for CPU runs (no checkpoint); the score's
+    reference size is that root's, as in the µ2Net notebook's smaller configurations."""
     config.root.name = name
     config.root.checkpoint = ""
     config.root.image_size = image_size
     config.root.patch_size = patch_size
+    config.score.ref_params = 0.0
     return config
 
 
@@ -43,3 +45,50 @@ def budget(
 
 def base() -> ml_collections.ConfigDict:
     return default_config()
+
+
+def offline_main_job() -> ml_collections.ConfigDict:
+    """The offline main job's tasks, root, budget and data defaults (recipes/offline_mini.py),
+    which its baselines (recipes/baselines.py) share."""
+    from keras_evomt.search.space import EXTRA_SPACE
+
+    config = small_vit(base(), "vit_mini", image_size=32, patch_size=8)
+    # vit_mini pretrained on Fashion-MNIST, which is not one of the tasks
+    # (tools/pretrain_root.py; the file ships in keras_evomt/roots/).
+    config.root.checkpoint = "builtin:vit_mini_fashion_mnist"
+    config.tasks = ["digits", "textures", "lfw_faces"]
+    budget(
+        config,
+        generations=3,
+        candidates=4,
+        validations=3,
+        steps=40,
+        batch_size=64,
+        validation_examples=512,
+    )
+    config.space.opt_lr = [0.01, 0.02, 0.05, 0.1, 0.2]
+    config.defaults.opt_lr = 0.1
+    config.defaults._mu_ = 0.1  # as the reference's small (Ti/16, B/16) configurations
+    # Small images: an inception crop of 5% of a digit is noise, and flips change digits.
+    # The search may still turn these on: ds_* values mutate every generation.
+    config.defaults.ds_crop = False
+    config.defaults.ds_area_range_min = 0.5
+    config.defaults.ds_flip_left_right = False
+    # The reference's smaller configurations also mutate these.
+    config.mutation.adapters = True
+    config.space.adapter_dim = list(EXTRA_SPACE["adapter_dim"])
+    config.space.opt_lr_schedule = list(EXTRA_SPACE["opt_lr_schedule"])
+    config.space.image_size = [24, 32, 40]  # multiples of this root's 8 px patches
+    config.defaults.adapter_dim = 16
+    config.log_every_steps = 20
+    return config
+
+
+def steps_per_task(config: ml_collections.ConfigDict) -> int:
+    """Training steps a search spends on one task iteration (every candidate's)."""
+    return (
+        config.generations
+        * config.candidates_per_generation
+        * config.validations
+        * config.steps_per_validation
+    )

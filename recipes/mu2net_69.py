@@ -16,6 +16,11 @@ Result:    the paper reports cifar10 99.49% test accuracy and a 13.1B parameter 
 
 Variant `tiny` runs the same sequence code on TFDS mock data with a tiny ViT and a
 handful of steps (the first tasks of the sequence; CI runs it).
+
+Variants `size_scale_98`, `_95`, `_90`, `_70`, `_30`, `_2` are the reference's "Size
+scale" configurations: score = accuracy x (N/100) ** (accounted params / 303,303,682),
+and `num_layers` mutates over 1..24 (dropping top blocks, or growing them back).
+Variants combine with a comma: `mu2net_69.py:vtab_1k,size_scale_90`.
 """
 
 from __future__ import annotations
@@ -25,9 +30,17 @@ from common import base, budget, small_vit
 from keras_evomt.data import list_tasks
 
 BENCHMARKS = ("vit", "vtab_full", "vdd", "chars", "vtab_1k")
+SIZE_SCALES = (98, 95, 90, 70, 30, 2)
 
 
 def get_config(variant: str | None = None):
+    config = _reference()
+    for part in (variant or "").split(","):
+        _apply_variant(config, part.strip() or None)
+    return config
+
+
+def _reference():
     config = base()
     config.root.name = "vit_l16"
     config.root.image_size = 384
@@ -42,7 +55,19 @@ def get_config(variant: str | None = None):
         batch_size=64,
         validation_examples=10_000,
     )
-    if variant in BENCHMARKS:
+    config.score.base_params = 1.0  # the µ2Net run: score = validation accuracy
+    config.score.ref_params = 303_303_682.0  # ViT-L/16, the notebook's reference size
+    return config
+
+
+def _apply_variant(config, variant: str | None) -> None:
+    if variant is None:
+        return
+    scales = {f"size_scale_{n}": n for n in SIZE_SCALES}
+    if variant in scales:
+        config.score.base_params = scales[variant] / 100
+        config.space.num_layers = list(range(1, 25))
+    elif variant in BENCHMARKS:
         config.tasks = list_tasks(variant)
     elif variant == "tiny":
         small_vit(config, "vit_tiny", image_size=32, patch_size=8)
@@ -57,8 +82,8 @@ def get_config(variant: str | None = None):
             validation_examples=16,
         )
         config.data.mock_examples = 64
-    elif variant is not None:
+    else:
         raise ValueError(
-            f"unknown variant {variant!r}; mu2net_69 has: {', '.join(BENCHMARKS)}, tiny"
+            f"unknown variant {variant!r}; mu2net_69 has: {', '.join(BENCHMARKS)}, tiny, "
+            f"{', '.join(scales)}"
         )
-    return config

@@ -234,6 +234,7 @@ def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, t
     sets = [
         "tasks=['digits','textures']",
         "root.name='vit_tiny'",
+        "root.checkpoint=''",
         "validations=1",
         "steps_per_validation=3",
         "validation_examples=64",
@@ -255,6 +256,10 @@ def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, t
     assert both.exit_code == 0 and "beside other runs" in both.output
     data = json.loads(evomt("status", "--workdir", workdir, "--compare", tmp_path, "--json").output)
     assert [r["task"] for r in data["compare"][str(tmp_path)]] == ["digits", "textures"]
+    assert "mean (2 common)" in both.output
+    mean = data["means"][str(tmp_path)]
+    accuracies = [r["test_accuracy"] for r in data["compare"][str(tmp_path)]]
+    assert mean["tasks"] == 2 and mean["mean_test_accuracy"] == sum(accuracies) / 2
     missing = CliRunner().invoke(
         main, ["run", "recipes/baselines.py", "--workdir", str(tmp_path / "x")]
     )

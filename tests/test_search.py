@@ -10,6 +10,7 @@ import pytest
 from keras_evomt.components import ClassificationHead, PositionEmbedding
 from keras_evomt.errors import EvomtError
 from keras_evomt.observe import Observer
+from keras_evomt.path import Path
 from keras_evomt.search import (
     REFERENCE_DEFAULTS,
     REFERENCE_SPACE,
@@ -22,6 +23,8 @@ from keras_evomt.search import (
     make_candidate,
     mutate,
 )
+from keras_evomt.search.journal import CandidateJournal
+from keras_evomt.search.mutation import encoder_layers
 from keras_evomt.search.space import data_keys, model_keys
 from keras_evomt.system import base_name
 from tests.helpers import digits, tiny_search_config, tiny_system
@@ -181,7 +184,7 @@ def test_structural_actions_and_baseline_modes():
         10,
         hparams,
         rng,
-        MutationOptions(insert_block=True, insert_adapter=True),
+        MutationOptions(insert_block=True, adapters=True),
     )
     names = [base_name(c) for c in grown.components]
     assert any(n.startswith("adapter") for n in names)
@@ -223,6 +226,67 @@ def test_structural_actions_and_baseline_modes():
     assert fresh.shape == original.shape and not np.array_equal(fresh, original)
 
 
+def test_num_layers_drops_top_blocks_and_regrows_them_from_ancestors():
+    system = tiny_system()  # 2 blocks
+    system.start_task("a")
+    rng = np.random.default_rng(0)
+    frozen = {**REFERENCE_DEFAULTS, "_mu_": 0.0, "image_size": 32}
+    root_blocks = [layer.block for layer in encoder_layers(system, system.root)]
+    short = make_candidate(
+        system, system.root, "a", 10, {**frozen, "num_layers": 1}, rng, MutationOptions()
+    )
+    assert [layer.block for layer in encoder_layers(system, short)] == root_blocks[:1]
+    assert short.hparams["num_layers"] == 1
+    short.id = "a#0"
+    # Grown back: block 1 comes from the closest ancestor that has one (the root).
+    regrown = make_candidate(
+        system, short, "a", 10, {**frozen, "num_layers": 2}, rng, MutationOptions(), [system.root]
+    )
+    assert [layer.block for layer in encoder_layers(system, regrown)] == root_blocks
+    # Beyond every ancestor: a new, randomly initialised block.
+    grown = make_candidate(
+        system, system.root, "a", 10, {**frozen, "num_layers": 3}, rng, MutationOptions()
+    )
+    blocks = [layer.block for layer in encoder_layers(system, grown)]
+    assert blocks[:2] == root_blocks and blocks[2] not in system.root.components
+    assert base_name(blocks[2]) == "encoderblock_2" and system.is_trainable(blocks[2], "a")
+    model = system.model(grown)
+    assert model(digits(2)[0]).shape == (2, 10)
+
+
+def test_adapters_are_added_with_probability_mu_kept_and_renewed_with_their_size():
+    system = tiny_system()
+    system.start_task("a")
+    rng = np.random.default_rng(0)
+    hparams = {**REFERENCE_DEFAULTS, "_mu_": 1.0, "image_size": 32, "adapter_dim": 4}
+    with_adapters = make_candidate(
+        system, system.root, "a", 10, hparams, rng, MutationOptions(adapters=True)
+    )
+    layers = encoder_layers(system, with_adapters)
+    assert all(layer.adapter for layer in layers) and with_adapters.hparams["adapter_layers"] == [
+        0,
+        1,
+    ]
+    with_adapters.id = "a#0"
+    calm = {**hparams, "_mu_": 0.0}
+    kept = make_candidate(system, with_adapters, "a", 10, calm, rng, MutationOptions(adapters=True))
+    # never removed; trainable for "a" (its own), so cloned with their weights
+    kept_adapters = [layer.adapter for layer in encoder_layers(system, kept)]
+    assert all(kept_adapters) and set(kept_adapters).isdisjoint(layer.adapter for layer in layers)
+    resized = make_candidate(
+        system,
+        with_adapters,
+        "a",
+        10,
+        {**calm, "adapter_dim": 8},
+        rng,
+        MutationOptions(adapters=True),
+    )
+    new = [system.components[layer.adapter] for layer in encoder_layers(system, resized)]
+    assert [a.adapter_dim for a in new] == [8, 8]
+    assert all(not np.any(a.get_weights()[-2]) for a in new)  # zero 'up' kernel: identity
+
+
 def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     config = tiny_search_config(("digits", "textures", "lfw_faces"))
     config.candidates_per_generation = 3
@@ -236,15 +300,16 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
             np.testing.assert_array_equal(search.system.model(old)(probe), predictions[old])
         fingerprints[task] = search.system.fingerprint(task)
         predictions[task] = search.system.model(task)(probe).numpy()
-    system = search.system
-    paths = system.paths
-    reused = set(paths["lfw_faces"].components) & (
-        set(paths["digits"].components) | set(paths["textures"].components)
-    ) - set(system.root.components)
-    origins = {paths["textures"].origin, paths["lfw_faces"].origin}
-    assert reused or origins & {"digits", "textures"}, "later tasks should build on earlier ones"
+    paths = search.system.paths
     assert all("test_accuracy" in p.metrics for p in paths.values())
     assert (tmp_path / "tb").is_dir()
+    # The first generation of a later task tries several sources (other tasks, the root).
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    assert len(records) == 3 * 3 and all("hparams" in r and "quality" in r for r in records)
+    for task, sources in (("textures", 2), ("lfw_faces", 3)):
+        first = [r for r in records if r["task"] == task and r["generation"] == 0]
+        tried = {r["parent"].rsplit("#", 1)[0] for r in first}
+        assert len(tried) == sources, (task, tried)
 
 
 def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
@@ -256,7 +321,7 @@ def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     with pytest.raises(EvomtError, match="2 candidates of 'digits' failed in a row"):
         search.evolve("digits")
     state = json.loads((tmp_path / "search" / "state.json").read_text())
-    assert "became nan" in state["population"]["history"][0]["failed"]
+    assert "became nan" in state["population"]["proposals"][0]["outcome"]["failed"]
 
 
 def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
@@ -338,8 +403,8 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
             population = json.loads(state.read_text()).get("population") or {}
         except (OSError, ValueError):
             population = {}
-        if len(population.get("history", [])) >= 2 and population.get("task") == "digits":
-            break
+        if population.get("candidate", 0) >= 1 and population.get("task") == "digits":
+            break  # mid-generation: proposed, one candidate trained, none concluded
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
@@ -347,6 +412,47 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
         [sys.executable, "-c", RUN.format(root=root, workdir=str(killed))], check=True, timeout=300
     )
     assert _fingerprints(killed) == _fingerprints(whole)
+
+    def candidates(workdir):
+        lines = CandidateJournal(workdir / "search" / "candidates.jsonl").read()
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in lines]
+
+    assert candidates(killed) == candidates(whole) and len(candidates(whole)) == 6
+
+
+def test_a_generation_draws_its_parents_from_the_population_as_it_began(tmp_path):
+    config = tiny_search_config(("digits",))
+    config.generations, config.candidates_per_generation = 3, 3
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.evolve("digits")
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    assert [r["generation"] for r in records] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert {r["parent"] for r in records if r["generation"] == 0} == {"root"}
+    for generation in (1, 2):
+        mine = {r["id"] for r in records if r["generation"] == generation}
+        earlier_members = {r["id"] for r in records if r["generation"] < generation and r["joined"]}
+        parents = {r["parent"] for r in records if r["generation"] == generation}
+        assert not parents & mine  # never a sibling of the same generation
+        assert parents <= earlier_members | {"root"}
+
+
+def test_journal_keeps_only_committed_lines(tmp_path):
+    journal = CandidateJournal(tmp_path / "search" / "candidates.jsonl")
+    committed = journal.append([{"id": "a#0"}, {"id": "a#1"}])
+    journal.append([{"id": "a#2"}])  # a crash before the commit that names it
+    with open(journal.path, "ab") as f:
+        f.write(b'{"id": "a#3", "qual')  # and a torn line
+    journal.truncate(committed)
+    assert [r["id"] for r in journal.read()] == ["a#0", "a#1"]
+
+
+def test_ties_rank_older_first_and_the_best_is_the_newest():
+    population = Population.start("a", ["root"], None)
+    for serial in range(3):
+        path = Path(task="a", components=[], hparams={"image_size": 32}, id=f"a#{serial}")
+        population.add(path, quality=0.5, score=0.5)
+    assert population.ranked_ids() == ["a#0", "a#1", "a#2"]
+    assert population.best().id == "a#2"
 
 
 def test_population_state_round_trips():

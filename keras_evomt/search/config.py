@@ -42,7 +42,7 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.score = ml_collections.ConfigDict()
     c.score.base_params = 1.0
-    c.score.ref_params = 2.2e9
+    c.score.ref_params = 303_303_682.0  # the µ2Net notebook's: ViT-L/16; 0 = the root's size
     c.score.base_flops = 1.0
     c.score.ref_flops = 3.8e12
     c.score.root_shares = False
@@ -53,9 +53,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.mutation = ml_collections.ConfigDict()
     c.mutation.clone_mode = "mu"
     c.mutation.freeze_bottom = 0
-    c.mutation.insert_block = False
-    c.mutation.insert_adapter = False
-    c.mutation.remove_block = False
+    c.mutation.adapters = False  # the reference's adapter mutation (smaller configurations)
+    c.mutation.insert_block = False  # µ2Net+: identity-initialised block insertion
 
     c.parents = ml_collections.ConfigDict()
     c.parents.seeds = "all"  # "all": other tasks' best paths + root; "root": the root only
@@ -122,6 +121,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             fail(key, value, f"use one of {', '.join(allowed)}")
+    if config.score.ref_params < 0:
+        fail("score.ref_params", config.score.ref_params, "0 (the root's size) or more")
+    if config.score.ref_flops <= 0:
+        fail("score.ref_flops", config.score.ref_flops, "a positive number")
     for key in ("base_params", "base_flops"):
         if not 0 < config.score[key] <= 1:
             fail(f"score.{key}", config.score[key], "a base in (0, 1]")
@@ -138,6 +141,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
             isinstance(v, int | float) and 0 <= v <= 1 for v in values
         ):
             fail(f"space.{key}", values, "numbers in [0, 1]")
+        if key in ("num_layers", "adapter_dim") and not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= (key == "adapter_dim")
+            for v in values
+        ):
+            fail(f"space.{key}", values, "whole numbers (adapter_dim: at least 1)")
         if key == "opt_lr" and not all(isinstance(v, int | float) and v > 0 for v in values):
             fail("space.opt_lr", values, "positive numbers")
     if not 0 <= config.defaults["_mu_"] <= 1:

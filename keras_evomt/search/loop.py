@@ -1,10 +1,13 @@
 """The continual loop: task iterations, generations, candidates; committed after each.
 
 A `Search` owns a work directory. `run()` goes through the config's task sequence,
-`evolve(task)` does one task iteration. After every candidate the system (all
-components, the population's included) and then `search/state.json` (naming that
-system state) are committed atomically, so killing the process at any instant and
-rerunning loses at most the candidate in flight, and ends in the same system.
+`evolve(task)` does one task iteration. A generation is proposed whole (every parent
+drawn from the population as it stood when the generation began), committed, trained
+candidate by candidate (or a wave per device), then concluded in order: the improved
+candidates join the population. Each commit writes the system (all components, the
+proposals' included) and then `search/state.json` (naming that system state)
+atomically, so killing the process at any instant and rerunning loses at most the
+candidate in flight, and ends in the same system.
 
 Example:
     search = Search(config, "runs/demo")
@@ -30,7 +33,8 @@ from keras_evomt.errors import CorruptStateError, EvomtError, UserInputError
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import validate
-from keras_evomt.search.mutation import MutationOptions, make_candidate
+from keras_evomt.search.journal import CandidateJournal
+from keras_evomt.search.mutation import MutationOptions, make_candidate, structure_hparams
 from keras_evomt.search.parents import choose_parent
 from keras_evomt.search.population import Population
 from keras_evomt.search.scoring import Scorer, joins_population
@@ -79,7 +83,6 @@ class Search:
             self.devices = distribute.candidate_devices(config.distribute)
             self.waves = Waves(self.devices, jit_compile=config.training.jit_compile)
         self.is_chief = distribute.is_chief(self.strategy)
-        self.scorer = Scorer(**config.score.to_dict())
         self.options = MutationOptions(**config.mutation.to_dict())
         self._tasks: dict[str, Any] = dict(tasks or {})
         if config.training.deterministic:
@@ -88,9 +91,17 @@ class Search:
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.system, self.state = self._open()
+        root_size = sum(self.system.params(c) for c in self.system.root.components)
+        self.scorer = Scorer(
+            **{**config.score.to_dict(), "ref_params": config.score.ref_params or root_size}
+        )
         self.rng = np.random.default_rng(config.seed)
         if self.state.get("rng"):
             self.rng.bit_generator.state = self.state["rng"]
+        self.candidates_log = CandidateJournal(self.workdir / "search" / "candidates.jsonl")
+        if self.is_chief:  # lines past the committed state are redone by this run
+            self.candidates_log.truncate(self.state.get("candidates_log_bytes", 0))
+        self._logs: dict[int, CandidateLog] = {}
 
     # === Public ===
     def run(self) -> System:
@@ -185,39 +196,42 @@ class Search:
         return [*others, ROOT]
 
     def _generation(self, task, population: Population) -> None:
-        if population.generation_hparams is None:
-            population.generation_hparams = self._data_hparams(population)
-            population.generation_seed = _derived_seed(
-                self.config.seed, task.name, f"generation/{population.serial}"
-            )
+        """Proposes the whole generation, trains it, then concludes it in order."""
+        if not population.proposals:
+            self._propose_generation(task, population)
         validation: dict[int, Any] = {}
-        total = self.config.candidates_per_generation
+        total = len(population.proposals)
         while population.candidate < total:
-            wave = min(len(self.devices), total - population.candidate)
-            jobs = [
-                self._propose(task, population, validation, i, self.devices[i]) for i in range(wave)
-            ]
+            wave = range(population.candidate, min(total, population.candidate + len(self.devices)))
+            jobs = [self._job(task, population, i, validation) for i in wave]
             outcomes = (
                 self.waves.train(jobs, self.system) if self.waves else [self._train_inline(jobs[0])]
             )
             for job, outcome in zip(jobs, outcomes):
-                self._conclude(task, population, job, outcome)
-            self.system.gc(keep=population.paths())
+                population.proposals[job.index]["outcome"] = _outcome(outcome)
+                failed = isinstance(outcome, BaseException)
+                population.consecutive_failures = (population.consecutive_failures + 1) * failed
+                population.candidate += 1
+                self._logs[job.index] = job.log
             self.state["population"] = population.get_state()
             self._commit()
-            for job in jobs:
-                job.log.finished(job.record, job.child.hparams)
-            self._stop_after_failures(task, population, jobs[-1])
-        best = (
-            max(m["score"] for m in population.members.values())
-            if population.members
-            else float("nan")
+            self._stop_after_failures(task, population)
+        self._conclude_generation(task, population)
+
+    def _propose_generation(self, task, population: Population) -> None:
+        """All of a generation's candidates, from the population as it stood when the
+        generation began (offspring counts rise as parents are drawn, seeds rotate);
+        committed before any trains, so a resumed generation trains the same ones."""
+        population.generation_hparams = self._data_hparams(population)
+        population.generation_seed = _derived_seed(
+            self.config.seed, task.name, f"generation/{population.serial}"
         )
-        population.best_by_generation.append(best)
-        self.observer.generation_finished(task.name, population.generation, best)
-        population.generation += 1
+        ranked = population.ranked_ids()
+        for index in range(self.config.candidates_per_generation):
+            device = self.devices[index % len(self.devices)]
+            child = self._propose(task, population, ranked, device)
+            population.proposals.append({"path": child.to_json(), "device": device})
         population.candidate = 0
-        population.generation_hparams = None
         self.state["population"] = population.get_state()
         self._commit()
 
@@ -234,36 +248,37 @@ class Search:
         keys = set(data_keys(space)) | {k for k in sampled if k.startswith("ds_")}
         return {k: sampled[k] for k in sorted(keys)}
 
-    def _propose(
-        self, task, population: Population, validation: dict, offset: int, device: str | None
-    ) -> CandidateJob:
+    def _propose(self, task, population: Population, ranked: list[str], device) -> Path:
         """Picks a parent, mutates, makes the candidate (its own components on `device`)."""
         config = self.config
-        seed = _derived_seed(config.seed, task.name, population.serial)
-        seed_initializers(seed)
-        pid = choose_parent(
-            population.ranked_ids(), population.seeds, population.offspring, self.rng
-        )
+        seed_initializers(_derived_seed(config.seed, task.name, population.serial))
+        pid = choose_parent(ranked, population.seeds, population.offspring, self.rng)
         population.offspring[pid] = population.offspring.get(pid, 0) + 1
-        parent = population.path(pid) or self._kept_path(pid)
+        parent = self._known_path(pid, population)
         space = config.space.to_dict()
         hparams = {**config.defaults.to_dict(), **parent.hparams}
+        hparams.update(structure_hparams(self.system, parent))
         hparams = mutate(hparams, space, self.rng, keys=model_keys(space))
         hparams.update(population.generation_hparams)
         with _on(device), self.strategy.scope():
             child = make_candidate(
-                self.system, parent, task.name, task.num_classes, hparams, self.rng, self.options
+                self.system,
+                parent,
+                task.name,
+                task.num_classes,
+                hparams,
+                self.rng,
+                self.options,
+                ancestors=self._ancestors(parent, population),
             )
         child.id = population.new_id()
-        index = population.candidate + offset
-        record = {
-            "image_size": child.image_size,
-            "id": child.id,
-            "task": task.name,
-            "parent": pid,
-            "generation": population.generation,
-            "candidate": index,
-        }
+        return child
+
+    def _job(self, task, population: Population, index: int, validation: dict) -> CandidateJob:
+        """The training job of proposal `index`: its data pipelines and its log."""
+        config = self.config
+        proposal = population.proposals[index]
+        child = Path.from_json(proposal["path"])
         size = child.image_size
         batch = config.batch_size * self.trainer.replicas  # the global batch
         if size not in validation:
@@ -290,18 +305,17 @@ class Search:
             child.id,
             step_total=config.validations * steps,
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
-            f"{index + 1}/{config.candidates_per_generation}",
+            f"{index + 1}/{len(population.proposals)}",
         )
         return CandidateJob(
             child,
-            parent,
-            record,
+            index,
             train_data,
             validation[size],
             config.validations,
             steps,
             log,
-            device,
+            proposal.get("device"),
         )
 
     def _train_inline(self, job: CandidateJob):
@@ -310,40 +324,82 @@ class Search:
         except Exception as error:  # noqa: BLE001 - recorded as the candidate's failure
             return error
 
-    def _conclude(self, task, population: Population, job: CandidateJob, outcome) -> None:
-        record, child, parent = job.record, job.child, job.parent
-        population.candidate += 1
-        population.history.append(record)
-        if isinstance(outcome, BaseException):
-            record.update(failed=_failure_reason(outcome), score=None, joined=False, seconds=0.0)
-            population.consecutive_failures += 1
-            return
-        population.consecutive_failures = 0
+    def _conclude_generation(self, task, population: Population) -> None:
+        """Adds the improved candidates in proposal order, logs every candidate (one JSON
+        line each in search/candidates.jsonl) and commits the generation's end."""
+        records = []
+        for index, proposal in enumerate(population.proposals):
+            child = Path.from_json(proposal["path"])
+            record = self._conclude(task, population, child, index, proposal["outcome"])
+            population.history.append(record)
+            records.append((record, child))
+        best = (
+            max(m["score"] for m in population.members.values())
+            if population.members
+            else float("nan")
+        )
+        population.best_by_generation.append(best)
+        population.generation += 1
+        population.candidate = 0
+        population.proposals = []
+        population.generation_hparams = None
+        self.system.gc(keep=population.paths())
+        self.state["candidates_log_bytes"] = self.candidates_log.append(
+            [{**record, "hparams": child.hparams} for record, child in records]
+        )
+        self.state["population"] = population.get_state()
+        self._commit()
+        for index, (record, child) in enumerate(records):
+            log = self._logs.pop(index, None) or self.observer.candidate_started(
+                task.name, child.id, step_total=1, label=task.name
+            )
+            log.finished(record, child.hparams)
+        self.observer.generation_finished(task.name, population.generation - 1, best)
+
+    def _conclude(self, task, population: Population, child: Path, index: int, outcome) -> dict:
+        parent = child.parent
+        parent_member = population.members.get(parent)  # same-task parents are members
+        record = {
+            "task": task.name,
+            "generation": population.generation,
+            "candidate": index,
+            "id": child.id,
+            "parent": parent,
+            "image_size": child.image_size,
+        }
+        if "failed" in outcome:
+            record.update(failed=outcome["failed"], score=None, joined=False, seconds=0.0)
+            return record
         child.metrics = {
-            "validation_accuracy": outcome.quality,
-            "validation_rounds": outcome.rounds,
+            "validation_accuracy": outcome["quality"],
+            "validation_rounds": outcome["rounds"],
         }
         score = self._score_of(child)
-        parent_score = population.members.get(parent.id, {}).get("score")
-        joined = joins_population(score, parent_score, same_task=parent.task == task.name)
+        joined = joins_population(
+            score,
+            parent_member["score"] if parent_member else None,
+            same_task=parent_member is not None,
+        )
         if joined:
-            population.add(child, outcome.quality, score)
+            population.add(child, outcome["quality"], score)
         record.update(
-            quality=outcome.quality,
+            quality=outcome["quality"],
             score=score,
             joined=joined,
-            seconds=outcome.seconds,
-            steps=outcome.steps,
+            seconds=outcome["seconds"],
+            steps=outcome["steps"],
             accounted_params=self.system.accounted_params(
                 child, root_shares=self.scorer.root_shares
             ),
         )
+        return record
 
-    def _stop_after_failures(self, task, population: Population, job: CandidateJob) -> None:
+    def _stop_after_failures(self, task, population: Population) -> None:
         if population.consecutive_failures >= self.config.max_consecutive_failures:
+            last = population.proposals[population.candidate - 1]["outcome"]["failed"]
             raise EvomtError(
                 f"{population.consecutive_failures} candidates of '{task.name}' failed in a "
-                f"row; the last: {job.record['failed']}.",
+                f"row; the last: {last}.",
                 hint="check the data and the learning rates (--set space.opt_lr=...), "
                 "then rerun the same command.",
             )
@@ -368,10 +424,23 @@ class Search:
         except UserInputError as error:
             self.observer.message(f"no test accuracy for {task.name}: {error.message}")
 
-    def _kept_path(self, pid: str) -> Path:
+    def _known_path(self, pid: str | None, population: Population) -> Path | None:
+        """A member of the population, a task's kept path or the root, by id."""
         if pid == ROOT:
             return self.system.root
-        return next(p for p in self.system.paths.values() if p.id == pid)
+        member = population.path(pid) if pid else None
+        return member or next((p for p in self.system.paths.values() if p.id == pid), None)
+
+    def _ancestors(self, path: Path, population: Population) -> list[Path]:
+        """`path`'s ancestors still in the system, closest first, ending with the root."""
+        found: list[Path] = []
+        seen = {path.id}
+        ancestor = self._known_path(path.parent, population)
+        while ancestor is not None and ancestor.id not in seen and ancestor.id != ROOT:
+            found.append(ancestor)
+            seen.add(ancestor.id)
+            ancestor = self._known_path(ancestor.parent, population)
+        return [*found, self.system.root] if path.id != ROOT else found
 
     # === Tasks ===
     def _task(self, task: Any):
@@ -481,8 +550,7 @@ class CandidateJob:
     """A proposed candidate with everything needed to train it."""
 
     child: Path
-    parent: Path
-    record: dict[str, Any]
+    index: int
     train_data: Any
     validation_data: Any
     rounds: int
@@ -501,6 +569,18 @@ class CandidateJob:
             on_step=self.log.step,
             on_round=self.log.round,
         )
+
+
+def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
+    """A trained candidate's result as plain data (stored in the search state)."""
+    if isinstance(result, BaseException):
+        return {"failed": _failure_reason(result)}
+    return {
+        "quality": result.quality,
+        "rounds": result.rounds,
+        "seconds": result.seconds,
+        "steps": result.steps,
+    }
 
 
 def _on(device: str | None):

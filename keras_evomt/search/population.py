@@ -1,7 +1,12 @@
 """The active task's population and the search's counters: the search's own state.
 
-Everything here is plain JSON (`get_state` / `set_state`), committed after every
-candidate, so a killed search resumes exactly where it stopped.
+Everything here is plain JSON (`get_state` / `set_state`), committed with the
+generation's proposals and after every trained candidate, so a killed search
+resumes exactly where it stopped.
+
+A generation is proposed whole (`proposals`: its candidates, drawn from the members
+as they stood when it began), then trained, then concluded in order: only then do
+the improved candidates join `members`.
 
 Example:
     population = Population.start("digits", seeds=["textures", "root"], incumbent=None)
@@ -36,6 +41,7 @@ class Population:
     generation_hparams: dict[str, Any] | None = None
     generation_seed: int = 0
     consecutive_failures: int = 0
+    proposals: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     best_by_generation: list[float] = dataclasses.field(default_factory=list)
 
@@ -70,9 +76,9 @@ class Population:
         self.members[path.id] = {"path": path.to_json(), "quality": quality, "score": score}
 
     def ranked_ids(self) -> list[str]:
-        """Member ids, best score first (ties: the newest first)."""
-        order = list(self.members)
-        return sorted(order, key=lambda pid: (-self.members[pid]["score"], -order.index(pid)))
+        """Member ids, best score first; ties keep their age order, older first (the
+        reference's stable sort)."""
+        return sorted(self.members, key=lambda pid: -self.members[pid]["score"])
 
     def paths(self) -> list[Path]:
         return [Path.from_json(m["path"]) for m in self.members.values()]
@@ -82,9 +88,16 @@ class Population:
         return Path.from_json(member["path"]) if member else None
 
     def best(self) -> Path:
+        """The member with the best score; of tied ones the newest (as the reference's
+        `get_best_path`)."""
         if not self.members:
             raise ValueError(f"the population of '{self.task}' is empty.")
-        return self.path(self.ranked_ids()[0])
+        newest_first = list(reversed(self.members))
+        return self.path(max(newest_first, key=lambda pid: self.members[pid]["score"]))
+
+    def proposed_paths(self) -> list[Path]:
+        """The paths of the generation's proposals (their components must be kept)."""
+        return [Path.from_json(p["path"]) for p in self.proposals]
 
     def get_state(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

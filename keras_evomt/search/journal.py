@@ -1,0 +1,65 @@
+"""`DIR/search/candidates.jsonl`: one JSON line per finished candidate.
+
+Lines are appended (and synced) before the commit that concludes their generation,
+and the committed search state records the file's length. On opening, the file is
+cut back to that length: lines of a generation whose commit a crash prevented (or a
+partly written line) disappear, and the resumed search writes them again. So the
+file always holds exactly the candidates of the committed state.
+
+Each line: task, generation, candidate (index in its generation), id, parent,
+hparams, quality (best validation accuracy), score, joined (entered the
+population), seconds, steps, accounted_params, image_size, and `failed` (the
+reason) for a candidate that failed.
+
+Example:
+    journal = CandidateJournal("runs/demo/search/candidates.jsonl")
+    journal.truncate(0)
+    size = journal.append([{"task": "digits", "id": "digits#0", "quality": 0.9}])
+    [r["id"] for r in journal.read()]  # ['digits#0']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+
+class CandidateJournal:
+    """The append-only candidate log of one work directory."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+
+    def truncate(self, size: int) -> None:
+        """Cuts the file back to `size` bytes (the committed length); creates it if absent."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a+b") as f:
+            if f.seek(0, os.SEEK_END) > size:
+                f.truncate(size)
+                os.fsync(f.fileno())
+
+    def append(self, records: Iterable[dict[str, Any]]) -> int:
+        """Appends one line per record, synced to disk; returns the file's new length."""
+        text = "".join(json.dumps(r, sort_keys=True, default=_plain) + "\n" for r in records)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "ab") as f:
+            f.write(text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+            return f.tell()
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record, oldest first ([] if there is no file)."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars (from metrics) as Python numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
