@@ -24,12 +24,26 @@ class _Context:
     debug = False
 
 
+def without_tensorflow(command):
+    """Marks a command that never imports TensorFlow (see `handle_errors`)."""
+    command.needs_tensorflow = False
+    return command
+
+
 def handle_errors(command):
-    """Turns library errors into short messages and exit statuses 2 (input) / 1 (failure)."""
+    """Turns library errors into short messages and exit statuses 2 (input) / 1 (failure).
+
+    Before the command runs, TensorFlow is imported quietly (`quiet.py`), unless the
+    command is marked `@without_tensorflow`.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            if getattr(command, "needs_tensorflow", True):
+                from keras_evomt.quiet import import_tensorflow
+
+                import_tensorflow(debug=_Context.debug)
             return command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -68,7 +82,9 @@ workdir_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evomt")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option(
+    "--debug", is_flag=True, help="Show full tracebacks and TensorFlow's own start-up output."
+)
 def main(debug: bool) -> None:
     """Grow one multitask Keras model system, task after task (µ2Net)."""
     _Context.debug = debug
