@@ -312,6 +312,31 @@ def report(workdir: str, out: str | None) -> None:
         click.echo(str(file))
 
 
+@main.command()
+@workdir_option
+@handle_errors
+@without_tensorflow
+def check(workdir: str) -> None:
+    """Verify every checksum of the saved system; list damaged files and the tasks they
+    affect (exit status 1 if any)."""
+    from keras_evomt.check import check_workdir
+
+    result = check_workdir(workdir)
+    for item in result.damage:
+        affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"
+        if item.slots_only:
+            affects += " (optimizer slots only: inference, eval and export still work)"
+        click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
+    if result.damage:
+        click.echo(
+            f"{len(result.damage)} damaged of {result.files} files in {result.states} kept "
+            "states; the other tasks load as usual. Restore the damaged files from a backup.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"ok: {result.files} files in {result.states} kept states match their sha256")
+
+
 @main.group()
 def data() -> None:
     """The registered tasks and their data."""

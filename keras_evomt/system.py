@@ -37,7 +37,8 @@ class System:
 
     def __init__(self, info: dict[str, Any] | None = None):
         self.components: dict[str, Component] = {}
-        self.slots: dict[str, list[np.ndarray]] = {}
+        self._slots: dict[str, list[np.ndarray]] = {}
+        self._unread_slots: tuple[Any, dict[str, Any]] | None = None  # see `slots`
         self.paths: dict[str, Path] = {}
         self.root: Path | None = None
         self.active_task: str | None = None
@@ -101,7 +102,7 @@ class System:
         self._next_id += 1
         self.components[cid] = component
         if slots is not None:
-            self.slots[cid] = [np.array(s, copy=True) for s in slots]
+            self._slots[cid] = [np.array(s, copy=True) for s in slots]
         self._set_trainable(cid)
         return cid
 
@@ -125,6 +126,21 @@ class System:
         ids.append(self.new_head(num_classes, (None, *shapes[-1])))
         params = {"image_size": self.root.image_size, **(hparams or {})}
         return Path(task=task, components=ids, hparams=params, parent=ROOT, origin=ROOT)
+
+    @property
+    def slots(self) -> dict[str, list[np.ndarray]]:
+        """Optimizer (momentum) slots by component id. Only training needs them: a system
+        loaded with `slots=False` reads them from disk on first use of this attribute."""
+        if self._unread_slots is not None:
+            directory, entries = self._unread_slots
+            self._unread_slots = None
+            live = {cid: e for cid, e in entries.items() if cid in self.components}
+            self._slots = {**store.load_slots(directory, live), **self._slots}
+        return self._slots
+
+    @slots.setter
+    def slots(self, value: dict[str, list[np.ndarray]]) -> None:
+        self._slots, self._unread_slots = value, None
 
     # === Tasks and locks ===
     def start_task(self, task: str, *, private: bool = False) -> None:
@@ -159,7 +175,7 @@ class System:
         dropped = [cid for cid in self.components if cid not in used]
         for cid in dropped:
             del self.components[cid]
-            self.slots.pop(cid, None)
+            self._slots.pop(cid, None)
         self._refresh()
         return dropped
 
@@ -299,21 +315,31 @@ class System:
 
     @classmethod
     def load(
-        cls, workdir: str, *, state: int | None = None, tasks: Collection[str] | None = None
+        cls,
+        workdir: str,
+        *,
+        state: int | None = None,
+        tasks: Collection[str] | None = None,
+        slots: bool = False,
     ) -> System:
         """Loads the newest good state (or state number `state`) from `workdir/system/`.
 
         With `tasks`, only those tasks' components get their weights (others are
-        structure only: figures and fingerprints work, their models do not).
+        structure only: figures and fingerprints work, their models do not). The
+        optimizer slots are read (and checked) now with `slots=True`, else on first use
+        of `system.slots`: inference never reads them.
 
         Example:
             System.load("runs/demo", tasks=[])  # what `evomt status` needs, no weights
         """
-        loaded = store.load(store.system_dir(workdir), state=state, tasks=tasks)
+        directory = store.system_dir(workdir)
+        loaded = store.load(directory, state=state, tasks=tasks, slots=slots)
         system = cls()
         system._stored_params = loaded.params
         system.components = loaded.components
         system.slots = loaded.slots
+        if not slots:
+            system._unread_slots = (directory, loaded.entries)
         system.set_state(loaded.system_state)
         system.loaded_state = loaded.number
         system.load_warnings = loaded.warnings

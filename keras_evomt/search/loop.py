@@ -405,11 +405,11 @@ class Search:
                     f"this keras_evomt reads {STATE_VERSION}."
                 )
             try:
-                return System.load(self.workdir, state=state["system_state"]), state
+                return System.load(self.workdir, state=state["system_state"], slots=True), state
             except CorruptStateError as error:
                 return self._recover(state, error), state
         if store.system_dir(self.workdir).exists():
-            return System.load(self.workdir), {"version": STATE_VERSION}
+            return System.load(self.workdir, slots=True), {"version": STATE_VERSION}
         root = self.config.root
         system = System.create(
             root.name,
@@ -422,7 +422,9 @@ class Search:
     def _recover(self, state: dict[str, Any], error: CorruptStateError) -> System:
         """The search's system state is damaged: go on from the newest good one. The task
         iteration in flight restarts; the sequence goes on from where that state was."""
-        system = System.load(self.workdir)  # falls back, or fails if nothing is loadable
+        system = System.load(
+            self.workdir, slots=True
+        )  # falls back, or fails if nothing is loadable
         self.observer.message(
             f"warning: {error.message}; going on from state {system.loaded_state} "
             "(the task iteration in flight starts again)."
