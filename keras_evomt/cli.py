@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -18,6 +19,10 @@ import click
 
 from keras_evomt import __version__
 from keras_evomt.errors import EvomtError, UserInputError
+
+_DISK_FULL_HINT = (
+    "The last committed state is intact: free some space and rerun the same command to resume."
+)
 
 
 class _Context:
@@ -53,6 +58,11 @@ def handle_errors(command):
             _fail(UserInputError(f"{error.strerror}: {error.filename}"), 2)
         except EvomtError as error:
             _fail(error, 1)
+        except OSError as error:  # e.g. a full disk under TensorBoard's writer
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                _fail(error, 1)
+            where = os.path.dirname(error.filename or "") or "the work directory"
+            _fail(EvomtError(f"{error.strerror} in {where}", hint=_DISK_FULL_HINT), 1)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)

@@ -31,6 +31,28 @@ class CorruptStateError(EvomtError):
     """A stored state failed its checks (checksum, schema, allow-list)."""
 
 
+class DiskFullError(EvomtError):
+    """The disk filled up while writing: nothing committed was touched (exit status 1)."""
+
+    def __init__(self, directory: str, needed_bytes: int):
+        self.directory = directory
+        self.needed_bytes = needed_bytes
+        super().__init__(
+            f"no space left on the device of {directory}: about {_size(needed_bytes)} more "
+            "is needed. The last committed state is intact.",
+            hint="free some space (or move the work directory) and rerun the same command "
+            "to resume.",
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n} GB"
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """A 'did you mean' hint for `name` among `choices`, or '' if none is close.
 

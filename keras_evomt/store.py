@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import numpy as np
 
-from keras_evomt.errors import CorruptStateError, UserInputError
+from keras_evomt.errors import CorruptStateError, DiskFullError, UserInputError
 
 if TYPE_CHECKING:  # Keras is imported only where components are built (`evomt check` needs none)
     from keras_evomt.components.base import Component
@@ -142,19 +143,33 @@ def weights_digest(arrays: list[np.ndarray]) -> str:
 
 
 # === Atomic writes ===
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes `data` to `path` so that a crash leaves either the old or the new file."""
+    """Writes `data` to `path` so that a crash leaves either the old or the new file.
+
+    A full disk raises `DiskFullError` (the directory and the bytes needed), with the
+    partial file removed.
+    """
     path = FsPath(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise DiskFullError(str(path.parent), len(data)) from None
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         FsPath(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise DiskFullError(str(path.parent), len(data)) from None
         raise
     _fsync_dir(path.parent)
 
@@ -186,10 +201,15 @@ def save(
     directory = FsPath(directory)
     (directory / "weights").mkdir(parents=True, exist_ok=True)
     number = max(_manifest_numbers(directory), default=0) + 1
-    entries = {
-        cid: _save_component(directory, cid, component, slots.get(cid))
-        for cid, component in components.items()
-    }
+    try:
+        entries = {
+            cid: _save_component(directory, cid, component, slots.get(cid))
+            for cid, component in components.items()
+        }
+    except DiskFullError:  # say what the whole state needs, not the file that failed
+        needed = _unwritten_bytes(directory, components, slots)
+        raise DiskFullError(str(directory), needed) from None
+
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "state": number,
@@ -199,6 +219,18 @@ def save(
     atomic_write_json(directory / f"manifest-{number:08d}.json", manifest)
     _prune(directory, keep)
     return number
+
+
+def _unwritten_bytes(
+    directory: FsPath, components: dict[str, Component], slots: dict[str, list[np.ndarray]]
+) -> int:
+    """About the bytes the components without a weight file on disk still need."""
+    total = 0
+    for cid, component in components.items():
+        if not any((directory / "weights").glob(f"{cid}-{digest(component)[:16]}*.npz")):
+            arrays = [*component.get_weights(), *slots.get(cid, [])]
+            total += sum(np.asarray(a).nbytes for a in arrays)
+    return total + 64 * 1024  # manifest and zip headers
 
 
 def _save_component(

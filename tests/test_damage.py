@@ -1,6 +1,7 @@
 """Damage stays local and visible: inference reads no optimizer slots, a damaged file
 blocks only the tasks whose paths use it, and `evomt check` lists what is damaged."""
 
+import errno
 import json
 import shutil
 import zipfile
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from keras_evomt import store
 from keras_evomt.cli import main
-from keras_evomt.errors import CorruptStateError
+from keras_evomt.errors import CorruptStateError, DiskFullError
 from keras_evomt.system import System
 from tests.helpers import digits, tiny_system, train
 
@@ -97,3 +98,44 @@ def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
 def test_check_passes_a_clean_system(saved):
     result = CliRunner().invoke(main, ["check", "--workdir", str(saved[0])])
     assert result.exit_code == 0 and result.output.startswith("ok: ")
+
+
+def _disk_full(*args):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_says_where_and_how_much_and_keeps_the_committed_state(saved, tmp_path):
+    _, system, x = saved
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    fingerprints = {t: system.fingerprint(t) for t in system.paths}
+    grown = System.load(copy)
+    grown.start_task("c")  # a new task: the next save writes new weight files
+    path = grown.new_task_path("c", 10)
+    train(grown, path, *digits(32), steps=1)
+    grown.end_task(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store.os, "fsync", _disk_full)
+        with pytest.raises(DiskFullError) as caught:
+            grown.save(copy)
+    message = str(caught.value)
+    assert (
+        str(store.system_dir(copy)) in message and "The last committed state is intact" in message
+    )
+    assert caught.value.needed_bytes > 0 and " KB more is needed" in message
+    assert not list(copy.rglob("*.tmp"))
+    loaded = System.load(copy)
+    assert loaded.loaded_state == 1 and not loaded.load_warnings
+    assert {t: loaded.fingerprint(t) for t in loaded.paths} == fingerprints
+
+
+def test_a_full_disk_exits_1_in_one_short_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(store.os, "fsync", _disk_full)
+    result = CliRunner().invoke(
+        main, ["run", "recipes/offline_mini.py:smoke", "--workdir", str(tmp_path / "w")]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith(f"error: no space left on the device of {tmp_path / 'w'}: about")
+    assert "The last committed state is intact" in lines[0] and len(lines) == 2
+    assert "Traceback" not in result.output
