@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import logging
 import os
 import sys
 
@@ -98,6 +99,33 @@ workdir_option = click.option(
 def main(debug: bool) -> None:
     """Grow one multitask Keras model system, task after task (µ2Net)."""
     _Context.debug = debug
+    _show_library_warnings()
+
+
+class _Once(logging.Filter):
+    """Lets each distinct message through once per process."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def _show_library_warnings() -> None:
+    """keras_evomt's own warnings (e.g. skipped image files): one `warning: ...` line each."""
+    logger = logging.getLogger("keras_evomt")
+    if not any(isinstance(h, logging.StreamHandler) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.addFilter(_Once())
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 @main.command()
@@ -177,7 +205,12 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 
 @main.command()
 @workdir_option
-@click.option("--task", required=True, help="The task to add or revisit.")
+@click.option(
+    "--task",
+    required=True,
+    help="The task to add or revisit: a registered name, or NAME=SOURCE with SOURCE "
+    "tfds:NAME, dir:PATH or npz:PATH (e.g. flowers=dir:/data/flowers).",
+)
 @click.option(
     "--recipe",
     default=None,
@@ -190,6 +223,7 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
+    from keras_evomt.data.registry import task_spec
     from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
     from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
@@ -206,6 +240,7 @@ def evolve(
     else:
         config = apply_overrides(config, list(overrides))
         validate(config)
+    task = task_spec(task, config.tasks)  # "flowers" finds "flowers=dir:/data/flowers"
     with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
         search.evolve(task)
     _finish(search.system, workdir)
@@ -262,6 +297,7 @@ def _finish(system, workdir: str) -> None:
 def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
+    from keras_evomt.data.registry import task_spec
     from keras_evomt.recipe import stored_config
     from keras_evomt.training import CandidateTrainer
 
@@ -269,7 +305,7 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     path = system.path(task)
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
-    task_data = get_task(task, data_dir=data_dir)
+    task_data = get_task(task_spec(task, config.tasks if config else []), data_dir=data_dir)
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )
