@@ -224,7 +224,14 @@ def evolve(
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
     from keras_evomt.data.registry import task_spec
-    from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
+    from keras_evomt.recipe import (
+        apply_overrides,
+        load_recipe,
+        pin_config,
+        remember_task_spec,
+        stored_config,
+        task_specs,
+    )
     from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
 
@@ -240,8 +247,9 @@ def evolve(
     else:
         config = apply_overrides(config, list(overrides))
         validate(config)
-    task = task_spec(task, config.tasks)  # "flowers" finds "flowers=dir:/data/flowers"
+    task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
     with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
+        remember_task_spec(workdir, task)
         search.evolve(task)
     _finish(search.system, workdir)
 
@@ -298,14 +306,14 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
     from keras_evomt.data.registry import task_spec
-    from keras_evomt.recipe import stored_config
+    from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
     system = _load_system(workdir, tasks=[task])
     path = system.path(task)
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
-    task_data = get_task(task_spec(task, config.tasks if config else []), data_dir=data_dir)
+    task_data = get_task(task_spec(task, task_specs(workdir)), data_dir=data_dir)
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )

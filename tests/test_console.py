@@ -1,10 +1,12 @@
 """The real `evomt` console command, in a subprocess: what a user sees, and how fast."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -65,3 +67,49 @@ def test_importing_the_package_imports_no_tensorflow():
     code = "import sys, keras_evomt; print('tensorflow' in sys.modules, keras_evomt.__version__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split()[0] == "False", result.stderr
+
+
+def test_a_users_folder_is_named_by_the_user_everywhere(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("test", 4)):
+        for label in ("daisy", "rose"):
+            folder = tmp_path / "flowers" / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 255, (28, 28, 3), np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    (tmp_path / "flowers" / "train" / "rose" / "broken.jpg").write_bytes(b"\0" * 64)
+    workdir = str(tmp_path / "run")
+    result = console(
+        "evolve",
+        "--workdir",
+        workdir,
+        "--recipe",
+        "recipes/offline_mini.py:smoke",
+        "--task",
+        f"flowers=dir:{tmp_path / 'flowers'}",
+        "--quiet",
+        "--set",
+        "validations=1",
+        "--set",
+        "steps_per_validation=2",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "validation_examples=8",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"warning: skipped 1 file in {tmp_path / 'flowers' / 'train'} that is not JPEG, PNG, "
+        "GIF or BMP images: rose/broken.jpg"
+    ]
+    shown = console("status", "--workdir", workdir, "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert [t["task"] for t in status["tasks"]] == ["flowers"]
+    assert os.path.isdir(os.path.join(workdir, "tb", "flowers"))
+    evaluated = console("eval", "--workdir", workdir, "--task", "flowers", "--json")
+    assert json.loads(evaluated.stdout)["task"] == "flowers", evaluated.stderr
