@@ -195,7 +195,7 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 
     config = load_recipe(recipe, list(overrides))
     validate(config)  # before anything is written to the work directory
-    _check_task_names(config)
+    _check_task_names(config, recipe)
     with WorkdirLock(workdir):
         config = pin_config(config, workdir)
         with _search(config, workdir, quiet) as search:
@@ -254,12 +254,16 @@ def evolve(
     _finish(search.system, workdir)
 
 
-def _check_task_names(config) -> None:
-    """Unknown task names fail now, not when their turn comes (no data is read here)."""
-    from keras_evomt.data import get_task
+def _check_task_names(config, recipe: str) -> None:
+    """Unknown task names and every task whose data is missing fail now, together, not
+    when their turn comes (no data is read here)."""
+    from keras_evomt.data.registry import missing_data
+    from keras_evomt.errors import MissingDataError
 
-    for name in dict.fromkeys(config.tasks):
-        get_task(name, data_dir=config.data.data_dir or None, download=config.data.download)
+    data = config.data
+    missing = missing_data(config.tasks, data.data_dir or None, data.download)
+    if missing and data.get("mock_examples", 0) <= 0:
+        raise MissingDataError.combined(missing, recipe=recipe)
 
 
 def _search(config, workdir: str, quiet: bool):
@@ -415,15 +419,50 @@ def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
 
 
 @data.command(name="prepare")
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@click.option("--recipe", default=None, help="Also every task of RECIPE[:VARIANT].")
 @click.option("--data-dir", default=None, help="TFDS data directory.")
 @click.option("--download", is_flag=True, help="Allow downloading (TFDS sources).")
 @handle_errors
-def data_prepare(name: str, data_dir: str | None, download: bool) -> None:
-    """Prepare a task's data into the TFDS data directory."""
+def data_prepare(
+    names: tuple[str, ...], recipe: str | None, data_dir: str | None, download: bool
+) -> None:
+    """Prepare tasks' data into the TFDS data directory (those needing a manual download
+    are listed, and skipped, when others remain)."""
     from keras_evomt.data import prepare_task
+    from keras_evomt.data.registry import missing_data
 
-    click.echo(prepare_task(name, data_dir=data_dir, download=download))
+    specs = list(names)
+    if recipe:
+        from keras_evomt.recipe import load_recipe
+
+        config = load_recipe(recipe, [])
+        specs += list(config.tasks)
+        data_dir = data_dir or config.data.data_dir or None
+    if not specs:
+        raise UserInputError("name the tasks to prepare, or pass --recipe RECIPE.")
+    specs = list(dict.fromkeys(specs))
+    manual = {m.task: m for m in missing_data(specs, data_dir) if m.manual}
+    if len(specs) == 1 or len(manual) == len(specs):
+        manual = {}  # nothing else to do: prepare_task says what the manual download is
+    failed = []
+    for spec in specs:
+        if spec in manual:
+            click.echo(f"{spec}: skipped, needs a manual download first ({manual[spec].dataset})")
+            continue
+        try:
+            click.echo(prepare_task(spec, data_dir=data_dir, download=download))
+        except EvomtError as error:
+            if len(specs) == 1:
+                raise
+            failed.append(spec)
+            click.echo(f"{spec}: {error.message}", err=True)
+    if failed or manual:
+        raise EvomtError(
+            f"{len(failed) + len(manual)} of {len(specs)} tasks are not prepared"
+            + (f" (failed: {', '.join(failed)})" if failed else "")
+            + (f" ({len(manual)} need a manual download)" if manual else "")
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from keras_evomt.data.tfds_source import (
     open_builder,
     plain_example,
 )
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import MissingDataError, UserInputError, closest
 
 Splits = dict[str, TfdsSplit]
 
@@ -376,6 +376,24 @@ def _npz_task(name: str, path: str) -> Task:
     return Task.from_arrays(
         name, arrays["x_train"], arrays["y_train"], **optional, source=f"npz:{path}"
     )
+
+
+def missing_data(
+    specs: Iterable[str], data_dir: str | None = None, download: bool = False
+) -> list[MissingDataError]:
+    """One `MissingDataError` per task among `specs` whose data is not prepared; fast,
+    offline (nothing is read or downloaded). Unknown names raise UserInputError.
+
+    Example:
+        missing = missing_data(config.tasks, data_dir="/data/tfds")
+    """
+    missing = []
+    for spec in dict.fromkeys(specs):
+        try:
+            missing.extend(get_task(spec, data_dir=data_dir, download=download).missing_data())
+        except MissingDataError as error:  # tfds:NAME reads its metadata from the data
+            missing.append(error)
+    return missing
 
 
 def describe_tasks(data_dir: str | None = None) -> list[dict[str, Any]]:

@@ -50,6 +50,10 @@ class Loader:
         """Whether the data is available locally (no download needed)."""
         return True
 
+    def missing(self) -> list:
+        """A `MissingDataError` for data that is neither here nor prepared on first use."""
+        return []
+
     def prepare(self, download: bool = False) -> str:
         """Makes the data available locally; returns a message."""
         return "nothing to prepare: the data is built in"

@@ -112,6 +112,11 @@ class Task:
             n = int(ds.reduce(np.int64(0), lambda count, _: count + 1))
         return n
 
+    def missing_data(self) -> list:
+        """`MissingDataError`s for data that is not here (and not prepared on first use);
+        reads no examples and downloads nothing."""
+        return self._loader.missing()
+
     def describe(self) -> dict[str, Any]:
         """Name, source, class count, split specs and local presence, as plain data."""
         return {

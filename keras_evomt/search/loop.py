@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_evomt import store
-from keras_evomt.errors import CorruptStateError, EvomtError, UserInputError
+from keras_evomt.errors import CorruptStateError, EvomtError, MissingDataError, UserInputError
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import validate
@@ -98,8 +98,14 @@ class Search:
         sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
         self.state.setdefault("position", 0)
         with _data_context(self.config):
+            missing = []
             for name in dict.fromkeys(sequence[self.state["position"] :]):
-                self._task(name)  # every task's data checked before any training
+                try:
+                    self._task(name)  # every task's data checked before any training
+                except MissingDataError as error:
+                    missing.append(error)  # all of them, so the user prepares them at once
+            if missing:
+                raise MissingDataError.combined(missing)
             while self.state["position"] < len(sequence):
                 self._evolve(sequence[self.state["position"]], advance_sequence=True)
         return self.system
