@@ -43,7 +43,7 @@ _WHERE = {
     "EvomtError": "keras_evomt.errors",
     "UserInputError": "keras_evomt.errors",
     "Path": "keras_evomt.path",
-    "PathModel": "keras_evomt.path",
+    "PathModel": "keras_evomt.path_model",
     "default_config": "keras_evomt.search",
     "evolve": "keras_evomt.search",
     "System": "keras_evomt.system",

@@ -140,13 +140,14 @@ def _show_library_warnings() -> None:
     "task (repeatable).",
 )
 @handle_errors
+@without_tensorflow
 def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
     from keras_evomt import display
     from keras_evomt.summary import status as system_status
 
-    rows, totals = system_status(_load_system(workdir, tasks=()))
-    compared = {other: system_status(_load_system(other, tasks=()))[0] for other in others}
+    rows, totals = system_status(_read_structure(workdir))
+    compared = {other: system_status(_read_structure(other))[0] for other in others}
     if as_json:
         data = {"tasks": rows, "system": totals}
         if compared:
@@ -156,6 +157,16 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     display.status_table(rows, totals)
     if compared:
         display.comparison_table(workdir, rows, compared)
+
+
+def _read_structure(workdir: str):
+    """The work directory's saved structure, from its manifest alone (no TensorFlow)."""
+    from keras_evomt.structure import read_structure
+
+    structure = read_structure(workdir)
+    for warning in structure.load_warnings:
+        click.echo(f"warning: {warning}; read state {structure.loaded_state} instead.", err=True)
+    return structure
 
 
 def _load_system(workdir: str, tasks=None):
@@ -360,11 +371,12 @@ def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None
     help="Output directory (default: WORKDIR/reports).",
 )
 @handle_errors
+@without_tensorflow
 def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""
     from keras_evomt.report import write_report
 
-    _load_system(workdir, tasks=())  # checks the manifest; the report needs no weights
+    _read_structure(workdir)  # checks the manifest; the report needs no weights
     files = write_report(workdir, out)
     for file in files:
         click.echo(str(file))

@@ -20,16 +20,17 @@ import hashlib
 import itertools
 import os
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_evomt import store
-from keras_evomt.components import roots
-from keras_evomt.components.base import Component, copy_component
-from keras_evomt.components.vit import ClassificationHead
 from keras_evomt.errors import UserInputError, closest
-from keras_evomt.path import ROOT, Path, PathModel
+from keras_evomt.path import ROOT, Path
+
+if TYPE_CHECKING:  # Keras is imported by what builds or runs components, not by status
+    from keras_evomt.components.base import Component
+    from keras_evomt.path_model import PathModel
 
 
 class System:
@@ -62,7 +63,7 @@ class System:
         checkpoint: str | None = None,
     ) -> System:
         """A new system holding a named ViT root (random, or loaded from `checkpoint`)."""
-        from keras_evomt.components import checkpoints
+        from keras_evomt.components import checkpoints, roots
 
         approximate = bool(checkpoint) and checkpoints.uses_approximate_gelu(checkpoint)
         sizes = {
@@ -108,11 +109,16 @@ class System:
 
     def clone(self, cid: str, *, with_slots: bool = True) -> str:
         """Copies component `cid` (weights and, if known, optimizer slots) into a new id."""
+        from keras_evomt.components.base import copy_component
+
         copy = copy_component(self.components[cid], name=base_name(cid))
         return self.add(base_name(cid), copy, self.slots.get(cid) if with_slots else None)
 
     def new_head(self, num_classes: int, hidden_input_shape: tuple) -> str:
         """A new zero-initialised classification head for `num_classes`."""
+        from keras_evomt.components import roots
+        from keras_evomt.components.vit import ClassificationHead
+
         head = ClassificationHead(num_classes, name=roots.HEAD)
         head.build(hidden_input_shape)
         return self.add(roots.HEAD, head)
@@ -179,6 +185,10 @@ class System:
         self._refresh()
         return dropped
 
+    def component_ids(self) -> list[str]:
+        """Ids of every component the system holds."""
+        return list(self.components)
+
     def all_paths(self, extra: Iterable[Path] = ()) -> list[Path]:
         return [p for p in itertools.chain([self.root], self.paths.values(), extra) if p]
 
@@ -232,6 +242,8 @@ class System:
                 f"'{path.task}' was loaded without its weights: "
                 f"System.load(workdir, tasks=[{path.task!r}]) loads them."
             )
+        from keras_evomt.path_model import PathModel
+
         return PathModel(
             [self.components[cid] for cid in path.components], name=f"path_{_safe(path.task)}"
         )
