@@ -170,11 +170,29 @@ def test_a_second_process_on_the_workdir_stops_at_once(grown):
     assert result.exit_code == 2 and "in use by another evomt process (pid" in result.output
 
 
-def test_mu2net_69_tiny_runs_the_reference_sequence_on_mock_data(tmp_path):
-    result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
+def test_mu2net_69_tiny_short_runs_the_first_reference_tasks_on_mock_data(tmp_path):
+    result = evomt("run", "recipes/mu2net_69.py:tiny_short", "--workdir", tmp_path, "--quiet")
     assert result.exit_code == 0, result.output
     status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
     assert [t["task"] for t in status["tasks"]] == ["imagenet2012", "cifar100", "cifar10"]
+
+
+@pytest.mark.slow
+def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path):
+    from keras_evomt.data import list_tasks
+
+    result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
+    assert result.exit_code == 0, result.output
+    status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
+    reference = [t for t in list_tasks() if t not in list_tasks("offline")]
+    assert [t["task"] for t in status["tasks"]] == reference and len(reference) == 69
+    from PIL import Image
+
+    from keras_evomt.report import ROW_INCHES
+
+    assert "69 tasks, " in (tmp_path / "reports" / "summary.md").read_text()
+    with Image.open(tmp_path / "reports" / "sharing.png") as sharing:  # a row per task
+        assert sharing.height >= 70 * ROW_INCHES * 130
 
 
 def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
