@@ -6,6 +6,9 @@ Why not `.keras`: nested models that share layers save but do not load (Keras
 content-addressed `system/weights/<id>-<sha>.npz` files (no pickle), written
 aside, fsynced and renamed, the manifest last. The last `keep` states stay
 loadable; if the newest is corrupt, loading falls back to the one before.
+A damaged file blocks only the tasks whose paths use it (`load(tasks=...)` reads only
+theirs), and the optimizer slots, which only training needs, are read only when asked
+(`slots=True`, or `load_slots`). A full disk raises `DiskFullError`.
 
 Example:
     number = save(system_dir("runs/demo"), state, components, slots)
