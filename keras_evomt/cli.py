@@ -125,7 +125,6 @@ def _show_library_warnings() -> None:
         handler.setFormatter(logging.Formatter("warning: %(message)s"))
         handler.addFilter(_Once())
         logger.addHandler(handler)
-        logger.propagate = False
 
 
 @main.command()
