@@ -1,5 +1,14 @@
-"""keras_evomt: grow one multitask Keras model system, task after task (µ2Net)."""
+"""keras_evomt: grow one multitask Keras model system, task after task (µ2Net).
 
+The public names import lazily (PEP 562), so `import keras_evomt` and the commands
+that need no TensorFlow (`evomt --help`, `status`, `report`, `check`) stay fast.
+
+Example:
+    import keras_evomt as evomt
+    system = evomt.System.load("runs/demo")
+"""
+
+import importlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -7,23 +16,48 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CUDA probes are noise on C
 
 __version__ = "0.1.0"
 
-from keras_evomt.components import *  # noqa: E402,F403
-from keras_evomt.components import __all__ as _components
-from keras_evomt.data import Task, get_task  # noqa: E402
-from keras_evomt.errors import EvomtError, UserInputError  # noqa: E402
-from keras_evomt.path import Path, PathModel  # noqa: E402
-from keras_evomt.search import default_config, evolve  # noqa: E402
-from keras_evomt.system import System  # noqa: E402
-
-__all__ = [
-    "EvomtError",
-    "Path",
-    "PathModel",
-    "System",
-    "Task",
-    "UserInputError",
-    "default_config",
-    "evolve",
-    "get_task",
-    *_components,
+_COMPONENTS = [
+    "ROOTS",
+    "ClassToken",
+    "ClassificationHead",
+    "Component",
+    "EncoderBlock",
+    "EncoderNorm",
+    "PatchEmbedding",
+    "PositionEmbedding",
+    "ResidualAdapter",
+    "RootSpec",
+    "build_in_order",
+    "build_root",
+    "component_class",
+    "register_component",
+    "registered_components",
+    "registered_name",
+    "resize_position_table",
+    "root_spec",
 ]
+_WHERE = {
+    **dict.fromkeys(_COMPONENTS, "keras_evomt.components"),
+    "Task": "keras_evomt.data",
+    "get_task": "keras_evomt.data",
+    "EvomtError": "keras_evomt.errors",
+    "UserInputError": "keras_evomt.errors",
+    "Path": "keras_evomt.path",
+    "PathModel": "keras_evomt.path_model",
+    "default_config": "keras_evomt.search",
+    "evolve": "keras_evomt.search",
+    "System": "keras_evomt.system",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'keras_evomt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

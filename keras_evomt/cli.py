@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import logging
 import os
 import sys
 
@@ -19,17 +21,35 @@ import click
 from keras_evomt import __version__
 from keras_evomt.errors import EvomtError, UserInputError
 
+_DISK_FULL_HINT = (
+    "The last committed state is intact: free some space and rerun the same command to resume."
+)
+
 
 class _Context:
     debug = False
 
 
+def without_tensorflow(command):
+    """Marks a command that never imports TensorFlow (see `handle_errors`)."""
+    command.needs_tensorflow = False
+    return command
+
+
 def handle_errors(command):
-    """Turns library errors into short messages and exit statuses 2 (input) / 1 (failure)."""
+    """Turns library errors into short messages and exit statuses 2 (input) / 1 (failure).
+
+    Before the command runs, TensorFlow is imported quietly (`quiet.py`), unless the
+    command is marked `@without_tensorflow`.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            if getattr(command, "needs_tensorflow", True):
+                from keras_evomt.quiet import import_tensorflow
+
+                import_tensorflow(debug=_Context.debug)
             return command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -39,6 +59,11 @@ def handle_errors(command):
             _fail(UserInputError(f"{error.strerror}: {error.filename}"), 2)
         except EvomtError as error:
             _fail(error, 1)
+        except OSError as error:  # e.g. a full disk under TensorBoard's writer
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                _fail(error, 1)
+            where = os.path.dirname(error.filename or "") or "the work directory"
+            _fail(EvomtError(f"{error.strerror} in {where}", hint=_DISK_FULL_HINT), 1)
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)
@@ -68,10 +93,38 @@ workdir_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evomt")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option(
+    "--debug", is_flag=True, help="Show full tracebacks and TensorFlow's own start-up output."
+)
 def main(debug: bool) -> None:
     """Grow one multitask Keras model system, task after task (µ2Net)."""
     _Context.debug = debug
+    _show_library_warnings()
+
+
+class _Once(logging.Filter):
+    """Lets each distinct message through once per process."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def _show_library_warnings() -> None:
+    """keras_evomt's own warnings (e.g. skipped image files): one `warning: ...` line each."""
+    logger = logging.getLogger("keras_evomt")
+    if not any(isinstance(h, logging.StreamHandler) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.addFilter(_Once())
+        logger.addHandler(handler)
 
 
 @main.command()
@@ -86,13 +139,14 @@ def main(debug: bool) -> None:
     "task (repeatable).",
 )
 @handle_errors
+@without_tensorflow
 def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
     from keras_evomt import display
     from keras_evomt.summary import status as system_status
 
-    rows, totals = system_status(_load_system(workdir, tasks=()))
-    compared = {other: system_status(_load_system(other, tasks=()))[0] for other in others}
+    rows, totals = system_status(_read_structure(workdir))
+    compared = {other: system_status(_read_structure(other))[0] for other in others}
     if as_json:
         data = {"tasks": rows, "system": totals}
         if compared:
@@ -107,6 +161,16 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     display.status_table(rows, totals)
     if compared:
         display.comparison_table(workdir, rows, compared)
+
+
+def _read_structure(workdir: str):
+    """The work directory's saved structure, from its manifest alone (no TensorFlow)."""
+    from keras_evomt.structure import read_structure
+
+    structure = read_structure(workdir)
+    for warning in structure.load_warnings:
+        click.echo(f"warning: {warning}; read state {structure.loaded_state} instead.", err=True)
+    return structure
 
 
 def _load_system(workdir: str, tasks=None):
@@ -146,7 +210,7 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 
     config = load_recipe(recipe, list(overrides))
     validate(config)  # before anything is written to the work directory
-    _check_task_names(config)
+    _check_task_names(config, recipe)
     with WorkdirLock(workdir):
         config = pin_config(config, workdir)
         with _search(config, workdir, quiet) as search:
@@ -156,7 +220,12 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 
 @main.command()
 @workdir_option
-@click.option("--task", required=True, help="The task to add or revisit.")
+@click.option(
+    "--task",
+    required=True,
+    help="The task to add or revisit: a registered name, or NAME=SOURCE with SOURCE "
+    "tfds:NAME, dir:PATH or npz:PATH (e.g. flowers=dir:/data/flowers).",
+)
 @click.option(
     "--recipe",
     default=None,
@@ -169,7 +238,15 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.recipe import apply_overrides, load_recipe, pin_config, stored_config
+    from keras_evomt.data.registry import task_spec
+    from keras_evomt.recipe import (
+        apply_overrides,
+        load_recipe,
+        pin_config,
+        remember_task_spec,
+        stored_config,
+        task_specs,
+    )
     from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
 
@@ -185,17 +262,23 @@ def evolve(
     else:
         config = apply_overrides(config, list(overrides))
         validate(config)
+    task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
     with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
+        remember_task_spec(workdir, task)
         search.evolve(task)
     _finish(search.system, workdir)
 
 
-def _check_task_names(config) -> None:
-    """Unknown task names fail now, not when their turn comes (no data is read here)."""
-    from keras_evomt.data import get_task
+def _check_task_names(config, recipe: str) -> None:
+    """Unknown task names and every task whose data is missing fail now, together, not
+    when their turn comes (no data is read here)."""
+    from keras_evomt.data.registry import missing_data
+    from keras_evomt.errors import MissingDataError
 
-    for name in dict.fromkeys(config.tasks):
-        get_task(name, data_dir=config.data.data_dir or None, download=config.data.download)
+    data = config.data
+    missing = missing_data(config.tasks, data.data_dir or None, data.download)
+    if missing and data.get("mock_examples", 0) <= 0:
+        raise MissingDataError.combined(missing, recipe=recipe)
 
 
 def _search(config, workdir: str, quiet: bool):
@@ -241,14 +324,15 @@ def _finish(system, workdir: str) -> None:
 def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
-    from keras_evomt.recipe import stored_config
+    from keras_evomt.data.registry import task_spec
+    from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
     system = _load_system(workdir, tasks=[task])
     path = system.path(task)
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
-    task_data = get_task(task, data_dir=data_dir)
+    task_data = get_task(task_spec(task, task_specs(workdir)), data_dir=data_dir)
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )
@@ -291,14 +375,40 @@ def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None
     help="Output directory (default: WORKDIR/reports).",
 )
 @handle_errors
+@without_tensorflow
 def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""
     from keras_evomt.report import write_report
 
-    _load_system(workdir, tasks=())  # checks the manifest; the report needs no weights
+    _read_structure(workdir)  # checks the manifest; the report needs no weights
     files = write_report(workdir, out)
     for file in files:
         click.echo(str(file))
+
+
+@main.command()
+@workdir_option
+@handle_errors
+@without_tensorflow
+def check(workdir: str) -> None:
+    """Verify every checksum of the saved system; list damaged files and the tasks they
+    affect (exit status 1 if any)."""
+    from keras_evomt.check import check_workdir
+
+    result = check_workdir(workdir)
+    for item in result.damage:
+        affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"
+        if item.slots_only:
+            affects += " (optimizer slots only: inference, eval and export still work)"
+        click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
+    if result.damage:
+        click.echo(
+            f"{len(result.damage)} damaged of {result.files} files in {result.states} kept "
+            "states; the other tasks load as usual. Restore the damaged files from a backup.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"ok: {result.files} files in {result.states} kept states match their sha256")
 
 
 @main.group()
@@ -325,15 +435,50 @@ def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
 
 
 @data.command(name="prepare")
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@click.option("--recipe", default=None, help="Also every task of RECIPE[:VARIANT].")
 @click.option("--data-dir", default=None, help="TFDS data directory.")
 @click.option("--download", is_flag=True, help="Allow downloading (TFDS sources).")
 @handle_errors
-def data_prepare(name: str, data_dir: str | None, download: bool) -> None:
-    """Prepare a task's data into the TFDS data directory."""
+def data_prepare(
+    names: tuple[str, ...], recipe: str | None, data_dir: str | None, download: bool
+) -> None:
+    """Prepare tasks' data into the TFDS data directory (those needing a manual download
+    are listed, and skipped, when others remain)."""
     from keras_evomt.data import prepare_task
+    from keras_evomt.data.registry import missing_data
 
-    click.echo(prepare_task(name, data_dir=data_dir, download=download))
+    specs = list(names)
+    if recipe:
+        from keras_evomt.recipe import load_recipe
+
+        config = load_recipe(recipe, [])
+        specs += list(config.tasks)
+        data_dir = data_dir or config.data.data_dir or None
+    if not specs:
+        raise UserInputError("name the tasks to prepare, or pass --recipe RECIPE.")
+    specs = list(dict.fromkeys(specs))
+    manual = {m.task: m for m in missing_data(specs, data_dir) if m.manual}
+    if len(specs) == 1 or len(manual) == len(specs):
+        manual = {}  # nothing else to do: prepare_task says what the manual download is
+    failed = []
+    for spec in specs:
+        if spec in manual:
+            click.echo(f"{spec}: skipped, needs a manual download first ({manual[spec].dataset})")
+            continue
+        try:
+            click.echo(prepare_task(spec, data_dir=data_dir, download=download))
+        except EvomtError as error:
+            if len(specs) == 1:
+                raise
+            failed.append(spec)
+            click.echo(f"{spec}: {error.message}", err=True)
+    if failed or manual:
+        raise EvomtError(
+            f"{len(failed) + len(manual)} of {len(specs)} tasks are not prepared"
+            + (f" (failed: {', '.join(failed)})" if failed else "")
+            + (f" ({len(manual)} need a manual download)" if manual else "")
+        )
 
 
 if __name__ == "__main__":

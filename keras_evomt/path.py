@@ -1,5 +1,8 @@
 """A task's path: the ordered components its model runs, with its hyperparameters.
 
+Plain data, no Keras: the model that runs a path is `PathModel` (`path_model.py`,
+imported on first use of `keras_evomt.path.PathModel`).
+
 Example:
     path = Path(task="digits", components=["embedding.0", "head.7"], hparams={"opt_lr": 0.01})
     Path.from_json(path.to_json()) == path  # True
@@ -9,10 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-
-import keras
-
-from keras_evomt.components.base import PACKAGE, Component
 
 ROOT = "root"
 
@@ -49,36 +48,9 @@ class Path:
         return Path.from_json(self.to_json())
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class PathModel(keras.Model):
-    """A keras.Model that runs components in order, sharing the layer objects.
+def __getattr__(name: str):
+    if name == "PathModel":  # Keras is imported only by what runs a path
+        from keras_evomt.path_model import PathModel
 
-    A small subclassed model on purpose: functional models over shared layers add a
-    node to every shared layer per model, which keeps discarded candidates alive.
-
-    Example:
-        model = PathModel([PatchEmbedding(16, 8), ClassToken(), ...])
-        logits = model(images)
-    """
-
-    def __init__(self, components: list[Component], **kwargs):
-        super().__init__(**kwargs)
-        self.components = list(components)
-        self.built = all(c.built for c in self.components)
-
-    def call(self, x, training=None):
-        for component in self.components:
-            x = component(x, training=training)
-        return x
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "components": [keras.saving.serialize_keras_object(c) for c in self.components],
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        components = [keras.saving.deserialize_keras_object(c) for c in config.pop("components")]
-        return cls(components, **config)
+        return PathModel
+    raise AttributeError(f"module 'keras_evomt.path' has no attribute {name!r}")

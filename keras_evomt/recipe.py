@@ -125,6 +125,24 @@ def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | Non
     return ml_collections.ConfigDict(json.loads(file.read_text())) if file.exists() else None
 
 
+def task_specs(workdir: str | os.PathLike) -> list[str]:
+    """Every task spec the work directory has seen: the config's task list, then the
+    specs given to `evomt evolve --task` (so `eval --task flowers` finds its data)."""
+    config = stored_config(workdir)
+    file = FsPath(workdir) / "tasks.json"
+    given = json.loads(file.read_text()) if file.exists() else []
+    return [*(config.tasks if config else []), *given]
+
+
+def remember_task_spec(workdir: str | os.PathLike, spec: str) -> None:
+    """Adds a spec given on the command line to the work directory's `tasks.json`."""
+    specs = task_specs(workdir)
+    if spec not in specs:
+        file = FsPath(workdir) / "tasks.json"
+        given = json.loads(file.read_text()) if file.exists() else []
+        store.atomic_write_json(file, [*given, spec])
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'a': {'b': 1}} -> {'a.b': 1}."""
     flat: dict[str, Any] = {}

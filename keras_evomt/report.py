@@ -19,14 +19,12 @@ Example:
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
-import jsonschema
 import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
@@ -34,8 +32,9 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch
 
 from keras_evomt import store
-from keras_evomt.errors import CorruptStateError, UserInputError
+from keras_evomt.errors import UserInputError
 from keras_evomt.path import ROOT, Path
+from keras_evomt.structure import SavedStructure, read_structure  # noqa: F401
 from keras_evomt.system import System, base_name
 
 ROOT_COLOUR, OWN_COLOUR, EMPTY_COLOUR = "#c9c9c9", "#9ecae1", "#ffffff"
@@ -98,45 +97,6 @@ def _write(file: FsPath, data: bytes) -> FsPath:
 
 
 # === Data ===
-class SavedStructure(System):
-    """A saved system's paths and parameter counts, read from its manifest without weights.
-
-    A report needs no weights, and loading those of a ViT-L system grown over 69 tasks
-    takes minutes; the manifest (`store.save`) already holds each component's count.
-    """
-
-    def __init__(self, manifest: dict[str, Any]):
-        super().__init__()
-        self.param_counts = {cid: int(e["params"]) for cid, e in manifest["components"].items()}
-        self.loaded_state = int(manifest["state"])
-        self.set_state(manifest["system"])
-
-    def params(self, cid: str) -> int:
-        return self.param_counts[cid]
-
-
-def read_structure(workdir: str | os.PathLike) -> SavedStructure:
-    """The newest readable saved state of `workdir`'s system, without its weights."""
-    directory = store.system_dir(workdir)
-    manifests = sorted(directory.glob("manifest-*.json"), reverse=True)
-    if not manifests:
-        raise UserInputError(
-            f"--workdir {workdir} holds no system: run `evomt run RECIPE "
-            f"--workdir {workdir}` first."
-        )
-    problems = []
-    for file in manifests:
-        try:
-            manifest = json.loads(file.read_text())
-            jsonschema.validate(manifest, store.MANIFEST_SCHEMA)
-            return SavedStructure(manifest)
-        except (OSError, ValueError, KeyError, TypeError, jsonschema.ValidationError) as error:
-            problems.append(f"{file.name}: {str(error)[:120]}")
-    raise CorruptStateError(
-        f"no readable system state in {directory}", hint="; ".join(problems) or None
-    )
-
-
 def component_count(system: System) -> int:
     """Components that the root or a task's path uses."""
     return len({cid for path in system.all_paths() for cid in path.components})

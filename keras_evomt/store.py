@@ -6,6 +6,9 @@ Why not `.keras`: nested models that share layers save but do not load (Keras
 content-addressed `system/weights/<id>-<sha>.npz` files (no pickle), written
 aside, fsynced and renamed, the manifest last. The last `keep` states stay
 loadable; if the newest is corrupt, loading falls back to the one before.
+A damaged file blocks only the tasks whose paths use it (`load(tasks=...)` reads only
+theirs), and the optimizer slots, which only training needs, are read only when asked
+(`slots=True`, or `load_slots`). A full disk raises `DiskFullError`.
 
 Example:
     number = save(system_dir("runs/demo"), state, components, slots)
@@ -15,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -24,18 +28,15 @@ import tempfile
 import weakref
 from collections.abc import Collection
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import numpy as np
 
-from keras_evomt.components.base import (
-    Component,
-    component_class,
-    config_of,
-    registered_name,
-)
-from keras_evomt.errors import CorruptStateError, UserInputError
+from keras_evomt.errors import CorruptStateError, DiskFullError, UserInputError
+
+if TYPE_CHECKING:  # Keras is imported only where components are built (`evomt check` needs none)
+    from keras_evomt.components.base import Component
 
 SCHEMA_VERSION = 1
 _MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
@@ -114,6 +115,7 @@ class LoadedState:
     slots: dict[str, list[np.ndarray]]
     warnings: list[str]
     params: dict[str, int] = dataclasses.field(default_factory=dict)
+    entries: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def digest(component: Component) -> str:
@@ -144,19 +146,33 @@ def weights_digest(arrays: list[np.ndarray]) -> str:
 
 
 # === Atomic writes ===
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes `data` to `path` so that a crash leaves either the old or the new file."""
+    """Writes `data` to `path` so that a crash leaves either the old or the new file.
+
+    A full disk raises `DiskFullError` (the directory and the bytes needed), with the
+    partial file removed.
+    """
     path = FsPath(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise DiskFullError(str(path.parent), len(data)) from None
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         FsPath(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise DiskFullError(str(path.parent), len(data)) from None
         raise
     _fsync_dir(path.parent)
 
@@ -188,10 +204,15 @@ def save(
     directory = FsPath(directory)
     (directory / "weights").mkdir(parents=True, exist_ok=True)
     number = max(_manifest_numbers(directory), default=0) + 1
-    entries = {
-        cid: _save_component(directory, cid, component, slots.get(cid))
-        for cid, component in components.items()
-    }
+    try:
+        entries = {
+            cid: _save_component(directory, cid, component, slots.get(cid))
+            for cid, component in components.items()
+        }
+    except DiskFullError:  # say what the whole state needs, not the file that failed
+        needed = _unwritten_bytes(directory, components, slots)
+        raise DiskFullError(str(directory), needed) from None
+
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "state": number,
@@ -203,11 +224,25 @@ def save(
     return number
 
 
+def _unwritten_bytes(
+    directory: FsPath, components: dict[str, Component], slots: dict[str, list[np.ndarray]]
+) -> int:
+    """About the bytes the components without a weight file on disk still need."""
+    total = 0
+    for cid, component in components.items():
+        if not any((directory / "weights").glob(f"{cid}-{digest(component)[:16]}*.npz")):
+            arrays = [*component.get_weights(), *slots.get(cid, [])]
+            total += sum(np.asarray(a).nbytes for a in arrays)
+    return total + 64 * 1024  # manifest and zip headers
+
+
 def _save_component(
     directory: FsPath, cid: str, component: Component, slots: list[np.ndarray] | None
 ) -> dict[str, Any]:
     if not _SAFE_ID.match(cid):
         raise UserInputError(f"component id {cid!r} is not a safe file name.")
+    from keras_evomt.components.base import config_of, registered_name
+
     sha = digest(component)
     slots_sha = weights_digest(slots) if slots else None
     name = f"weights/{cid}-{sha[:16]}" + (f"-{slots_sha[:8]}" if slots_sha else "") + ".npz"
@@ -257,12 +292,21 @@ def _remember(file: FsPath) -> None:
     _verified[str(file)] = (stat.st_size, stat.st_mtime_ns)
 
 
-def _read_arrays(file: FsPath) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _read_arrays(
+    file: FsPath, *, weights: bool = True, slots: bool = True
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The weights and optimizer slots stored in `file`; each part is read only if asked
+    (they are separate members of the .npz, so a damaged slot never blocks inference)."""
     with np.load(file, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    weights = [arrays[f"w{i}"] for i in range(sum(k.startswith("w") for k in arrays))]
-    slots = [arrays[f"s{i}"] for i in range(sum(k.startswith("s") for k in arrays))]
-    return weights, slots
+        keys = data.files
+        read = [("w", weights), ("s", slots)]
+        parts = [
+            [data[f"{prefix}{i}"] for i in range(sum(k.startswith(prefix) for k in keys))]
+            if wanted
+            else []
+            for prefix, wanted in read
+        ]
+    return parts[0], parts[1]
 
 
 def _jsonable(value: Any) -> Any:
@@ -293,13 +337,18 @@ def _manifest_numbers(directory: FsPath) -> list[int]:
 
 # === Load ===
 def load(
-    directory: str | os.PathLike, *, state: int | None = None, tasks: Collection[str] | None = None
+    directory: str | os.PathLike,
+    *,
+    state: int | None = None,
+    tasks: Collection[str] | None = None,
+    slots: bool = True,
 ) -> LoadedState:
     """Loads state `state`, or the newest good one, falling back past corrupt states.
 
     With `tasks`, only the components those tasks' paths use are read and checked; the
     others are structure only (configured, not built, no weights): enough for figures
-    and fingerprints of a system far larger than memory.
+    and fingerprints of a system far larger than memory. With `slots=False` the
+    optimizer slots are not read (inference needs none; see `load_slots`).
     """
     directory = FsPath(directory)
     numbers = sorted(_manifest_numbers(directory), reverse=True)
@@ -317,20 +366,22 @@ def load(
     warnings: list[str] = []
     for number in numbers:
         try:
-            loaded = _load_state(directory, number, tasks)
+            loaded = _load_state(directory, number, tasks, slots)
         except CorruptStateError as error:
             warnings.append(f"state {number} is unusable ({error.message})")
             continue
         loaded.warnings = warnings
         return loaded
+    workdir = directory.parent
     raise CorruptStateError(
         f"no loadable state in {directory}: " + "; ".join(warnings),
-        hint="restore the directory from a backup.",
+        hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
+        "affect (the other tasks still load); restore those files from a backup.",
     )
 
 
 def _load_state(
-    directory: FsPath, number: int, tasks: Collection[str] | None = None
+    directory: FsPath, number: int, tasks: Collection[str] | None = None, slots: bool = True
 ) -> LoadedState:
     path = directory / f"manifest-{number:08d}.json"
     try:
@@ -356,16 +407,54 @@ def _load_state(
         if tasks is None
         else {c for kept in system["tasks"] if kept["task"] in tasks for c in kept["components"]}
     )
-    components, slots = {}, {}
+    components, found = {}, {}
     for cid, entry in manifest["components"].items():
         if needed is not None and cid not in needed:
             components[cid] = _structure_only(cid, entry)
             continue
-        components[cid], found_slots = _load_component(directory, cid, entry)
+        try:
+            components[cid], found_slots = _load_component(directory, cid, entry, slots)
+        except CorruptStateError as error:
+            users = users_of(system, cid)
+            raise CorruptStateError(
+                f"{error.message} (used by {', '.join(users) or 'no task'})"
+            ) from None
         if found_slots:
-            slots[cid] = found_slots
+            found[cid] = found_slots
     params = {cid: entry["params"] for cid, entry in manifest["components"].items()}
-    return LoadedState(number, system, components, slots, [], params)
+    entries = {cid: manifest["components"][cid] for cid in components if components[cid].built}
+    return LoadedState(number, system, components, found, [], params, entries)
+
+
+def users_of(system_state: dict[str, Any], cid: str) -> list[str]:
+    """The tasks (and 'root') whose saved path uses component `cid`."""
+    paths = [system_state["root"] or {"components": []}, *system_state["tasks"]]
+    return [p.get("task", "root") for p in paths if cid in p["components"]]
+
+
+def load_slots(
+    directory: str | os.PathLike, entries: dict[str, dict[str, Any]]
+) -> dict[str, list[np.ndarray]]:
+    """The optimizer slots of the manifest `entries` (component id -> entry), checked.
+
+    Example:
+        slots = load_slots(system_dir("runs/demo"), {cid: manifest["components"][cid]})
+    """
+    directory = FsPath(directory)
+    found = {}
+    for cid, entry in entries.items():
+        if not entry.get("slots_sha256"):
+            continue
+        file = _safe_file(directory, entry["file"], cid)
+        try:
+            _, slots = _read_arrays(file, weights=False)
+        except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
+            message = f"{entry['file']}: optimizer slots unreadable ({error})"
+            raise CorruptStateError(message) from None
+        if weights_digest(slots) != entry["slots_sha256"]:
+            raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
+        found[cid] = slots
+    return found
 
 
 def _path_name(path: dict[str, Any]) -> str:
@@ -373,6 +462,8 @@ def _path_name(path: dict[str, Any]) -> str:
 
 
 def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
+    from keras_evomt.components.base import component_class
+
     name = entry["class"]
     cls = component_class(name)
     if cls is None:
@@ -396,12 +487,12 @@ def _structure_only(cid: str, entry: dict[str, Any]) -> Component:
     return component
 
 
-def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
+def _load_component(directory: FsPath, cid: str, entry: dict[str, Any], with_slots: bool = True):
     name = entry["class"]
     cls = _allowed_class(cid, entry)
     file = _safe_file(directory, entry["file"], cid)
     try:
-        weights, slots = _read_arrays(file)
+        weights, slots = _read_arrays(file, slots=with_slots)
     except ValueError:  # numpy's message suggests loading it unsafely: never
         raise CorruptStateError(
             f"{entry['file']} is not a plain .npz of arrays (damaged, or it holds pickled "
@@ -424,7 +515,8 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any]):
             f"component {cid} ({name}) cannot be rebuilt from its config: {error}"
         ) from None
     _digests[component] = entry["sha256"]
-    _remember(file)
+    if with_slots:  # a file is trusted (see `_intact`) only once all of it was checked
+        _remember(file)
     return component, slots
 
 

@@ -1,7 +1,7 @@
 """What `evomt status` shows: one row per task and the system's totals.
 
 Example:
-    rows, totals = status(System.load("runs/demo"))
+    rows, totals = status(read_structure("runs/demo"))  # or a loaded System
     rows[0]["task"], rows[0]["fingerprint"]
 """
 
@@ -34,7 +34,7 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         )
     totals = {
         "tasks": len(system.paths),
-        "components": len(system.components),
+        "components": len(system.component_ids()),
         "total_params": system.total_params(),
         "root_params": sum(system.params(c) for c in system.root.components) if system.root else 0,
         "root": system.info.get("root"),

@@ -20,16 +20,17 @@ import hashlib
 import itertools
 import os
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_evomt import store
-from keras_evomt.components import roots
-from keras_evomt.components.base import Component, copy_component
-from keras_evomt.components.vit import ClassificationHead
 from keras_evomt.errors import UserInputError, closest
-from keras_evomt.path import ROOT, Path, PathModel
+from keras_evomt.path import ROOT, Path
+
+if TYPE_CHECKING:  # Keras is imported by what builds or runs components, not by status
+    from keras_evomt.components.base import Component
+    from keras_evomt.path_model import PathModel
 
 
 class System:
@@ -37,7 +38,8 @@ class System:
 
     def __init__(self, info: dict[str, Any] | None = None):
         self.components: dict[str, Component] = {}
-        self.slots: dict[str, list[np.ndarray]] = {}
+        self._slots: dict[str, list[np.ndarray]] = {}
+        self._unread_slots: tuple[Any, dict[str, Any]] | None = None  # see `slots`
         self.paths: dict[str, Path] = {}
         self.root: Path | None = None
         self.active_task: str | None = None
@@ -61,8 +63,8 @@ class System:
         checkpoint: str | None = None,
     ) -> System:
         """A new system holding a named ViT root (random, or loaded from `checkpoint`)."""
-        from keras_evomt.components import checkpoints
-        from keras_evomt.roots import resolve
+        from keras_evomt.components import checkpoints, roots
+        from keras_evomt.pretrained import resolve
 
         source = resolve(checkpoint) if checkpoint else None
         approximate = bool(source) and checkpoints.uses_approximate_gelu(source)
@@ -103,17 +105,22 @@ class System:
         self._next_id += 1
         self.components[cid] = component
         if slots is not None:
-            self.slots[cid] = [np.array(s, copy=True) for s in slots]
+            self._slots[cid] = [np.array(s, copy=True) for s in slots]
         self._set_trainable(cid)
         return cid
 
     def clone(self, cid: str, *, with_slots: bool = True) -> str:
         """Copies component `cid` (weights and, if known, optimizer slots) into a new id."""
+        from keras_evomt.components.base import copy_component
+
         copy = copy_component(self.components[cid], name=base_name(cid))
         return self.add(base_name(cid), copy, self.slots.get(cid) if with_slots else None)
 
     def new_head(self, num_classes: int, hidden_input_shape: tuple) -> str:
         """A new zero-initialised classification head for `num_classes`."""
+        from keras_evomt.components import roots
+        from keras_evomt.components.vit import ClassificationHead
+
         head = ClassificationHead(num_classes, name=roots.HEAD)
         head.build(hidden_input_shape)
         return self.add(roots.HEAD, head)
@@ -127,6 +134,21 @@ class System:
         ids.append(self.new_head(num_classes, (None, *shapes[-1])))
         params = {"image_size": self.root.image_size, **(hparams or {})}
         return Path(task=task, components=ids, hparams=params, parent=ROOT, origin=ROOT)
+
+    @property
+    def slots(self) -> dict[str, list[np.ndarray]]:
+        """Optimizer (momentum) slots by component id. Only training needs them: a system
+        loaded with `slots=False` reads them from disk on first use of this attribute."""
+        if self._unread_slots is not None:
+            directory, entries = self._unread_slots
+            self._unread_slots = None
+            live = {cid: e for cid, e in entries.items() if cid in self.components}
+            self._slots = {**store.load_slots(directory, live), **self._slots}
+        return self._slots
+
+    @slots.setter
+    def slots(self, value: dict[str, list[np.ndarray]]) -> None:
+        self._slots, self._unread_slots = value, None
 
     # === Tasks and locks ===
     def start_task(self, task: str, *, private: bool = False) -> None:
@@ -161,9 +183,13 @@ class System:
         dropped = [cid for cid in self.components if cid not in used]
         for cid in dropped:
             del self.components[cid]
-            self.slots.pop(cid, None)
+            self._slots.pop(cid, None)
         self._refresh()
         return dropped
+
+    def component_ids(self) -> list[str]:
+        """Ids of every component the system holds."""
+        return list(self.components)
 
     def all_paths(self, extra: Iterable[Path] = ()) -> list[Path]:
         return [p for p in itertools.chain([self.root], self.paths.values(), extra) if p]
@@ -218,6 +244,8 @@ class System:
                 f"'{path.task}' was loaded without its weights: "
                 f"System.load(workdir, tasks=[{path.task!r}]) loads them."
             )
+        from keras_evomt.path_model import PathModel
+
         return PathModel(
             [self.components[cid] for cid in path.components], name=f"path_{_safe(path.task)}"
         )
@@ -301,21 +329,31 @@ class System:
 
     @classmethod
     def load(
-        cls, workdir: str, *, state: int | None = None, tasks: Collection[str] | None = None
+        cls,
+        workdir: str,
+        *,
+        state: int | None = None,
+        tasks: Collection[str] | None = None,
+        slots: bool = False,
     ) -> System:
         """Loads the newest good state (or state number `state`) from `workdir/system/`.
 
         With `tasks`, only those tasks' components get their weights (others are
-        structure only: figures and fingerprints work, their models do not).
+        structure only: figures and fingerprints work, their models do not). The
+        optimizer slots are read (and checked) now with `slots=True`, else on first use
+        of `system.slots`: inference never reads them.
 
         Example:
             System.load("runs/demo", tasks=[])  # what `evomt status` needs, no weights
         """
-        loaded = store.load(store.system_dir(workdir), state=state, tasks=tasks)
+        directory = store.system_dir(workdir)
+        loaded = store.load(directory, state=state, tasks=tasks, slots=slots)
         system = cls()
         system._stored_params = loaded.params
         system.components = loaded.components
         system.slots = loaded.slots
+        if not slots:
+            system._unread_slots = (directory, loaded.entries)
         system.set_state(loaded.system_state)
         system.loaded_state = loaded.number
         system.load_warnings = loaded.warnings

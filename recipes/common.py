@@ -54,7 +54,7 @@ def offline_main_job() -> ml_collections.ConfigDict:
 
     config = small_vit(base(), "vit_mini", image_size=32, patch_size=8)
     # vit_mini pretrained on Fashion-MNIST, which is not one of the tasks
-    # (tools/pretrain_root.py; the file ships in keras_evomt/roots/).
+    # (tools/pretrain_root.py; the file ships in keras_evomt/pretrained/).
     config.root.checkpoint = "builtin:vit_mini_fashion_mnist"
     config.tasks = ["digits", "textures", "lfw_faces"]
     budget(

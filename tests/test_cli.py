@@ -170,11 +170,29 @@ def test_a_second_process_on_the_workdir_stops_at_once(grown):
     assert result.exit_code == 2 and "in use by another evomt process (pid" in result.output
 
 
-def test_mu2net_69_tiny_runs_the_reference_sequence_on_mock_data(tmp_path):
-    result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
+def test_mu2net_69_tiny_short_runs_the_first_reference_tasks_on_mock_data(tmp_path):
+    result = evomt("run", "recipes/mu2net_69.py:tiny_short", "--workdir", tmp_path, "--quiet")
     assert result.exit_code == 0, result.output
     status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
     assert [t["task"] for t in status["tasks"]] == ["imagenet2012", "cifar100", "cifar10"]
+
+
+@pytest.mark.slow
+def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path):
+    from keras_evomt.data import list_tasks
+
+    result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
+    assert result.exit_code == 0, result.output
+    status = json.loads(evomt("status", "--workdir", tmp_path, "--json").output)
+    reference = [t for t in list_tasks() if t not in list_tasks("offline")]
+    assert [t["task"] for t in status["tasks"]] == reference and len(reference) == 69
+    from PIL import Image
+
+    from keras_evomt.report import ROW_INCHES
+
+    assert "69 tasks, " in (tmp_path / "reports" / "summary.md").read_text()
+    with Image.open(tmp_path / "reports" / "sharing.png") as sharing:  # a row per task
+        assert sharing.height >= 70 * ROW_INCHES * 130
 
 
 def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
@@ -264,3 +282,49 @@ def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, t
         main, ["run", "recipes/baselines.py", "--workdir", str(tmp_path / "x")]
     )
     assert missing.exit_code == 2 and "baselines needs a variant" in missing.output
+
+
+def test_missing_data_is_listed_for_every_task_at_once(tmp_path):
+    from keras_evomt.data import list_tasks
+
+    empty = tmp_path / "tfds"
+    empty.mkdir()
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "recipes/mu2net_69.py",
+            "--workdir",
+            str(tmp_path / "run"),
+            "--set",
+            f"data.data_dir={empty}",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"the data of 69 task(s) is not prepared in {empty}:" in result.output
+    manual = next(line for line in result.output.splitlines() if "manual download" in line)
+    assert "imagenet2012" in manual and "diabetic_retinopathy_detection" in manual
+    downloadable = next(line for line in result.output.splitlines() if "can be downloaded" in line)
+    named = set(manual.split(": ", 1)[1].replace(" (", ", ").split(", "))
+    named |= set(downloadable.split(": ", 1)[1].split(", "))
+    assert set(list_tasks()) - set(list_tasks("offline")) <= {n.rstrip(")") for n in named}
+    assert "disk space: unknown for" in result.output  # offline TFDS has no sizes
+    assert (
+        f"Prepare the rest with: evomt data prepare --recipe recipes/mu2net_69.py --download "
+        f"--data-dir {empty}" in result.output
+    )
+    assert not (tmp_path / "run").exists()  # nothing written, nothing built
+
+
+def test_missing_data_with_known_sizes_says_about_how_much():
+    from keras_evomt.errors import MissingDataError
+
+    errors = [
+        MissingDataError("x", task="a", dataset="a", size_bytes=2_500_000_000, data_dir="/d"),
+        MissingDataError("y", task="b", dataset="b", size_bytes=None, data_dir="/d"),
+        MissingDataError("z", task="c", dataset="c", manual=True, data_dir="/d"),
+    ]
+    message = str(MissingDataError.combined(errors))
+    assert "disk space: about 2.5 GB plus unknown for 1" in message
+    assert "need a manual download first" in message and ": c\n" in message
+    assert "evomt data prepare a b --download --data-dir /d" in message

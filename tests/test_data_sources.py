@@ -184,7 +184,7 @@ def _write_image_folder(root, counts=(7, 7, 6)):
 def test_from_directory(tmp_path):
     root = str(tmp_path / "images")
     _write_image_folder(root)
-    task = Task.from_directory("folder", root, load_size=(8, 8), validation_fraction=0.15)
+    task = Task.from_directory("folder", root, validation_fraction=0.15)
     assert task.num_classes == 3 and task.class_names == ["class_0", "class_1", "class_2"]
     split_ids = {s: {v // 10 for v in raw_ids(task, s)} for s in ("train", "validation", "test")}
     assert not split_ids["train"] & split_ids["validation"]
@@ -198,7 +198,7 @@ def test_from_directory(tmp_path):
     assert same.name == f"dir:{root}" and same.num_classes == 3
     test_root = str(tmp_path / "test_images")
     _write_image_folder(test_root, counts=(1, 1, 1))
-    with_test = Task.from_directory("folder", root, test_directory=test_root, load_size=(8, 8))
+    with_test = Task.from_directory("folder", root, test_directory=test_root)
     assert with_test.num_examples("test") == 3
 
 
@@ -218,3 +218,35 @@ def test_npz_task(tmp_path):
     np.savez(path, images=id_images(4))
     with pytest.raises(UserInputError, match=r"must hold arrays x_train and y_train"):
         get_task(f"npz:{path}")
+
+
+def test_a_named_folder_with_train_and_test_uses_them_at_the_images_own_size(tmp_path):
+    root = tmp_path / "flowers"
+    _write_image_folder(str(root / "train"), counts=(6, 6, 6))
+    _write_image_folder(str(root / "test"), counts=(2, 2, 2))
+    task = get_task(f"flowers=dir:{root}")
+    assert task.name == "flowers" and task.class_names == ["class_0", "class_1", "class_2"]
+    assert task.num_examples("test") == 6  # the test folder, not carved
+    assert task.num_examples("train") + task.num_examples("validation") == 18
+    assert {ex["image"].shape for ex in task.examples("train").as_numpy_iterator()} == {(8, 8, 3)}
+    _write_image_folder(str(root / "validation"), counts=(1, 1, 1))
+    with_validation = get_task(f"private:flowers=dir:{root}")
+    assert with_validation.private and with_validation.name == "flowers"
+    assert with_validation.num_examples("validation") == 3
+    assert with_validation.num_examples("train") == 18
+
+
+def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path, caplog):
+    root = tmp_path / "images"
+    _write_image_folder(str(root))
+    for i in range(5):
+        (root / "class_1" / f"broken_{i}.jpg").write_bytes(b"not an image at all")
+    (root / "class_0" / "notes.txt").write_text("ignored: not an image extension")
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        task = Task.from_directory("folder", str(root))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"skipped 5 files in {root} that are not JPEG, PNG")
+    assert "class_1/broken_0.jpg, class_1/broken_1.jpg, class_1/broken_2.jpg, ..." in warnings[0]
+    assert sum(task.num_examples(s) for s in ("train", "validation", "test")) == 20
+    task.check(image_size=8)  # every remaining file decodes

@@ -225,3 +225,12 @@ def test_status_needs_no_weights_and_export_only_its_task(saved):
         structure.model("a")
     only_b = System.load(workdir, tasks=["b"])
     np.testing.assert_array_equal(only_b.model("b")(x), system.model("b")(x))
+
+
+def test_the_status_read_from_the_manifest_alone_matches_the_loaded_system(saved):
+    from keras_evomt.structure import read_structure
+    from keras_evomt.summary import status
+
+    workdir, system, _ = saved
+    assert status(read_structure(workdir)) == status(System.load(workdir))
+    assert status(read_structure(workdir)) == status(system)

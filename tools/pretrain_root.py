@@ -3,11 +3,11 @@
 Sharing frozen layers is worth something only if they hold features: this trains the
 small root (vit_mini: 32 px, patch 8, 4 blocks of width 64) on Fashion-MNIST, which is
 not one of the main job's tasks, and writes it as a ready root. It ships as
-`keras_evomt/roots/vit_mini_fashion_mnist.npz` (sha256 in SHA256SUMS beside it), and
+`keras_evomt/pretrained/vit_mini_fashion_mnist.npz` (sha256 in SHA256SUMS beside it), and
 `recipes/offline_mini.py` starts from it as `builtin:vit_mini_fashion_mnist`.
 
-Command:   python tools/pretrain_root.py --out keras_evomt/roots/vit_mini_fashion_mnist.npz
-           then: cd keras_evomt/roots && sha256sum vit_mini_fashion_mnist.npz > SHA256SUMS
+Command:   python tools/pretrain_root.py --out keras_evomt/pretrained/vit_mini_fashion_mnist.npz
+           then: cd keras_evomt/pretrained && sha256sum vit_mini_fashion_mnist.npz > SHA256SUMS
 Data:      Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist): the 60,000
            training images, 28 px gray resized to 32 px and tiled to RGB in [-1, 1]; the
            10,000 test images only to report accuracy.
@@ -18,7 +18,7 @@ Hardware:  2 CPU cores; measured here: 28 minutes with the machine shared by oth
            (load average about 8), 150-290 s an epoch.
 Result:    measured here: 85.7% Fashion-MNIST test accuracy (recorded in the file's
            header); 147,520 parameters, 611,529 bytes, sha256 ea1bf36b76ce198d...
-           (keras_evomt/roots/SHA256SUMS).
+           (keras_evomt/pretrained/SHA256SUMS).
 """
 
 from __future__ import annotations

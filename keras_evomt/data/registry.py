@@ -7,8 +7,10 @@ google-research/task_adaptation (`task_adaptation/data/*.py`), VTAB-1k takes the
 examples of VTAB's train split and the first 200 of its val split.
 
 `get_task` also accepts: "private:NAME" (a private task), "tfds:NAME" (any TFDS
-image-classification dataset, reference split rule), "dir:PATH" (one subfolder per class)
-and "npz:PATH" (arrays x_train, y_train[, x_test, y_test]).
+image-classification dataset, reference split rule), "dir:PATH" (one subfolder per class,
+or `train/`, `test/` [and `validation/`] subfolders holding those), "npz:PATH" (arrays
+x_train, y_train[, x_test, y_test]), and "NAME=SOURCE" to give any of them a name
+("flowers=dir:/data/flowers"; unnamed, dir and npz tasks are named by absolute path).
 
 Example:
     list_tasks("vit")             # ["imagenet2012", "cifar100", "cifar10"]
@@ -18,7 +20,8 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from keras_evomt.data import offline, vtab
@@ -32,7 +35,7 @@ from keras_evomt.data.tfds_source import (
     open_builder,
     plain_example,
 )
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import MissingDataError, UserInputError, closest
 
 Splits = dict[str, TfdsSplit]
 
@@ -226,6 +229,11 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
         task = get_task(name[len("private:") :], data_dir=data_dir, download=download)
         task.private = True
         return task
+    user_name, source = split_name(name)
+    if user_name is not None:
+        task = get_task(source, data_dir=data_dir, download=download)
+        task.name = user_name
+        return task
     if name in _OFFLINE:
         return _OFFLINE[name]()
     if name == "fashion_mnist":
@@ -243,8 +251,38 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
     raise UserInputError(
         f"unknown task {name!r}",
         hint=closest(name, list_tasks())
-        or "see `evomt data list`; user data: tfds:NAME, dir:PATH or npz:PATH",
+        or "see `evomt data list`; user data: [NAME=]tfds:NAME, [NAME=]dir:PATH or [NAME=]npz:PATH",
     )
+
+
+_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+def split_name(spec: str) -> tuple[str | None, str]:
+    """("flowers", "dir:/data/flowers") for "flowers=dir:/data/flowers"; (None, spec) for a
+    spec without a user-given name (a path may hold "=": only a plain name before it counts).
+
+    Example:
+        split_name("mine=npz:/data/mine.npz")  # ("mine", "npz:/data/mine.npz")
+    """
+    user_name, sep, source = spec.partition("=")
+    if sep and source and _USER_NAME.match(user_name):
+        return user_name, source
+    return None, spec
+
+
+def task_spec(name: str, specs: Iterable[str]) -> str:
+    """The spec among `specs` (e.g. a config's task list) that defines task `name`, else
+    `name` itself: `evomt eval --task flowers` finds "flowers=dir:/data/flowers".
+
+    Example:
+        task_spec("flowers", ["digits", "flowers=dir:/data/flowers"])  # "flowers=dir:..."
+    """
+    for spec in specs:
+        bare = spec.removeprefix("private:")
+        if split_name(bare)[0] == name:
+            return spec
+    return name
 
 
 def tfds_task(name: str, *, data_dir: str | None = None, download: bool = False) -> Task:
@@ -338,6 +376,24 @@ def _npz_task(name: str, path: str) -> Task:
     return Task.from_arrays(
         name, arrays["x_train"], arrays["y_train"], **optional, source=f"npz:{path}"
     )
+
+
+def missing_data(
+    specs: Iterable[str], data_dir: str | None = None, download: bool = False
+) -> list[MissingDataError]:
+    """One `MissingDataError` per task among `specs` whose data is not prepared; fast,
+    offline (nothing is read or downloaded). Unknown names raise UserInputError.
+
+    Example:
+        missing = missing_data(config.tasks, data_dir="/data/tfds")
+    """
+    missing = []
+    for spec in dict.fromkeys(specs):
+        try:
+            missing.extend(get_task(spec, data_dir=data_dir, download=download).missing_data())
+        except MissingDataError as error:  # tfds:NAME reads its metadata from the data
+            missing.append(error)
+    return missing
 
 
 def describe_tasks(data_dir: str | None = None) -> list[dict[str, Any]]:

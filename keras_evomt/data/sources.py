@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,6 +49,10 @@ class Loader:
     def is_present(self) -> bool:
         """Whether the data is available locally (no download needed)."""
         return True
+
+    def missing(self) -> list:
+        """A `MissingDataError` for data that is neither here nor prepared on first use."""
+        return []
 
     def prepare(self, download: bool = False) -> str:
         """Makes the data available locally; returns a message."""
@@ -330,70 +335,146 @@ def _cardinality(ds: tf.data.Dataset, what: str) -> int | None:
     return None if n < 0 else n
 
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+_log = logging.getLogger("keras_evomt")
+
+
+class FileLoader(Loader):
+    """Splits held as lists of image files and their labels, decoded when read.
+
+    Images are decoded at their own size (the pipeline resizes them once, to the
+    path's size), to RGB uint8; `keras.utils.image_dataset_from_directory` would resize
+    every image to one fixed size first.
+    """
+
+    def __init__(
+        self, files: Mapping[str, tuple[np.ndarray, np.ndarray]], specs: Mapping[str, str]
+    ):
+        self.files = dict(files)
+        self.specs = dict(specs)
+
+    def load(self, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        paths, labels = self.files[split]
+        ds = tf.data.Dataset.from_tensor_slices({"path": paths, "label": labels})
+        return ds.map(_decode_file, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def num_examples(self, split: str) -> int | None:
+        return len(self.files[split][1])
+
+    def describe(self) -> dict[str, str]:
+        return dict(self.specs)
+
+
+@tf.autograph.experimental.do_not_convert
+def _decode_file(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    data = tf.io.read_file(example["path"])
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return {"image": tf.ensure_shape(image, [None, None, 3]), "label": example["label"]}
+
+
+def split_layout(directory: str) -> dict[str, str] | None:
+    """{"train": ..., "test": ...[, "validation": ...]} when `directory` holds `train/` and
+    `test/` (optionally `validation/`) and nothing else; else None (one folder per class)."""
+    import os
+
+    if not os.path.isdir(directory):
+        return None
+    folders = {f for f in os.listdir(directory) if os.path.isdir(os.path.join(directory, f))}
+    if {"train", "test"} <= folders <= {"train", "test", "validation"}:
+        return {split: os.path.join(directory, split) for split in sorted(folders)}
+    return None
+
+
 def directory_loader(
     directory: str,
     test_directory: str | None,
     *,
-    image_size: tuple[int, int],
     validation_fraction: float,
     seed: int,
-) -> tuple[DatasetLoader, list[str]]:
-    """A loader over `keras.utils.image_dataset_from_directory` (one subfolder per class).
+    validation_directory: str | None = None,
+) -> tuple[FileLoader, list[str]]:
+    """A loader over image folders (one subfolder per class, the Keras convention).
 
-    Images are decoded to RGB, resized to `image_size` and kept as uint8. Validation (and
-    test, without `test_directory`) is carved per class with a fixed seed.
+    Validation (and test, without `test_directory`) is carved per class with a fixed seed
+    unless its folder is given. Files that are not JPEG, PNG, GIF or BMP images are
+    skipped, with one warning that names how many and the first few.
     Returns the loader and the class names.
     """
-    train_ds, labels, class_names = _read_directory(directory, image_size, None)
-    has_test = test_directory is not None
-    keep, held = carve(labels, validation_fraction, seed, parts=1 if has_test else 2)
-    how = f"{validation_fraction:.0%} of {directory} (stratified, seed {seed})"
-
-    def part(indices: np.ndarray, spec: str) -> Part:
-        mask = np.zeros(len(labels), bool)
-        mask[indices] = True
-        return Part(train_ds, mask_keep(mask), len(indices), spec)
-
-    parts = {"train": part(keep, f"{directory} minus validation"), "validation": part(held[0], how)}
-    if has_test:
-        test_ds, test_labels, _ = _read_directory(test_directory, image_size, class_names)
-        parts["test"] = Part(test_ds, None, len(test_labels), str(test_directory))
-    else:
-        parts["test"] = part(held[1], "another " + how)
-    return DatasetLoader(parts), class_names
+    paths, labels, class_names = _read_directory(directory, None)
+    given = {"test": test_directory, "validation": validation_directory}
+    carved = [split for split in ("validation", "test") if given[split] is None]
+    files, specs = {}, {}
+    if carved:
+        keep, held = carve(labels, validation_fraction, seed, parts=len(carved))
+        how = f"{validation_fraction:.0%} of {directory} (stratified, seed {seed})"
+        for split, indices in zip(carved, held):
+            files[split] = (paths[indices], labels[indices])
+            specs[split] = f"{how} ({len(indices)})"
+        paths, labels = paths[keep], labels[keep]
+    files["train"] = (paths, labels)
+    specs["train"] = f"{directory}" + (f" minus held out ({len(labels)})" if carved else "")
+    for split, folder in given.items():
+        if folder is not None:
+            split_paths, split_labels, _ = _read_directory(folder, class_names)
+            files[split] = (split_paths, split_labels)
+            specs[split] = f"{folder} ({len(split_labels)})"
+    for split, (_, split_labels) in files.items():
+        if len(split_labels) == 0:
+            raise UserInputError(f"the {split} split of {directory} is empty: give more images")
+    return FileLoader(files, specs), class_names
 
 
 def _read_directory(
-    directory: str, image_size: tuple[int, int], class_names: list[str] | None
-) -> tuple[tf.data.Dataset, np.ndarray, list[str]]:
+    directory: str, class_names: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import os
-
-    import keras
 
     if not os.path.isdir(directory):
         raise UserInputError(f"image directory not found: {directory}")
-    try:
-        ds = keras.utils.image_dataset_from_directory(
-            directory,
-            labels="inferred",
-            label_mode="int",
-            class_names=class_names,
-            color_mode="rgb",
-            batch_size=None,
-            image_size=image_size,
-            shuffle=False,
-            verbose=False,
-        )
-    except ValueError as err:
+    found = sorted(f for f in os.listdir(directory) if os.path.isdir(os.path.join(directory, f)))
+    names = list(class_names) if class_names is not None else found
+    unknown = sorted(set(found) - set(names))
+    if unknown:
         raise UserInputError(
-            f"cannot read images from {directory}: {err}",
+            f"{directory} has class folders the training data lacks: {unknown[:5]}",
+            hint=f"the classes are: {', '.join(names)}",
+        )
+    paths, labels, skipped = [], [], []
+    for label, name in enumerate(names):
+        for root, _, files in sorted(os.walk(os.path.join(directory, name))):
+            for file in sorted(files):
+                path = os.path.join(root, file)
+                if not file.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                if _is_image(path):
+                    paths.append(path)
+                    labels.append(label)
+                else:
+                    skipped.append(os.path.relpath(path, directory))
+    if skipped:
+        _log.warning(
+            "skipped %d file%s in %s that %s not JPEG, PNG, GIF or BMP images: %s%s",
+            len(skipped),
+            "s" if len(skipped) > 1 else "",
+            directory,
+            "are" if len(skipped) > 1 else "is",
+            ", ".join(skipped[:3]),
+            ", ..." if len(skipped) > 3 else "",
+        )
+    if not paths:
+        raise UserInputError(
+            f"no images found in {directory}",
             hint="expected one subfolder per class holding .jpg/.png/.bmp/.gif images",
-        ) from err
-    names = list(ds.class_names)
-    index = {name: i for i, name in enumerate(names)}
-    top = [os.path.relpath(p, directory).split(os.sep)[0] for p in ds.file_paths]
-    labels = np.array([index[name] for name in top], np.int64)
-    if len(labels) == 0:
-        raise UserInputError(f"no images found in {directory}")
-    ds = ds.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label))
-    return ds, labels, names
+        )
+    return np.array(paths), np.array(labels, np.int64), names
+
+
+def _is_image(path: str) -> bool:
+    """Whether the file starts like a JPEG, PNG, GIF or BMP image (what TF decodes)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head.startswith(_MAGIC)

@@ -29,6 +29,7 @@ from keras_evomt.data.sources import (
     check_arrays,
     check_element_spec,
     directory_loader,
+    split_layout,
 )
 from keras_evomt.errors import UserInputError, closest
 
@@ -110,6 +111,11 @@ class Task:
             ds = self._loader.load(split)
             n = int(ds.reduce(np.int64(0), lambda count, _: count + 1))
         return n
+
+    def missing_data(self) -> list:
+        """`MissingDataError`s for data that is not here (and not prepared on first use);
+        reads no examples and downloads nothing."""
+        return self._loader.missing()
 
     def describe(self) -> dict[str, Any]:
         """Name, source, class count, split specs and local presence, as plain data."""
@@ -374,31 +380,40 @@ class Task:
         directory: str,
         *,
         test_directory: str | None = None,
-        load_size: tuple[int, int] = (384, 384),
+        validation_directory: str | None = None,
         validation_fraction: float = 0.1,
         seed: int = 0,
         private: bool = False,
     ) -> Task:
-        """A task from a folder with one subfolder of images per class.
+        """A task from image folders: one subfolder of images per class.
 
-        The `keras.utils.image_dataset_from_directory` convention: class names are the
-        sorted subfolder names; images are decoded to RGB and resized to `load_size`.
+        Class names are the sorted subfolder names (the Keras convention). A `directory`
+        holding `train/` and `test/` (optionally `validation/`) subfolders, each with one
+        folder per class, uses them as the splits; validation, when not given, is carved
+        from train. Images are decoded at their own size, to RGB; files that are not JPEG,
+        PNG, GIF or BMP images are skipped with one warning.
 
         Example:
-            task = Task.from_directory("flowers", "/data/flowers/train",
-                                       test_directory="/data/flowers/test")
+            task = Task.from_directory("flowers", "/data/flowers")  # train/, test/ inside
         """
+        directory = source = str(directory)
+        layout = None if test_directory is not None else split_layout(directory)
+        if layout is not None:
+            directory, test_directory = layout["train"], layout["test"]
+            validation_directory = validation_directory or layout.get("validation")
         loader, class_names = directory_loader(
-            str(directory),
+            directory,
             None if test_directory is None else str(test_directory),
-            image_size=tuple(load_size),
+            validation_directory=None
+            if validation_directory is None
+            else str(validation_directory),
             validation_fraction=validation_fraction,
             seed=seed,
         )
         return cls(
             name,
             num_classes=len(class_names),
-            source=f"directory:{directory}",
+            source=f"directory:{source}",
             loader=loader,
             private=private,
             class_names=class_names,

@@ -26,7 +26,7 @@ from typing import Any
 import tensorflow as tf
 
 from keras_evomt.data.sources import Loader
-from keras_evomt.errors import EvomtError, UserInputError, closest
+from keras_evomt.errors import EvomtError, MissingDataError, UserInputError, closest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,21 +113,34 @@ def _open_builder(ref: str, data_dir: str | None) -> Any:
     raise UserInputError(f"TFDS cannot build '{ref}': {'; '.join(errors)}")
 
 
-def missing_data_error(task: str, ref: str, builder: Any) -> UserInputError:
+def missing_data_error(task: str, ref: str, builder: Any) -> MissingDataError:
     """The error for a TFDS dataset that is not prepared locally."""
     data_dir = builder.data_dir_root if hasattr(builder, "data_dir_root") else builder.data_dir
     name = ref.partition(":")[0]
+    manual = bool(getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))
     hint = (
         f"Prepare it with: evomt data prepare {task} --download\n"
         f"(or: tfds build {name} --data_dir {data_dir})"
     )
-    if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+    if manual:
         hint += (
             f"\n{name} needs a manual download first: place its files in "
             f"{data_dir}/downloads/manual (see tensorflow.org/datasets/catalog/"
             f"{name.split('/')[0]})."
         )
-    return UserInputError(f"TFDS dataset '{ref}' is not prepared in {data_dir}", hint=hint)
+    try:
+        size = int(builder.info.download_size) + int(builder.info.dataset_size) or None
+    except Exception:  # noqa: BLE001 - offline TFDS often has no size information
+        size = None
+    return MissingDataError(
+        f"TFDS dataset '{ref}' is not prepared in {data_dir}",
+        hint=hint,
+        task=task,
+        dataset=name,
+        manual=manual,
+        size_bytes=size,
+        data_dir=str(data_dir),
+    )
 
 
 def plain_example(image_key: str = "image", label_key: str = "label") -> Callable:
@@ -222,6 +235,17 @@ class TfdsLoader(Loader):
             return all(is_prepared(self.builder(split)) for split in self.splits)
         except UserInputError:
             return False
+
+    def missing(self) -> list[MissingDataError]:
+        if self.download or self.prepare_fn is not None:
+            return []  # prepared on first use
+        errors = []
+        for ref in self.datasets():
+            builder = open_builder(ref, self.data_dir)
+            if not is_prepared(builder):
+                errors.append(missing_data_error(self.task, ref, builder))
+        manual = [e for e in errors if e.manual]
+        return (manual or errors)[:1]  # one per task; a manual download first
 
     def prepare(self, download: bool = False) -> str:
         """Prepares every dataset behind the splits (`prepare_fn` decides, when given)."""

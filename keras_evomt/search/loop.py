@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_evomt import store
-from keras_evomt.errors import CorruptStateError, EvomtError, UserInputError
+from keras_evomt.errors import CorruptStateError, EvomtError, MissingDataError, UserInputError
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import validate
@@ -109,8 +109,14 @@ class Search:
         sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
         self.state.setdefault("position", 0)
         with _data_context(self.config):
+            missing = []
             for name in dict.fromkeys(sequence[self.state["position"] :]):
-                self._task(name)  # every task's data checked before any training
+                try:
+                    self._task(name)  # every task's data checked before any training
+                except MissingDataError as error:
+                    missing.append(error)  # all of them, so the user prepares them at once
+            if missing:
+                raise MissingDataError.combined(missing)
             while self.state["position"] < len(sequence):
                 self._evolve(sequence[self.state["position"]], advance_sequence=True)
         return self.system
@@ -474,11 +480,11 @@ class Search:
                     f"this keras_evomt reads {STATE_VERSION}."
                 )
             try:
-                return System.load(self.workdir, state=state["system_state"]), state
+                return System.load(self.workdir, state=state["system_state"], slots=True), state
             except CorruptStateError as error:
                 return self._recover(state, error), state
         if store.system_dir(self.workdir).exists():
-            return System.load(self.workdir), {"version": STATE_VERSION}
+            return System.load(self.workdir, slots=True), {"version": STATE_VERSION}
         root = self.config.root
         system = System.create(
             root.name,
@@ -491,7 +497,9 @@ class Search:
     def _recover(self, state: dict[str, Any], error: CorruptStateError) -> System:
         """The search's system state is damaged: go on from the newest good one. The task
         iteration in flight restarts; the sequence goes on from where that state was."""
-        system = System.load(self.workdir)  # falls back, or fails if nothing is loadable
+        system = System.load(
+            self.workdir, slots=True
+        )  # falls back, or fails if nothing is loadable
         self.observer.message(
             f"warning: {error.message}; going on from state {system.loaded_state} "
             "(the task iteration in flight starts again)."

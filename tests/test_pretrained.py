@@ -1,4 +1,4 @@
-"""Shipped pretrained roots (keras_evomt/roots) and the tool that makes them."""
+"""Shipped pretrained roots (keras_evomt/pretrained) and the tool that makes them."""
 
 import hashlib
 import shutil
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_evomt import roots
+from keras_evomt import pretrained
 from keras_evomt.components import checkpoints
 from keras_evomt.data.offline import fashion_mnist_files_present
 from keras_evomt.errors import EvomtError, UserInputError
@@ -18,9 +18,9 @@ TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
 def test_the_shipped_root_matches_its_checksum_and_loads():
-    sums = roots.checksums()
+    sums = pretrained.checksums()
     assert "vit_mini_fashion_mnist.npz" in sums
-    path = Path(roots.resolve("builtin:vit_mini_fashion_mnist"))
+    path = Path(pretrained.resolve("builtin:vit_mini_fashion_mnist"))
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sums[path.name]
     assert path.stat().st_size < 1_000_000  # a few hundred KB
     header = checkpoints.read_header(path)
@@ -34,16 +34,16 @@ def test_the_shipped_root_matches_its_checksum_and_loads():
 
 def test_a_damaged_or_unknown_builtin_root_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UserInputError, match="unknown built-in root"):
-        roots.resolve("builtin:vit_huge")
-    assert roots.resolve("/ckpt/ViT.npz") == "/ckpt/ViT.npz"
+        pretrained.resolve("builtin:vit_huge")
+    assert pretrained.resolve("/ckpt/ViT.npz") == "/ckpt/ViT.npz"
     copy = tmp_path / "roots"
-    shutil.copytree(roots.HERE, copy)
+    shutil.copytree(pretrained.HERE, copy)
     data = bytearray((copy / "vit_mini_fashion_mnist.npz").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (copy / "vit_mini_fashion_mnist.npz").write_bytes(bytes(data))
-    monkeypatch.setattr(roots, "HERE", copy)
+    monkeypatch.setattr(pretrained, "HERE", copy)
     with pytest.raises(EvomtError, match="is damaged"):
-        roots.resolve("builtin:vit_mini_fashion_mnist")
+        pretrained.resolve("builtin:vit_mini_fashion_mnist")
 
 
 @pytest.mark.skipif(

@@ -8,7 +8,7 @@ beside it and is checked whenever the file is used:
   the command, data, seed and accuracy). The offline main job starts from it.
 
 Example:
-    resolve("builtin:vit_mini_fashion_mnist")  # '/.../keras_evomt/roots/vit_mini_fashion_mnist.npz'
+    resolve("builtin:vit_mini_fashion_mnist")  # .../keras_evomt/pretrained/vit_mini...npz
     resolve("/ckpt/ViT-L_16.npz")              # any other checkpoint is returned as it is
 """
 

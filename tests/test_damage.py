@@ -1,0 +1,141 @@
+"""Damage stays local and visible: inference reads no optimizer slots, a damaged file
+blocks only the tasks whose paths use it, and `evomt check` lists what is damaged."""
+
+import errno
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_evomt import store
+from keras_evomt.cli import main
+from keras_evomt.errors import CorruptStateError, DiskFullError
+from keras_evomt.system import System
+from tests.helpers import digits, tiny_system, train
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Tasks a and b, each with own components carrying momentum slots; one state."""
+    workdir = tmp_path_factory.mktemp("run")
+    x, y = digits(32)
+    system = tiny_system()
+    for task in ("a", "b"):
+        system.start_task(task)
+        path = system.new_task_path(task, 10)
+        path.id = f"{task}#0"
+        train(system, path, x, y, steps=1)
+        for cid in system.trainable_ids(path):
+            system.slots[cid] = [
+                np.full(w.shape, 0.5, w.dtype) for w in system.components[cid].get_weights()
+            ]
+        system.end_task(path)
+    system.save(workdir)
+    return workdir, system, x[:4]
+
+
+def _own_file(workdir, task):
+    """The weight file of the head only `task` uses, and its manifest entry."""
+    manifest = json.loads(next(store.system_dir(workdir).glob("manifest-*.json")).read_text())
+    path = next(p for p in manifest["system"]["tasks"] if p["task"] == task)
+    entry = manifest["components"][path["components"][-1]]
+    return store.system_dir(workdir) / entry["file"], entry
+
+
+def _flip(file, member):
+    """Flips one byte in the data of `member` ("w0.npy", "s0.npy", ...) of an .npz."""
+    with zipfile.ZipFile(file) as archive:
+        info = archive.getinfo(member)
+    data = bytearray(file.read_bytes())
+    header = 30 + len(info.filename.encode()) + len(info.extra)
+    data[info.header_offset + header + info.compress_size - 3] ^= 0x10
+    file.write_bytes(bytes(data))
+
+
+def _damaged_copy(saved, tmp_path, task, member):
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    file, entry = _own_file(copy, task)
+    assert entry["slots_sha256"]  # the fixture stored momentum for it
+    _flip(file, member)
+    return copy, file
+
+
+def test_a_damaged_slot_blocks_no_inference_and_check_names_it(saved, tmp_path):
+    _, system, x = saved
+    copy, file = _damaged_copy(saved, tmp_path, "b", "s0.npy")
+    loaded = System.load(copy)
+    assert loaded.loaded_state == 1 and not loaded.load_warnings
+    np.testing.assert_array_equal(loaded.model("b")(x), system.model("b")(x))
+    only_b = System.load(copy, tasks=["b"])
+    np.testing.assert_array_equal(only_b.model("b")(x), system.model("b")(x))
+    with pytest.raises(CorruptStateError, match="optimizer slots"):
+        _ = loaded.slots  # training would need them: it says so
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert result.exit_code == 1
+    assert f"damaged: weights/{file.name}" in result.output
+    assert "affects tasks b (optimizer slots only" in result.output
+
+
+def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
+    _, system, x = saved
+    copy, file = _damaged_copy(saved, tmp_path, "b", "w0.npy")
+    only_a = System.load(copy, tasks=["a"])
+    np.testing.assert_array_equal(only_a.model("a")(x), system.model("a")(x))
+    with pytest.raises(CorruptStateError, match=r"used by b\)"):
+        System.load(copy, tasks=["b"])
+    result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "b"])
+    assert result.exit_code == 1 and "evomt check --workdir" in result.output
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert result.exit_code == 1
+    assert f"damaged: weights/{file.name}" in result.output and "affects tasks b\n" in result.output
+    assert "1 damaged of" in result.output
+
+
+def test_check_passes_a_clean_system(saved):
+    result = CliRunner().invoke(main, ["check", "--workdir", str(saved[0])])
+    assert result.exit_code == 0 and result.output.startswith("ok: ")
+
+
+def _disk_full(*args):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_says_where_and_how_much_and_keeps_the_committed_state(saved, tmp_path):
+    _, system, x = saved
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    fingerprints = {t: system.fingerprint(t) for t in system.paths}
+    grown = System.load(copy)
+    grown.start_task("c")  # a new task: the next save writes new weight files
+    path = grown.new_task_path("c", 10)
+    train(grown, path, *digits(32), steps=1)
+    grown.end_task(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store.os, "fsync", _disk_full)
+        with pytest.raises(DiskFullError) as caught:
+            grown.save(copy)
+    message = str(caught.value)
+    assert (
+        str(store.system_dir(copy)) in message and "The last committed state is intact" in message
+    )
+    assert caught.value.needed_bytes > 0 and " KB more is needed" in message
+    assert not list(copy.rglob("*.tmp"))
+    loaded = System.load(copy)
+    assert loaded.loaded_state == 1 and not loaded.load_warnings
+    assert {t: loaded.fingerprint(t) for t in loaded.paths} == fingerprints
+
+
+def test_a_full_disk_exits_1_in_one_short_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(store.os, "fsync", _disk_full)
+    result = CliRunner().invoke(
+        main, ["run", "recipes/offline_mini.py:smoke", "--workdir", str(tmp_path / "w")]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith(f"error: no space left on the device of {tmp_path / 'w'}: about")
+    assert "The last committed state is intact" in lines[0] and len(lines) == 2
+    assert "Traceback" not in result.output
