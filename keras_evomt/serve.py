@@ -211,6 +211,7 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
 
     app = flask.Flask("keras_evomt.serve")
     app.config["MAX_CONTENT_LENGTH"] = int(max_request_mb * 2**20)
+    app.json.sort_keys = False  # outputs in the order the request named the tasks
 
     @app.errorhandler(BadRequest)
     def bad_request(error: BadRequest):
