@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_evomt.data.pipeline import eval_image
-from keras_evomt.errors import closest
+from keras_evomt.errors import UserInputError, closest
 from keras_evomt.export import preprocessing_contract
 from keras_evomt.multitask import multitask_model, signature_keys
 from keras_evomt.system import System
@@ -312,9 +313,11 @@ def _json_object(body: bytes) -> dict:
 
 def _image_bytes(request) -> bytes:
     """The image: the raw body, or the first file of a multipart form."""
-    if request.files:
+    if request.mimetype == "multipart/form-data":
+        if not request.files:
+            raise BadRequest("the form has no file; send the image as its file field.")
         return next(iter(request.files.values())).read()
-    data = request.get_data()
+    data = request.get_data()  # whatever the Content-Type (curl --data-binary says a form)
     if not data:
         raise BadRequest("the body is empty; send the PNG or JPEG bytes as the body.")
     return data
@@ -323,7 +326,7 @@ def _image_bytes(request) -> bytes:
 # === The server ===
 def make_server(app, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
     """Werkzeug's threaded WSGI server for `app`; port 0 picks a free port
-    (`server.server_port`). `server.shutdown()` stops it; `server.server_close()` then
+    (`server.port`). `server.shutdown()` stops it; `server.server_close()` then
     waits for the requests in flight."""
     from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as werkzeug_server
@@ -334,7 +337,17 @@ def make_server(app, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
         def log_request(self, *args, **kwargs):  # no access log: TF Serving keeps none
             pass
 
-    server = werkzeug_server(host, port, app, threaded=True, request_handler=Handler)
+    try:
+        listening = socket.create_server((host, port), backlog=128)
+    except OSError as error:
+        raise UserInputError(
+            f"cannot listen on {host}:{port}: {error.strerror}; choose another --port "
+            "(0 picks a free one) or stop the program using it."
+        ) from None
+    with listening:  # Werkzeug serves a duplicate of this socket
+        server = werkzeug_server(
+            host, port, app, threaded=True, request_handler=Handler, fd=listening.fileno()
+        )
     server.daemon_threads = False  # server_close() joins the requests in flight
     return server
 
@@ -361,7 +374,7 @@ def serve(
     else:
         previous = {}
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    url = f"http://{host}:{server.server_port}"
+    url = f"http://{host}:{server.port}"
     on_ready(
         f"serving {len(served.tasks)} task(s) at {url} "
         f"(POST {url}/v1/models/TASK:predict); SIGTERM or Ctrl-C stops"

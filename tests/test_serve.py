@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from keras_evomt.data.pipeline import eval_image
+from keras_evomt.errors import UserInputError
 from keras_evomt.serve import ServedSystem, create_app, make_server
 from tests.helpers import SEVERAL_TASKS, digits, several_tasks_system
 
@@ -101,6 +102,16 @@ def test_image_bytes_get_the_tasks_own_preprocessing(client, system):
     assert response.status_code == 200, response.json
     np.testing.assert_allclose(response.json["predictions"], expected, atol=1e-5, rtol=0)
     assert response.json["classes"] == expected.argmax(-1).tolist()
+    as_curl_sends_it = client.post(
+        "/v1/models/c:predict_image",
+        data=png_bytes(picture),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert as_curl_sends_it.json == response.json
+    as_a_form = client.post(
+        "/v1/models/c:predict_image", data={"image": (io.BytesIO(png_bytes(picture)), "a.png")}
+    )
+    assert as_a_form.json == response.json
     gray = png_bytes(picture[..., 0])  # gray PNG: tiled to RGB
     assert client.post("/v1/models/c:predict_image", data=gray).status_code == 200
     jpeg = client.post(
@@ -109,25 +120,27 @@ def test_image_bytes_get_the_tasks_own_preprocessing(client, system):
     assert jpeg.status_code == 200 and list(jpeg.json["predictions"][0]) == ["a", DSPRITES]
 
 
+BAD_REQUESTS = [
+    ("/v1/models/a:predict", b"{not json", 400, "JSON Parse error"),
+    ("/v1/models/a:predict", b"[1, 2]", 400, "JSON object"),
+    ("/v1/models/a:predict", b'{"instances": [], "inputs": []}', 400, "Missing 'inputs'"),
+    ("/v1/models/a:predict", b'{"instances": [[1, 2], [3]]}', 400, "nested lists of numbers"),
+    ("/v1/models/a:predict", b'{"instances": [[[[0.5]]]]}', 400, "shape [32, 32, 3]"),
+    ("/v1/models/a:predict", b'{"instances": []}', 400, "Received: shape [0]"),
+    ("/v1/models/a:predict", b'{"instances": [{"pixels": 1}]}', 400, "only input is 'images'"),
+    ("/v1/models/a:predict", b'{"inputs": "abc"}', 400, "nested lists of numbers"),
+    ("/v1/models/zz:predict", b'{"instances": []}', 404, "Servable not found"),
+    ("/v1/models/a:classify", b"{}", 404, ":predict"),
+    ("/v1/models/a:predict_image", b"not an image", 400, "PNG or JPEG"),
+    ("/v1/models/a:predict_image", b"", 400, "body is empty"),
+    ("/v1/tasks:predict", b'{"tasks": [], "instances": []}', 400, "'tasks' must be"),
+    ("/v1/tasks:predict", b'{"tasks": ["a", "b"], "instances": []}', 404, "Latest(b)"),
+    ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "Too Large"),
+]
+
+
 @pytest.mark.parametrize(
-    "url, body, status, message",
-    [
-        ("/v1/models/a:predict", b"{not json", 400, "JSON Parse error"),
-        ("/v1/models/a:predict", b"[1, 2]", 400, "JSON object"),
-        ("/v1/models/a:predict", b'{"instances": [], "inputs": []}', 400, "Missing 'inputs'"),
-        ("/v1/models/a:predict", b'{"instances": [[1, 2], [3]]}', 400, "nested lists of numbers"),
-        ("/v1/models/a:predict", b'{"instances": [[[[0.5]]]]}', 400, "shape [32, 32, 3]"),
-        ("/v1/models/a:predict", b'{"instances": []}', 400, "Received: shape [0]"),
-        ("/v1/models/a:predict", b'{"instances": [{"pixels": 1}]}', 400, "only input is 'images'"),
-        ("/v1/models/a:predict", b'{"inputs": "abc"}', 400, "nested lists of numbers"),
-        ("/v1/models/zz:predict", b'{"instances": []}', 404, "Servable not found"),
-        ("/v1/models/a:classify", b"{}", 404, ":predict"),
-        ("/v1/models/a:predict_image", b"not an image", 400, "PNG or JPEG"),
-        ("/v1/models/a:predict_image", b"", 400, "body is empty"),
-        ("/v1/tasks:predict", b'{"tasks": [], "instances": []}', 400, "'tasks' must be"),
-        ("/v1/tasks:predict", b'{"tasks": ["a", "b"], "instances": []}', 404, "Latest(b)"),
-        ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "Too Large"),
-    ],
+    "url, body, status, message", BAD_REQUESTS, ids=[m for *_, m in BAD_REQUESTS]
 )
 def test_bad_requests_get_json_errors(client, url, body, status, message):
     response = client.post(url, data=body, content_type="application/json")
@@ -145,7 +158,7 @@ def test_a_burst_of_concurrent_requests_over_loopback(served, system, images):
     server = make_server(create_app(served), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_port}/v1/models/%s:predict"
+    url = f"http://127.0.0.1:{server.port}/v1/models/%s:predict"
 
     def predict(i):
         task = TASKS[i % 3]
@@ -164,6 +177,8 @@ def test_a_burst_of_concurrent_requests_over_loopback(served, system, images):
             urllib.request.urlopen(url % "zz", b"{}", timeout=60)
         assert error.value.code == 404 and "Servable" in json.loads(error.value.read())["error"]
         assert len(predict(0)[2]) == 1  # still answering after the burst and the error
+        with pytest.raises(UserInputError, match="cannot listen on 127.0.0.1:.*another --port"):
+            make_server(create_app(served), "127.0.0.1", server.port)
     finally:
         server.shutdown()
         server.server_close()
