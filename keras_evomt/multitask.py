@@ -25,6 +25,7 @@ import keras
 
 from keras_evomt.components.base import PACKAGE, Component, copy_component
 from keras_evomt.errors import UserInputError, closest
+from keras_evomt.path import ROOT
 from keras_evomt.system import System
 
 # Names a task's signature key may not take: attributes of a loaded SavedModel and the
@@ -167,6 +168,8 @@ def multitask_model(
     tasks = list(dict.fromkeys(system.paths if tasks is None else tasks))
     if not tasks:
         raise UserInputError("the system has no tasks yet: grow one with `evomt run` first.")
+    if ROOT in tasks:
+        raise UserInputError("the root has no classification head; name tasks only.")
     paths = {task: system.path(task).components for task in tasks}
     components = {}
     for task, ids in paths.items():

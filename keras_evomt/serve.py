@@ -139,11 +139,13 @@ class ServedSystem:
         """One traced function per task set: only those tasks' paths are in its graph."""
         with self._lock:
             if tasks not in self._functions:
-                self._functions[tasks] = tf.function(
+                function = tf.function(
                     lambda images: self.model(images, tasks=list(tasks), training=False),
                     input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
                     autograph=False,
                 )
+                function.get_concrete_function()  # traced here: one trace at a time
+                self._functions[tasks] = function
             return self._functions[tasks]
 
 
@@ -157,14 +159,18 @@ def _check_shape(images: np.ndarray, size: int) -> None:
 
 
 # === Requests ===
-def parse_predict(body: bytes) -> tuple[np.ndarray, bool, dict[str, Any]]:
-    """A TF Serving predict body -> (images, row format?, the whole request)."""
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         request = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"JSON Parse error: {error}") from None
     if not isinstance(request, dict):
         raise BadRequest("the request must be a JSON object with 'instances' or 'inputs'.")
+    return request
+
+
+def parse_predict(request: dict[str, Any]) -> tuple[np.ndarray, bool]:
+    """A TF Serving predict request -> (images, whether it is in the row format)."""
     if ("instances" in request) == ("inputs" in request):
         raise BadRequest("Missing 'inputs' or 'instances' key (exactly one of them).")
     row = "instances" in request
@@ -181,7 +187,7 @@ def parse_predict(body: bytes) -> tuple[np.ndarray, bool, dict[str, Any]]:
         ) from None
     if not np.isfinite(images).all():
         raise BadRequest("images contain NaN or infinite values.")
-    return images, row, request
+    return images, row
 
 
 def _named_input(value: dict) -> Any:
@@ -227,8 +233,10 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
         app.logger.exception("request failed")
         return flask.jsonify(error=f"internal error: {type(error).__name__}: {error}"), 500
 
-    def predict_body(tasks: list[str]):
-        images, row, _ = parse_predict(flask.request.get_data())
+    def predict_body(tasks: list[str], request: dict[str, Any] | None = None):
+        if request is None:
+            request = _json_object(flask.request.get_data())
+        images, row = parse_predict(request)
         return served.predict(tasks, images), row
 
     @app.get("/v1/tasks")
@@ -244,7 +252,7 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
     def predict_tasks():
         request = _json_object(flask.request.get_data())
         tasks = _tasks_of(served, request.get("tasks"))
-        outputs, row = predict_body(tasks)
+        outputs, row = predict_body(tasks, request)
         return flask.jsonify(
             {"predictions": _rows(outputs)}
             if row
@@ -299,16 +307,6 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
         return flask.jsonify({"predictions" if row else "outputs": outputs[task].tolist()})
 
     return app
-
-
-def _json_object(body: bytes) -> dict:
-    try:
-        request = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"JSON Parse error: {error}") from None
-    if not isinstance(request, dict):
-        raise BadRequest("the request must be a JSON object.")
-    return request
 
 
 def _image_bytes(request) -> bytes:

@@ -69,6 +69,8 @@ def test_one_task_runs_only_its_own_path(grown, monkeypatch):
     assert max(calls.values()) == 1
     with pytest.raises(UserInputError, match="no task 'd'"):
         model(images, tasks=["d"])
+    with pytest.raises(UserInputError, match="root has no classification head"):
+        multitask_model(system, ["a", "root"])
     with pytest.raises(UserInputError, match="takes 32x32 images"):
         model(np.zeros((1, 16, 16, 3), "float32"), tasks=["a"])
 

@@ -29,6 +29,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 
@@ -192,23 +193,30 @@ def section(results: list[tuple[str, dict]], args, command: str, seconds: float)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     import tensorflow as tf
 
+    intro = (
+        "Resident memory and requests/s of `evomt serve` with every task in one process vs "
+        "one `evomt serve --tasks T` process per task (each loads only its task's "
+        "components). Requests: JSON, one image each, round-robin over the tasks, "
+        f"{args.requests} per round from {args.clients} client threads over loopback, "
+        "after each task answered once; both configurations run at once and are measured "
+        f"in {args.rounds} alternating rounds, the best round of each kept. Memory: VmRSS "
+        "after that warm-up, summed over the per-task processes. *All tasks per request*: "
+        "`/v1/tasks:predict` naming every task, so the shared prefix runs once per image "
+        "(-: the tasks take different image sizes)."
+    )
     lines = [
         SECTION,
         "",
-        "Resident memory and requests/s of `evomt serve` with every task in one process vs "
-        "one `evomt serve --tasks T` process per task (each loads only its task's "
-        f"components). Requests: JSON, one image each, round-robin over the tasks, "
-        f"{args.requests} per round from {args.clients} client threads over loopback, "
-        f"after each task answered once; both configurations run at once and are measured "
-        f"in {args.rounds} alternating rounds, the best round of each kept. Memory: VmRSS "
-        "after that warm-up, summed over the per-task processes. *All tasks per request*: "
-        "`/v1/tasks:predict` naming every task, so the shared prefix runs once per image.",
+        textwrap.fill(intro, 88),
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {load} "
-        f"(other work on the machine lowers the figures); TensorFlow {tf.__version__}; "
-        f"{datetime.date.today()}; whole run {seconds:.0f} s.",
+        textwrap.fill(
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {load} "
+            f"(other work on the machine lowers the figures); TensorFlow {tf.__version__}; "
+            f"{datetime.date.today()}; whole run {seconds:.0f} s.",
+            88,
+        ),
         "",
         "| system | tasks | parameters held once / per task summed | resident MB, one "
         "process | resident MB, one per task | requests/s, one process | requests/s, one "
