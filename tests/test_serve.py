@@ -228,3 +228,34 @@ def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, ima
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_without_flask_the_error_says_what_to_install(served, monkeypatch):
+    monkeypatch.setitem(sys.modules, "flask", None)  # import flask now fails
+    with pytest.raises(ImportError, match=r"pip install 'keras_evomt\[serve\]'"):
+        create_app(served)
+
+
+def test_stopping_lets_the_requests_in_flight_finish(served, images, monkeypatch):
+    started = threading.Event()
+    predict = served.predict
+
+    def slow_predict(*args):
+        started.set()
+        time.sleep(1.0)
+        return predict(*args)
+
+    monkeypatch.setattr(served, "predict", slow_predict)
+    server = make_server(create_app(served), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    body = json.dumps({"instances": images[:1].tolist()}).encode()
+    url = f"http://127.0.0.1:{server.port}/v1/models/a:predict"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(lambda: urllib.request.urlopen(url, body, timeout=60).read())
+        assert started.wait(60)
+        server.shutdown()  # what SIGTERM does: stop accepting ...
+        server.server_close()  # ... and wait for the requests in flight
+        assert reply.done()
+        assert len(json.loads(reply.result())["predictions"]) == 1
+    thread.join(30)
