@@ -106,12 +106,13 @@ def export_tasks(
         served.signatures["digits"](images=images)["logits"]
     """
     out = _check_target(out, fmt, overwrite)
+    tasks = None if tasks is None else list(dict.fromkeys(tasks))
     system = (
         workdir_or_system
         if isinstance(workdir_or_system, System)
-        else System.load(os.fspath(workdir_or_system), tasks=None if tasks is None else tasks)
+        else System.load(os.fspath(workdir_or_system), tasks=tasks)
     )
-    tasks = list(system.paths) if tasks is None else list(dict.fromkeys(tasks))
+    tasks = list(system.paths) if tasks is None else tasks
     model = multitask_model(system, tasks, copy=True)
     contract = multitask_contract(system, tasks, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
