@@ -237,13 +237,15 @@ def test_without_flask_the_error_says_what_to_install(served, monkeypatch):
 
 
 def test_stopping_lets_the_requests_in_flight_finish(served, images, monkeypatch):
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
     predict = served.predict
 
     def slow_predict(*args):
         started.set()
         time.sleep(1.0)
-        return predict(*args)
+        outputs = predict(*args)
+        finished.set()
+        return outputs
 
     monkeypatch.setattr(served, "predict", slow_predict)
     server = make_server(create_app(served), "127.0.0.1", 0)
@@ -256,6 +258,6 @@ def test_stopping_lets_the_requests_in_flight_finish(served, images, monkeypatch
         assert started.wait(60)
         server.shutdown()  # what SIGTERM does: stop accepting ...
         server.server_close()  # ... and wait for the requests in flight
-        assert reply.done()
-        assert len(json.loads(reply.result())["predictions"]) == 1
+        assert finished.is_set()
+        assert len(json.loads(reply.result(timeout=60))["predictions"]) == 1
     thread.join(30)
