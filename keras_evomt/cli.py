@@ -345,25 +345,88 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
 
 @main.command()
 @workdir_option
-@click.option("--task", required=True)
+@click.option("--task", default=None, help="The task to export (alone).")
+@click.option("--all", "all_tasks", is_flag=True, help="Every task, in one model.")
+@click.option("--tasks", default=None, help="Several tasks, in one model: a,b,...")
 @click.option("--out", required=True, type=click.Path(), help="Output file or directory.")
 @click.option(
     "--format",
     "fmt",
-    default="keras",
+    default=None,
     type=click.Choice(["keras", "savedmodel"]),
-    show_default=True,
+    help="keras (default for --task) or savedmodel (default for --all/--tasks).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing export.")
 @handle_errors
-def export(workdir: str, task: str, out: str, fmt: str, overwrite: bool) -> None:
-    """One task's model as a .keras file or a TF SavedModel, with its input contract."""
-    from keras_evomt.export import contract_path, export_task
+def export(
+    workdir: str,
+    task: str | None,
+    all_tasks: bool,
+    tasks: str | None,
+    out: str,
+    fmt: str | None,
+    overwrite: bool,
+) -> None:
+    """One task's model, or several tasks in one model (shared weights stored once), as a
+    .keras file or a TF SavedModel, with the input contract."""
+    from keras_evomt.export import contract_path, export_task, export_tasks
 
-    written = export_task(
-        _load_system(workdir, tasks=[task]), task, out, fmt=fmt, overwrite=overwrite
+    if sum((task is not None, all_tasks, tasks is not None)) != 1:
+        raise UserInputError("name what to export: exactly one of --task, --tasks or --all.")
+    if task is not None:
+        fmt = fmt or "keras"
+        written = export_task(
+            _load_system(workdir, tasks=[task]), task, out, fmt=fmt, overwrite=overwrite
+        )
+        what = task
+    else:
+        names = None if all_tasks else _task_list(tasks)
+        system = _load_system(workdir, tasks=names)
+        fmt = fmt or "savedmodel"
+        written = export_tasks(system, names, out, fmt=fmt, overwrite=overwrite)
+        what = f"{len(names or system.paths)} tasks"
+    click.echo(f"exported {what} to {written} (input contract: {contract_path(written)})")
+
+
+def _task_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserInputError(f"--tasks needs task names, e.g. --tasks a,b. Received: {text!r}")
+    return names
+
+
+@main.command()
+@workdir_option
+@click.option("--tasks", default=None, help="Serve only these tasks: a,b,... (default: all).")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 exposes the server to other machines.",
+)
+@click.option(
+    "--max-request-mb",
+    default=64.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests with a larger body are refused (HTTP 413).",
+)
+@handle_errors
+def serve(workdir: str, tasks: str | None, port: int, host: str, max_request_mb: float) -> None:
+    """Keep the system resident and answer TF Serving's REST API, one model per task."""
+    from keras_evomt.serve import ServedSystem
+    from keras_evomt.serve import serve as run_server
+
+    names = None if tasks is None else _task_list(tasks)
+    served = ServedSystem(_load_system(workdir, tasks=names), names)
+    run_server(
+        served,
+        host=host,
+        port=port,
+        max_request_mb=max_request_mb,
+        on_ready=lambda line: click.echo(line, err=True),
     )
-    click.echo(f"exported {task} to {written} (input contract: {contract_path(written)})")
 
 
 @main.command()

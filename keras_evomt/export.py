@@ -1,6 +1,10 @@
-"""`evomt export`: one task's model as a standalone `.keras` file or a TF SavedModel.
+"""`evomt export`: one task's model, or several tasks in one model, as `.keras` or SavedModel.
 
-The exported model is a fresh `PathModel` over copies of the task's components, so the
+Several tasks (`export_tasks`, `evomt export --all`) become one `MultiTaskModel` holding
+each component once however many tasks use it: the SavedModel has one signature per task
+and stores every shared weight once.
+
+One task's model is a fresh `PathModel` over copies of the task's components, so the
 artefact holds that task's layers only (not the whole system). `.keras` files load with
 `keras.saving.load_model(path)` once `keras_evomt` is imported (its components are
 registered serializable); a SavedModel (written with Keras's `ExportArchive`) loads with
@@ -15,6 +19,7 @@ Example:
     export_task("runs/demo", "digits", "serving/digits", fmt="savedmodel")
     served = tf.saved_model.load("serving/digits")
     logits = served.signatures["serving_default"](images=images)["logits"]
+    export_tasks("runs/demo", None, "serving/all")  # every task, one signature each
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -32,6 +38,7 @@ import tensorflow as tf
 from keras_evomt import __version__, store
 from keras_evomt.components.base import copy_component
 from keras_evomt.errors import UserInputError, closest
+from keras_evomt.multitask import ALL_PREFIX, MultiTaskModel, multitask_model, signature_keys
 from keras_evomt.path import ROOT, PathModel
 from keras_evomt.system import System
 
@@ -51,27 +58,7 @@ def export_task(
 
     Returns the path written; its contract is at `contract_path(out)`.
     """
-    if fmt not in FORMATS:
-        raise UserInputError(
-            f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
-            hint=closest(fmt, FORMATS) or None,
-        )
-    out = FsPath(out)
-    if fmt == "keras" and out.suffix != ".keras":
-        raise UserInputError(
-            f"a Keras model file must end in '.keras'. Received: out={out}",
-            hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.",
-        )
-    if fmt == "savedmodel" and out.suffix == ".keras":
-        raise UserInputError(
-            f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
-            hint=f"use {out.with_suffix('')}.",
-        )
-    for target in (out, contract_path(out)):
-        if target.exists() and not overwrite:
-            raise UserInputError(
-                f"{target} already exists; choose another path or overwrite it (--overwrite)."
-            )
+    out = _check_target(out, fmt, overwrite)
     system = (
         workdir_or_system
         if isinstance(workdir_or_system, System)
@@ -94,6 +81,98 @@ def export_task(
     return out
 
 
+def export_tasks(
+    workdir_or_system: str | os.PathLike | System,
+    tasks: Iterable[str] | None,
+    out: str | os.PathLike,
+    fmt: str = "savedmodel",
+    *,
+    overwrite: bool = False,
+) -> FsPath:
+    """Writes several tasks (None: all) as ONE model, each shared component stored once.
+
+    'savedmodel': one signature per task, named by `signature_keys` (e.g.
+    'dsprites/label_x_position' -> 'dsprites_label_x_position'; the first task's is also
+    'serving_default'), each taking that task's `images` and returning its `logits`; and
+    per image size S an `all_S` signature returning every task of that size, keyed by
+    signature key, with the shared components run once. 'keras': one `.keras` file
+    holding a `MultiTaskModel`, whose `call(images, tasks=None)` returns `{task: logits}`.
+    The contract (every task's, and the key mapping) is `<out>.contract.json`, and in a
+    SavedModel also `assets/contract.json`.
+
+    Example:
+        export_tasks("runs/demo", None, "serving/all")
+        served = tf.saved_model.load("serving/all")
+        served.signatures["digits"](images=images)["logits"]
+    """
+    out = _check_target(out, fmt, overwrite)
+    tasks = None if tasks is None else list(dict.fromkeys(tasks))
+    system = (
+        workdir_or_system
+        if isinstance(workdir_or_system, System)
+        else System.load(os.fspath(workdir_or_system), tasks=tasks)
+    )
+    tasks = list(system.paths) if tasks is None else tasks
+    model = multitask_model(system, tasks, copy=True)
+    contract = multitask_contract(system, tasks, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "keras":
+        _write_keras(model, out)
+    else:
+        _write_multitask_savedmodel(model, contract, out)
+    store.atomic_write_json(contract_path(out), contract)
+    _readable(contract_path(out))
+    return out
+
+
+def multitask_contract(system: System, tasks: list[str], fmt: str) -> dict[str, Any]:
+    """Every task's contract (with its signature key), the key mapping, `all_S` groups."""
+    keys = signature_keys(tasks)
+    by_size: dict[int, list[str]] = {}
+    for task in tasks:
+        by_size.setdefault(system.path(task).image_size, []).append(task)
+    return {
+        "format": fmt,
+        "tasks": {
+            t: {**preprocessing_contract(system, t, None, fmt), "signature": keys[t]} for t in tasks
+        },
+        "signatures_by_task": keys,
+        "tasks_by_signature": {key: task for task, key in keys.items()},
+        "all_signatures": {f"{ALL_PREFIX}{size}": group for size, group in by_size.items()},
+        "serving_default": keys[tasks[0]],
+        "unique_parameters": sum(
+            system.params(c) for c in {c for t in tasks for c in system.path(t).components}
+        ),
+        "keras_evomt_version": __version__,
+    }
+
+
+def _check_target(out: str | os.PathLike, fmt: str, overwrite: bool) -> FsPath:
+    """`out` as a path, after checking it suits `fmt` and may be written."""
+    if fmt not in FORMATS:
+        raise UserInputError(
+            f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
+            hint=closest(fmt, FORMATS) or None,
+        )
+    out = FsPath(out)
+    if fmt == "keras" and out.suffix != ".keras":
+        raise UserInputError(
+            f"a Keras model file must end in '.keras'. Received: out={out}",
+            hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.",
+        )
+    if fmt == "savedmodel" and out.suffix == ".keras":
+        raise UserInputError(
+            f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
+            hint=f"use {out.with_suffix('')}.",
+        )
+    for target in (out, contract_path(out)):
+        if target.exists() and not overwrite:
+            raise UserInputError(
+                f"{target} already exists; choose another path or overwrite it (--overwrite)."
+            )
+    return out
+
+
 def contract_path(out: str | os.PathLike) -> FsPath:
     """Where the contract of an export to `out` is written: `<out>.contract.json`."""
     out = FsPath(out)
@@ -109,12 +188,16 @@ def standalone_model(system: System, task: str) -> PathModel:
     return PathModel(components, name=f"{_safe(task)}_model")
 
 
-def preprocessing_contract(system: System, task: str, model: PathModel, fmt: str) -> dict[str, Any]:
-    """What the model expects and returns, as plain JSON."""
+def preprocessing_contract(
+    system: System, task: str, model: PathModel | None, fmt: str
+) -> dict[str, Any]:
+    """What the task's model expects and returns, as plain JSON (`model`: the task's
+    exported model, or None for the system's own components)."""
     path = system.path(task)
     size = path.image_size
     shape: tuple = (None, size, size, 3)
-    for component in model.components:
+    components = model.components if model else [system.components[c] for c in path.components]
+    for component in components:
         shape = component.compute_output_shape(shape)
     num_classes = int(shape[-1])
     return {
@@ -164,14 +247,55 @@ def _write_keras(model: PathModel, out: FsPath) -> None:
 def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> None:
     size = contract["input"]["image_size"]
     text = json.dumps(contract, indent=1)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive = _new_archive()
     archive.add_endpoint(
         "serve",
         lambda images: {"logits": model(images, training=False)},
-        input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32, name="images")],
+        input_signature=[_images_spec(size)],
     )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
+    _write_archive(archive, text, out)
+
+
+def _write_multitask_savedmodel(
+    model: MultiTaskModel, contract: dict[str, Any], out: FsPath
+) -> None:
+    """One signature per task (its key), then one `all_<size>` per image size."""
+    text = json.dumps(contract, indent=1)
+    archive = _new_archive()
+    for task, key in contract["signatures_by_task"].items():
+        archive.add_endpoint(
+            key,
+            lambda images, task=task: {"logits": model(images, tasks=[task])[task]},
+            input_signature=[_images_spec(model.image_sizes[task])],
+        )
+    keys = contract["signatures_by_task"]
+    for name, tasks in contract["all_signatures"].items():
+        archive.add_endpoint(
+            name,
+            lambda images, tasks=tasks: {keys[t]: y for t, y in model(images, tasks=tasks).items()},
+            input_signature=[_images_spec(model.image_sizes[tasks[0]])],
+        )
+    archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
+    _write_archive(archive, text, out)
+
+
+def _new_archive() -> keras.export.ExportArchive:
+    """An archive whose endpoints' captured variables are all it stores.
+
+    `ExportArchive.track(model)` would also store the model's Keras variables, a second
+    copy of every weight (Keras 3.15 on TensorFlow); a model without lookup tables needs
+    no tracking, and each variable is then stored once.
+    """
+    return keras.export.ExportArchive()
+
+
+def _images_spec(size: int) -> tf.TensorSpec:
+    return tf.TensorSpec((None, size, size, 3), tf.float32, name="images")
+
+
+def _write_archive(archive: keras.export.ExportArchive, text: str, out: FsPath) -> None:
+    """Writes the SavedModel with `text` as `assets/contract.json`, atomically."""
     tmp = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         archive.write_out(str(tmp), verbose=False)

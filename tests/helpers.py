@@ -86,3 +86,26 @@ def tiny_search_config(tasks=("digits", "textures"), **changes):
         section, _, leaf = key.rpartition("__")
         (config[section] if section else config)[leaf] = value
     return config
+
+
+SEVERAL_TASKS = {"a": 10, "dsprites/label_x_position": 7, "c": 5}
+
+
+def several_tasks_system(root: str = "vit_tiny") -> System:
+    """Tasks sharing the root's lower layers: 'a' the whole root; the others their own top
+    block (so their paths part after block 0), own norms, random heads."""
+    system = tiny_system(root)
+    rng = np.random.default_rng(0)
+    for task, num_classes in SEVERAL_TASKS.items():
+        system.start_task(task)
+        path = system.new_task_path(task, num_classes)
+        if task != "a":
+            top = len(path.components) - 3  # the last encoder block
+            path.components[top] = system.clone(path.components[top])
+            block = system.components[path.components[top]]
+            block.set_weights([w + rng.normal(0, 0.1, w.shape) for w in block.get_weights()])
+        head = system.components[path.components[-1]]
+        head.set_weights([rng.normal(0, 1, w.shape).astype("float32") for w in head.weights])
+        path.id, path.metrics = f"{task}#0", {"validation_accuracy": 0.5}
+        system.end_task(path)
+    return system
