@@ -156,3 +156,29 @@ def test_xla_under_data_parallelism_is_refused_up_front():
     config.training.steps_per_call = -1
     with pytest.raises(UserInputError, match="steps_per_call"):
         validate(config)
+
+
+def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import json
+    import os
+
+    tools = os.path.join(os.path.dirname(__file__), "..", "tools")
+    monkeypatch.syspath_prepend(tools)  # as `python tools/bench_accelerator.py` has it
+    spec = importlib.util.spec_from_file_location(
+        "bench_accelerator", os.path.join(tools, "bench_accelerator.py")
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text("# Benchmarks\n\n## Candidate cost\n\nkept\n")
+    args = ["--models", "vit_tiny@32", "--precisions", "float32", "--xla", "off"]
+    bench.main(args + ["--seconds", "0.2", "--output", str(output)], standalone_mode=False)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    text = output.read_text()
+    assert "## Candidate cost\n\nkept\n" in text and "## Accelerator throughput" in text
+    assert "no GPU or TPU on this machine" in text
+    (row,) = result["rows"]
+    assert row["ours_images_s"] > 0 and row["keras_images_s"] > 0
+    assert row["ours_peak_fraction"] == "unknown" and row["train_flops_per_image"] > 0
+    assert f"| vit_tiny@32 | float32 | off | {row['ours_images_s']:,.1f} |" in text
