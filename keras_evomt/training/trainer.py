@@ -6,7 +6,10 @@ Why not `model.fit`: a new model, compile and fit per candidate costs a new trac
 momentum from parent to child per component. Here one *template* model per
 architecture is traced once; each candidate's own tf.Variables are passed to the
 traced step as arguments (`stateless_call`), so same-architecture candidates reuse
-the trace and nothing of a finished candidate stays referenced.
+the trace and nothing of a finished candidate stays referenced. Like Keras's
+`steps_per_execution`, one traced call runs several steps (a `tf.range` loop over the
+input iterator), with the learning rate computed in the graph from the step number and
+the schedule's numbers passed in as tensors, so the host does no work per step.
 
 Example:
     trainer = CandidateTrainer()
