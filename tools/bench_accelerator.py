@@ -271,12 +271,12 @@ def section(rows, info, batch_size, command, seconds) -> str:
     "--seconds",
     type=float,
     default=None,
-    help="Length of the long run of each measurement; default 8 (GPU), 1 (CPU).",
+    help="Length of the long run of each measurement; default 5 (GPU), 1 (CPU).",
 )
 @click.option(
     "--budget",
     type=float,
-    default=330.0,
+    default=300.0,
     show_default=True,
     help="Seconds for the whole run: rows that would not fit are skipped.",
 )
@@ -294,7 +294,7 @@ def main(models, batch_size, precisions, xla, seconds, budget, output):
     accelerator = info["kind"] != "CPU"
     models = models or (ACCELERATOR_MODELS if accelerator else CPU_MODELS)
     batch_size = batch_size or (64 if accelerator else 8)
-    limit = seconds or (8.0 if accelerator else 1.0)
+    limit = seconds or (5.0 if accelerator else 1.0)
     jit = {"both": (True, False), "on": (True,), "off": (False,)}[xla]
     rows, longest = [], {}
     for root, size, precision, use_xla in rows_to_measure(

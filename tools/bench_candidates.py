@@ -424,18 +424,17 @@ def summary(timings, samples, traces, params, options) -> dict:
         result[f"{name}_steady_step_s"] = round(mean([t.steady for t in series]), 4)
         result[f"{name}_candidate_s"] = round(mean([t.total for t in series]), 4)
     steady = timings["steady"]
-    ours_steady, keras_steady = (
-        statistics.median(steady["ours"]),
-        statistics.median(steady["keras"]),
-    )
+    paired = [a / b for a, b in zip(steady["ours"], steady["keras"], strict=True)]
+    paired_cpu = [a / b for a, b in zip(steady["ours_cpu"], steady["keras_cpu"], strict=True)]
     result.update(
         {
-            "steady_step_ratio": round(ours_steady / keras_steady, 4),
-            "ours_loop_step_s": round(ours_steady, 5),
-            "keras_fit_step_s": round(keras_steady, 5),
-            "steady_step_ratios": [
-                round(a / b, 4) for a, b in zip(steady["ours"], steady["keras"], strict=True)
-            ],
+            "steady_step_ratio": round(statistics.median(paired), 4),
+            "steady_step_ratio_cpu_time": round(statistics.median(paired_cpu), 4),
+            "ours_loop_step_s": round(statistics.median(steady["ours"]), 5),
+            "keras_fit_step_s": round(statistics.median(steady["keras"]), 5),
+            "ours_loop_step_cpu_s": round(statistics.median(steady["ours_cpu"]), 5),
+            "keras_fit_step_cpu_s": round(statistics.median(steady["keras_cpu"]), 5),
+            "steady_step_ratios": [round(v, 4) for v in paired],
             "steps_per_call": options["steps_per_call"],
             "steady_short": options["steady_short"],
             "steady_long": options["steady_long"],
