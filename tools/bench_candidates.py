@@ -278,7 +278,7 @@ def steady_steps(root, image_size, batch_size, short, long, repeats, steps_per_c
     for index in range(repeats):
         for name, run in (("ours", ours), ("keras", plain))[:: 1 if index % 2 else -1]:
             short_s, long_s = run(short), run(long)
-            wall, cpu = (long_s - short_s) / (long - short)
+            wall, cpu = ((long_s - short_s) / (long - short)).tolist()
             series[name].append(wall)
             series[f"{name}_cpu"].append(cpu)
         console.print(
@@ -451,7 +451,7 @@ def summary(timings, samples, traces, params, options) -> dict:
     }
     limits = {"rss": TARGET_RSS, "steady": TARGET_STEADY, "fixed": TARGET_RATIO}
     result["targets_met"] = {
-        name: value <= limits[name.split("_")[0]] for name, value in checks.items()
+        name: bool(value <= limits[name.split("_")[0]]) for name, value in checks.items()
     }
     result.update(traces)
     result.update(
