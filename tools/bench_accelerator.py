@@ -219,7 +219,7 @@ def section(rows, info, batch_size, command, seconds) -> str:
         where = (
             f"no GPU or TPU on this machine ({info['name']}, {os.cpu_count()} CPUs): a tiny "
             "check that the tool runs, not accelerator figures. Run it on a GPU machine for "
-            "those."
+            "those"
         )
     else:
         peak = info["peak"]
