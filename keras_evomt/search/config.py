@@ -65,14 +65,16 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.mock_examples = 0  # > 0: TFDS sources yield mock data (tests, `tiny` variants)
 
     c.training = ml_collections.ConfigDict()
-    c.training.jit_compile = False
+    c.training.jit_compile = False  # XLA for each step (not with mirrored strategies)
+    c.training.steps_per_call = 0  # steps per traced call; 0: by device (CPU 20, GPU 50, TPU 100)
     c.training.deterministic = False  # tf op determinism (exact resume on CPU)
 
     c.distribute = ml_collections.ConfigDict()
     c.distribute.strategy = "default"  # default | mirrored | tpu | multi_worker_mirrored
     c.distribute.mode = "data"  # data: candidates in turn, data-parallel; candidates: 1/device
     c.distribute.devices = []  # e.g. ["/gpu:0", "/gpu:1"]; [] = every local device
-    c.distribute.precision = "float32"  # or mixed_bfloat16
+    # auto: mixed_bfloat16 on TPUs and GPUs of compute capability >= 8.0, else float32
+    c.distribute.precision = "auto"
     c.distribute.cpu_devices = 0  # > 1: split the CPU into logical devices (trials, tests)
     c.distribute.tpu = ""  # TPUClusterResolver arguments
     c.distribute.tpu_zone = ""
@@ -106,6 +108,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ):
         if int(config[key]) < 1:
             fail(key, config[key], "it must be at least 1")
+    if config.training.steps_per_call < 0:
+        fail("training.steps_per_call", config.training.steps_per_call, "0 (by device) or more")
+    if config.training.jit_compile and config.distribute.strategy in (
+        "mirrored",
+        "multi_worker_mirrored",
+    ):
+        fail(
+            "training.jit_compile",
+            True,
+            f"XLA does not work with distribute.strategy={config.distribute.strategy}; set "
+            "training.jit_compile=false or use distribute.mode=candidates",
+        )
     if config.steps_per_validation < 0:
         fail("steps_per_validation", config.steps_per_validation, "0 (reference rule) or more")
     if not config.tasks:

@@ -70,7 +70,9 @@ class Search:
         self.observer = observer or Observer(workdir, log_every_steps=config.log_every_steps)
         self.strategy = distribute.strategy_from_config(config.distribute)
         self.trainer = trainer or CandidateTrainer(
-            strategy=self.strategy, jit_compile=config.training.jit_compile
+            strategy=self.strategy,
+            jit_compile=config.training.jit_compile,
+            steps_per_call=config.training.get("steps_per_call", 0),
         )
         self.devices: list[str | None] = [None]
         self.waves: Waves | None = None
@@ -81,7 +83,11 @@ class Search:
                     "devices: use it with distribute.strategy=default."
                 )
             self.devices = distribute.candidate_devices(config.distribute)
-            self.waves = Waves(self.devices, jit_compile=config.training.jit_compile)
+            self.waves = Waves(
+                self.devices,
+                jit_compile=config.training.jit_compile,
+                steps_per_call=config.training.get("steps_per_call", 0),
+            )
         self.is_chief = distribute.is_chief(self.strategy)
         self.options = MutationOptions(**config.mutation.to_dict())
         self._tasks: dict[str, Any] = dict(tasks or {})
@@ -576,6 +582,7 @@ class CandidateJob:
             steps_per_round=self.steps,
             on_step=self.log.step,
             on_round=self.log.round,
+            progress_every=self.log.observer.log_every_steps,
         )
 
 

@@ -24,7 +24,10 @@ from keras_evomt.errors import UserInputError
 
 STRATEGIES = ("default", "mirrored", "tpu", "multi_worker_mirrored")
 MODES = ("data", "candidates")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# Steps per traced call by device kind: enough to hide the host's per-call work (about
+# 1 ms here) behind the steps; TPUs want long loops (a host round trip starves them).
+STEPS_PER_CALL = {"TPU": 100, "GPU": 50, "CPU": 20}
 
 
 def strategy_from_config(distribute) -> tf.distribute.Strategy:
@@ -38,7 +41,10 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
         raise UserInputError(
             f"unknown distribute.precision '{distribute.precision}'; use one of {PRECISIONS}."
         )
-    keras.mixed_precision.set_global_policy(distribute.precision)
+    precision = distribute.precision
+    if precision == "auto":
+        precision = default_precision(name, gpu_descriptions())
+    keras.mixed_precision.set_global_policy(precision)
     if distribute.cpu_devices > 1:
         split_cpu(distribute.cpu_devices)
     if name == "default":
@@ -101,3 +107,61 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def gpu_descriptions() -> list[dict]:
+    """`tf.config.experimental.get_device_details` of each visible GPU."""
+    return [
+        tf.config.experimental.get_device_details(gpu)
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+
+
+def default_precision(strategy: str, gpus: list[dict]) -> str:
+    """`distribute.precision=auto`: bfloat16 compute where the chips run it at full speed
+    (TPUs; GPUs of compute capability 8.0 or later), float32 elsewhere. Keras's mixed
+    policies keep the weights (and so the momentum) in float32.
+
+    Example:
+        default_precision("default", [{"compute_capability": (9, 0)}])  # "mixed_bfloat16"
+    """
+    if strategy == "tpu":
+        return "mixed_bfloat16"
+    capabilities = [tuple(gpu.get("compute_capability") or (0, 0)) for gpu in gpus]
+    if capabilities and min(capabilities) >= (8, 0):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def device_kind(strategy: tf.distribute.Strategy | None = None) -> str:
+    """ "TPU", "GPU" or "CPU": what the strategy's (or the default) devices are."""
+    strategy = strategy or tf.distribute.get_strategy()
+    try:
+        devices = tuple(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError):  # the default strategy has none
+        devices = ()
+    names = " ".join(devices).upper()
+    if isinstance(strategy, tf.distribute.TPUStrategy) or ":TPU:" in names:
+        return "TPU"
+    if ":GPU:" in names:
+        return "GPU"
+    if devices and ":CPU:" in names:
+        return "CPU"
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+
+
+def default_steps_per_call(strategy: tf.distribute.Strategy | None = None) -> int:
+    """`training.steps_per_call=0`: by the kind of device the steps run on."""
+    return STEPS_PER_CALL[device_kind(strategy)]
+
+
+def check_jit_compile(strategy: tf.distribute.Strategy, jit_compile: bool) -> None:
+    """Refuses XLA under a multi-replica strategy other than TPUs (which always compile):
+    every placement of the jitted step tried under MirroredStrategy failed."""
+    if jit_compile and strategy.num_replicas_in_sync > 1 and device_kind(strategy) != "TPU":
+        raise UserInputError(
+            "training.jit_compile=true does not work with a data-parallel strategy "
+            f"({type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas): set "
+            "training.jit_compile=false, or use distribute.mode=candidates (one candidate "
+            "per device, each compiled with XLA)."
+        )

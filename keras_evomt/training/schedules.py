@@ -4,21 +4,27 @@
   then cosine decay to 0 (Keras's CosineDecay does both);
 - restarts: the same warm-up + cosine cycle once per validation round (SGDR);
 - constant: 0.5 * lr throughout, as the reference's 'constant'.
-Values are computed in Python per step and fed to the traced step as a tensor, so a
-schedule change never retraces.
+`learning_rate_schedule` gives the values in Python (logs, tests). The trainer computes
+them in its traced loop instead, with `learning_rate_at` from a step counter and the
+numbers of `schedule_arguments`, which are tensor arguments of the trace: a candidate
+with other numbers reuses it and trains with its own. (Keras's CosineDecay holds its
+numbers as Python attributes and checks them in Python, so it cannot take tensors.)
 
 Example:
     schedule = learning_rate_schedule({"opt_lr": 0.01, "opt_lr_warmup_ratio": 0.05}, 100)
     float(schedule(0))  # 0.0001
+    arguments = schedule_arguments({"opt_lr": 0.01, "opt_lr_warmup_ratio": 0.05}, 100)
+    float(learning_rate_at(tf.constant(0, tf.int64), arguments))  # 0.0001
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
+import tensorflow as tf
 
 from keras_evomt.errors import UserInputError
 
@@ -49,6 +55,49 @@ def _warmup_cosine(lr: float, ratio: float, steps: int) -> Callable[[int], float
         lr / 100, max(1, steps - warmup), alpha=0.0, warmup_target=lr, warmup_steps=warmup
     )
     return lambda step: float(schedule(step))
+
+
+class ScheduleArguments(NamedTuple):
+    """The numbers of a schedule, as tensors: lr, warm-up and decay steps, cycle length
+    and whether the rate is constant."""
+
+    lr: tf.Tensor
+    warmup: tf.Tensor
+    decay: tf.Tensor
+    cycle: tf.Tensor
+    constant: tf.Tensor
+
+
+def schedule_arguments(
+    hparams: Mapping[str, Any], total_steps: int, rounds: int = 1
+) -> ScheduleArguments:
+    """`learning_rate_schedule`'s numbers as tensors for `learning_rate_at`."""
+    lr = float(hparams.get("opt_lr", 0.01))
+    kind = hparams.get("opt_lr_schedule", "cosine")
+    ratio = float(hparams.get("opt_lr_warmup_ratio", 0.05))
+    if kind not in SCHEDULES:
+        raise UserInputError(f"unknown opt_lr_schedule '{kind}'; use one of {SCHEDULES}.")
+    cycle = max(1, total_steps // max(1, rounds)) if kind == "restarts" else max(1, total_steps)
+    warmup = int(ratio * cycle)
+    return ScheduleArguments(
+        tf.constant(lr, tf.float32),
+        tf.constant(warmup, tf.float32),
+        tf.constant(max(1, cycle - warmup), tf.float32),
+        tf.constant(cycle, tf.int64),
+        tf.constant(kind == "constant"),
+    )
+
+
+def learning_rate_at(step: tf.Tensor, arguments: ScheduleArguments) -> tf.Tensor:
+    """The learning rate at `step` (an int64 tensor), in the graph; the same formula as
+    Keras's CosineDecay with warm-up from lr/100."""
+    lr, warmup, decay, cycle, constant = arguments
+    start = lr / 100
+    position = tf.minimum(tf.cast(step % cycle, tf.float32), decay + warmup)
+    warming = (lr - start) * (position / tf.maximum(warmup, 1.0)) + start
+    cosine = 0.5 * (1.0 + tf.cos(math.pi * ((position - warmup) / decay)))
+    value = tf.where(position < warmup, warming, lr * cosine)
+    return tf.where(constant, 0.5 * lr, value)
 
 
 def steps_per_round(

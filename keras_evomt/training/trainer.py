@@ -6,7 +6,10 @@ Why not `model.fit`: a new model, compile and fit per candidate costs a new trac
 momentum from parent to child per component. Here one *template* model per
 architecture is traced once; each candidate's own tf.Variables are passed to the
 traced step as arguments (`stateless_call`), so same-architecture candidates reuse
-the trace and nothing of a finished candidate stays referenced.
+the trace and nothing of a finished candidate stays referenced. Like Keras's
+`steps_per_execution`, one traced call runs several steps (a `tf.range` loop over the
+input iterator), with the learning rate computed in the graph from the step number and
+the schedule's numbers passed in as tensors, so the host does no work per step.
 
 Example:
     trainer = CandidateTrainer()
@@ -30,9 +33,11 @@ import tensorflow as tf
 
 from keras_evomt import store
 from keras_evomt.components.base import config_of, registered_name
+from keras_evomt.errors import UserInputError
 from keras_evomt.path import Path, PathModel
 from keras_evomt.system import System
-from keras_evomt.training.schedules import learning_rate_schedule
+from keras_evomt.training import distribute
+from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
 
 
 class _RetracingNoise(logging.Filter):
@@ -62,8 +67,8 @@ class TrainResult:
 @dataclasses.dataclass
 class _Compiled:
     template: PathModel
-    train_step: Callable
-    eval_step: Callable
+    train_loop: Callable
+    eval_loop: Callable
 
 
 class CandidateTrainer:
@@ -81,9 +86,16 @@ class CandidateTrainer:
         jit_compile: bool = False,
         max_architectures: int = 4,
         clip_norm: float = 1.0,
+        steps_per_call: int | None = None,
     ):
         self.strategy = strategy or tf.distribute.get_strategy()
+        distribute.check_jit_compile(self.strategy, jit_compile)
         self.jit_compile = jit_compile
+        self.steps_per_call = steps_per_call or distribute.default_steps_per_call(self.strategy)
+        if self.steps_per_call < 1:
+            raise UserInputError(
+                f"steps_per_call must be at least 1. Received: steps_per_call={steps_per_call}"
+            )
         self.clip_norm = clip_norm
         self.max_architectures = max_architectures
         self._compiled: collections.OrderedDict[str, _Compiled] = collections.OrderedDict()
@@ -107,12 +119,16 @@ class CandidateTrainer:
         *,
         rounds: int,
         steps_per_round: int,
-        on_step: Callable[[int, float, float, float], None] | None = None,
+        on_step: Callable[[int, float, Any, Any], None] | None = None,
         on_round: Callable[[int, float], None] | None = None,
+        progress_every: int | None = None,
     ) -> TrainResult:
         """Trains `path`'s own components in place; keeps the best round's weights.
 
-        `train_data` yields global batches (per-replica batch x replicas).
+        `train_data` yields global batches (per-replica batch x replicas). Steps run
+        `steps_per_call` at a time in one traced loop; `on_step(step, lr, loss, accuracy)`
+        is called after each such call, or, with `progress_every`, after each step that is
+        a multiple of it (calls end there) and after the last step.
         """
         start = time.perf_counter()
         model = system.model(path)
@@ -137,34 +153,44 @@ class CandidateTrainer:
                 "the candidate's trainable variables and its own components' weights do not line up"
             )
         hparams = path.hparams
-        total = rounds * steps_per_round
-        schedule = learning_rate_schedule(hparams, total, rounds)
+        # Tensor arguments of the trace: each candidate trains with its own numbers.
+        schedule = schedule_arguments(hparams, rounds * steps_per_round, rounds)
         momentum = tf.constant(float(hparams.get("opt_momentum", 0.9)), tf.float32)
         nesterov = tf.constant(float(bool(hparams.get("opt_nesterov", False))), tf.float32)
         batches = iter(self._distribute(train_data))
         best = (-1.0, -1, None)
         qualities, step, loss = [], 0, float("nan")
         for round_index in range(rounds):
-            losses = []
-            for _ in range(steps_per_round):
-                images, labels = next(batches)
-                lr = schedule(step)
-                loss_t, acc_t = compiled.train_step(
-                    train_vars,
-                    frozen_vars,
-                    moments,
-                    loss_scale,
-                    images,
-                    labels,
-                    tf.constant(lr, tf.float32),
-                    momentum,
-                    nesterov,
-                )
-                losses.append(loss_t)
-                step += 1
-                if on_step:
-                    on_step(step, lr, loss_t, acc_t)
-            loss = float(tf.reduce_mean(tf.stack(losses)))
+            round_end, sums = step + steps_per_round, []
+            while step < round_end:
+                end = self._call_end(step, round_end, progress_every if on_step else None)
+                try:
+                    loss_sum, loss_t, acc_t, lr_t = compiled.train_loop(
+                        train_vars,
+                        frozen_vars,
+                        moments,
+                        loss_scale,
+                        batches,
+                        tf.constant(step, tf.int64),
+                        tf.constant(end - step, tf.int64),
+                        schedule,
+                        momentum,
+                        nesterov,
+                    )
+                except tf.errors.OutOfRangeError:
+                    raise ValueError(
+                        f"the training data ran out before step {end} of "
+                        f"{rounds * steps_per_round}: give a repeating dataset (.repeat())."
+                    ) from None
+                sums.append(loss_sum)
+                step = end
+                if on_step and (
+                    not progress_every
+                    or step % progress_every == 0
+                    or step == rounds * steps_per_round
+                ):
+                    on_step(step, float(lr_t), loss_t, acc_t)
+            loss = float(tf.add_n(sums)) / steps_per_round
             if not math.isfinite(loss):
                 if best[2] is None:
                     raise NonFiniteLoss(f"training loss became {loss} in round {round_index + 1}")
@@ -192,22 +218,26 @@ class CandidateTrainer:
             data,
         )
 
+    def _call_end(self, step: int, round_end: int, progress_every: int | None) -> int:
+        """Where the traced call that starts at `step` stops."""
+        end = min(round_end, (step // self.steps_per_call + 1) * self.steps_per_call)
+        if progress_every:
+            end = min(end, (step // progress_every + 1) * progress_every)
+        return end
+
     def _evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> float:
-        correct, count = 0, 0
-        for images, labels in self._distribute(data):
-            hits, seen = compiled.eval_step(train_vars, frozen_vars, images, labels)
-            correct += int(hits)
-            count += int(seen)
+        hits, seen = compiled.eval_loop(train_vars, frozen_vars, iter(self._distribute(data)))
+        count = int(seen)
         if count == 0:
             raise ValueError("the validation data is empty.")
-        return correct / count
+        return int(hits) / count
 
     def _distribute(self, data: tf.data.Dataset):
         if self.replicas == 1:
             return data
         return self.strategy.experimental_distribute_dataset(data)
 
-    # === Traced steps, one per architecture ===
+    # === Traced loops, one per architecture ===
     def _compiled_for(self, system: System, path: Path) -> _Compiled:
         key = architecture_key(system, path)
         if key in self._compiled:
@@ -216,13 +246,13 @@ class CandidateTrainer:
         # The template is this first candidate's own model: later candidates of the same
         # architecture pass their variables to its trace, and no weights are copied.
         template = system.model(path)
-        compiled = _Compiled(template, self._train_step(template), self._eval_step(template))
+        compiled = _Compiled(template, self._train_loop(template), self._eval_loop(template))
         self._compiled[key] = compiled
         while len(self._compiled) > self.max_architectures:
             self._compiled.popitem(last=False)
         return compiled
 
-    def _train_step(self, template: PathModel):
+    def _train_loop(self, template: PathModel):
         clip_norm, strategy = self.clip_norm, self.strategy
         float16 = any(c.compute_dtype == "float16" for c in template.components)
 
@@ -255,34 +285,52 @@ class CandidateTrainer:
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
             return loss, tf.reduce_sum(tf.cast(hits, tf.float32)), tf.size(labels)
 
-        def step(*args):  # the arguments of replica_step, run on every replica
+        if self.jit_compile:  # the step only: IteratorGetNext has no XLA kernel
+            replica_step = tf.function(replica_step, jit_compile=True)
+
+        def train_loop(
+            train_vars, frozen_vars, moments, loss_scale, batches, start, count, schedule, *opt
+        ):
             self.traces += 1
-            loss, hits, seen = strategy.run(replica_step, args=args)
-            total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
-            return (
-                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
-                / tf.cast(total, tf.float32),
-            )
+            loss_sum = tf.constant(0.0)
+            loss, accuracy, lr = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            for index in tf.range(count):
+                lr = learning_rate_at(start + index, schedule)
+                images, labels = next(batches)
+                args = (train_vars, frozen_vars, moments, loss_scale, images, labels, lr, *opt)
+                loss, hits, seen = strategy.run(replica_step, args=args)
+                loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+                total = strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
+                hits = strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None)
+                accuracy = hits / tf.cast(total, tf.float32)
+                loss_sum += loss
+            return loss_sum, loss, accuracy, lr
 
-        return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+        return tf.function(train_loop, reduce_retracing=True)
 
-    def _eval_step(self, template: PathModel):
+    def _eval_loop(self, template: PathModel):
         strategy = self.strategy
 
         def replica_step(train_vars, frozen_vars, images, labels):
             logits, _ = template.stateless_call(train_vars, frozen_vars, images, training=False)
             hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32))
-            return tf.reduce_sum(tf.cast(hits, tf.int32)), tf.size(labels)
+            return tf.reduce_sum(tf.cast(hits, tf.int64)), tf.cast(tf.size(labels), tf.int64)
 
-        def step(train_vars, frozen_vars, images, labels):
-            hits, seen = strategy.run(replica_step, args=(train_vars, frozen_vars, images, labels))
-            return (
-                strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None),
-            )
+        if self.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
 
-        return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+        def eval_loop(train_vars, frozen_vars, batches):
+            hits, seen = tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+            batch = batches.get_next_as_optional()
+            while batch.has_value():
+                images, labels = batch.get_value()
+                h, s = strategy.run(replica_step, args=(train_vars, frozen_vars, images, labels))
+                hits += strategy.reduce(tf.distribute.ReduceOp.SUM, h, axis=None)
+                seen += strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None)
+                batch = batches.get_next_as_optional()
+            return hits, seen
+
+        return tf.function(eval_loop, reduce_retracing=True)
 
 
 def _apply_momentum(strategy, train_vars, moments, grads, lr, momentum, nesterov, finite):

@@ -30,9 +30,12 @@ class Job(Protocol):
 class Waves:
     """Trains up to len(devices) candidates at once, one per device."""
 
-    def __init__(self, devices: list[str], *, jit_compile: bool = False):
+    def __init__(self, devices: list[str], *, jit_compile: bool = False, steps_per_call: int = 0):
         self.devices = list(devices)
-        self.trainers = {d: CandidateTrainer(jit_compile=jit_compile) for d in self.devices}
+        self.trainers = {
+            d: CandidateTrainer(jit_compile=jit_compile, steps_per_call=steps_per_call or None)
+            for d in self.devices
+        }
         self._pool = ThreadPoolExecutor(len(self.devices), thread_name_prefix="candidate")
 
     def train(self, jobs: list[Job], system: System) -> list[TrainResult | BaseException]:

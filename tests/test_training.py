@@ -1,0 +1,184 @@
+"""The trainer's traced loops: several steps per call, the schedule in the graph, device
+defaults (precision, steps per call, XLA under data parallelism)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_evomt.errors import UserInputError
+from keras_evomt.training import CandidateTrainer, learning_rate_schedule
+from keras_evomt.training import distribute as dist
+from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
+from tests.helpers import digits, tiny_system, weights_of
+
+
+def _data():
+    x, y = digits(64)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(24)  # a partial last batch
+    return train, valid
+
+
+def _candidate(system, hparams):
+    path = system.new_task_path("a", 10, hparams)
+    path.components[-3] = system.clone(path.components[-3])  # train a block too
+    return path
+
+
+@pytest.mark.parametrize(
+    "hparams,total,rounds",
+    [
+        ({"opt_lr": 0.01, "opt_lr_warmup_ratio": 0.05}, 100, 1),
+        ({"opt_lr": 0.3, "opt_lr_schedule": "restarts", "opt_lr_warmup_ratio": 0.1}, 90, 3),
+        ({"opt_lr": 0.3, "opt_lr_schedule": "constant"}, 10, 2),
+        ({"opt_lr": 0.02, "opt_lr_warmup_ratio": 0.0}, 7, 1),
+    ],
+)
+def test_the_schedule_in_the_graph_equals_the_python_schedule(hparams, total, rounds):
+    python = learning_rate_schedule(hparams, total, rounds)
+    arguments = schedule_arguments(hparams, total, rounds)
+    steps = tf.range(total, dtype=tf.int64)
+    graph = tf.function(
+        lambda s: tf.map_fn(
+            lambda t: learning_rate_at(t, arguments), s, fn_output_signature=tf.float32
+        )
+    )(steps)
+    expected = np.array([python(s) for s in range(total)], np.float32)
+    np.testing.assert_allclose(graph.numpy(), expected, rtol=1e-6)
+
+
+def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
+    train, valid = _data()
+    outcomes = []
+    for steps_per_call, progress_every in ((1, None), (4, None), (50, 3)):
+        system = tiny_system()
+        system.start_task("a")
+        path = _candidate(system, {"opt_lr": 0.05})
+        before = weights_of(system, path)
+        calls = []
+        trainer = CandidateTrainer(steps_per_call=steps_per_call)
+        result = trainer.train(
+            system,
+            path,
+            train,
+            valid,
+            rounds=2,
+            steps_per_round=5,
+            on_step=lambda step, lr, loss, acc, calls=calls: calls.append(step),
+            progress_every=progress_every,
+        )
+        outcomes.append((weights_of(system, path), result, calls))
+    (w1, r1, c1), (w4, r4, c4), (w50, r50, c50) = outcomes
+    assert max(np.abs(a - b).max() for a, b in zip(w1, before)) > 1e-3
+    for other in (w4, w50):  # the same traced loop body, run 1 or more times per call
+        assert all(np.array_equal(a, b) for a, b in zip(w1, other))
+    assert r1.rounds == r4.rounds == r50.rounds and r1.steps == r4.steps == 10
+    assert c1 == list(range(1, 11))
+    assert c4 == [4, 5, 8, 10]  # calls end at multiples of 4 and at each round's end
+    assert c50 == [3, 6, 9, 10]  # progress lines when due, and the last step
+
+
+def test_candidates_sharing_one_trace_train_with_their_own_schedules():
+    train, valid = _data()
+    hparams = [
+        {"opt_lr": 0.05},
+        {"opt_lr": 0.3, "opt_lr_schedule": "restarts", "opt_lr_warmup_ratio": 0.2},
+        {"opt_lr": 0.01, "opt_lr_schedule": "constant", "opt_momentum": 0.5},
+    ]
+    system = tiny_system()
+    system.start_task("a")
+    shared = CandidateTrainer(steps_per_call=3)
+    paths = [_candidate(system, h) for h in hparams]
+    for path in paths:
+        shared.train(system, path, train, valid, rounds=2, steps_per_round=4)
+    assert shared.traces == 1
+    for index, h in enumerate(hparams):  # each alone, on a fresh trainer (its own trace)
+        alone_system = tiny_system()
+        alone_system.start_task("a")
+        alone = [_candidate(alone_system, x) for x in hparams][index]
+        CandidateTrainer(steps_per_call=3).train(
+            alone_system, alone, train, valid, rounds=2, steps_per_round=4
+        )
+        got, expected = weights_of(system, paths[index]), weights_of(alone_system, alone)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected)), h
+
+
+def test_running_out_of_training_data_is_a_clear_error():
+    x, y = digits(64)
+    finite = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    system = tiny_system()
+    system.start_task("a")
+    path = system.new_task_path("a", 10)
+    with pytest.raises(ValueError, match="repeat"):
+        CandidateTrainer().train(system, path, finite, finite, rounds=1, steps_per_round=6)
+
+
+def test_precision_defaults_by_device():
+    h200 = {"device_name": "NVIDIA H200", "compute_capability": (9, 0)}
+    t4 = {"device_name": "Tesla T4", "compute_capability": (7, 5)}
+    assert dist.default_precision("default", []) == "float32"
+    assert dist.default_precision("default", [h200]) == "mixed_bfloat16"
+    assert dist.default_precision("mirrored", [h200, h200]) == "mixed_bfloat16"
+    assert dist.default_precision("mirrored", [h200, t4]) == "float32"
+    assert dist.default_precision("default", [t4]) == "float32"
+    assert dist.default_precision("tpu", []) == "mixed_bfloat16"
+
+
+def test_steps_per_call_default_by_device_kind():
+    assert dist.device_kind() == "CPU"
+    assert CandidateTrainer().steps_per_call == dist.STEPS_PER_CALL["CPU"]
+    assert CandidateTrainer(steps_per_call=7).steps_per_call == 7
+
+
+class _FakeMirrored:
+    num_replicas_in_sync = 2
+
+    class extended:  # noqa: N801 - mimics tf.distribute.Strategy.extended
+        worker_devices = ("/job:localhost/replica:0/task:0/device:CPU:0",) * 2
+
+
+def test_xla_under_data_parallelism_is_refused_up_front():
+    with pytest.raises(UserInputError, match="jit_compile=false"):
+        dist.check_jit_compile(_FakeMirrored(), True)
+    dist.check_jit_compile(_FakeMirrored(), False)
+    dist.check_jit_compile(tf.distribute.get_strategy(), True)
+
+    from keras_evomt.search.config import default_config, validate
+
+    config = default_config()
+    config.training.jit_compile = True
+    config.distribute.strategy = "mirrored"
+    with pytest.raises(UserInputError, match="distribute.mode=candidates"):
+        validate(config)
+    config.distribute.strategy = "default"
+    config.training.steps_per_call = -1
+    with pytest.raises(UserInputError, match="steps_per_call"):
+        validate(config)
+
+
+def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import json
+    import os
+
+    tools = os.path.join(os.path.dirname(__file__), "..", "tools")
+    monkeypatch.syspath_prepend(tools)  # as `python tools/bench_accelerator.py` has it
+    spec = importlib.util.spec_from_file_location(
+        "bench_accelerator", os.path.join(tools, "bench_accelerator.py")
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text("# Benchmarks\n\n## Candidate cost\n\nkept\n")
+    args = ["--models", "vit_tiny@32", "--precisions", "float32", "--xla", "off"]
+    bench.main(args + ["--seconds", "0.2", "--output", str(output)], standalone_mode=False)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    text = output.read_text()
+    assert "## Candidate cost\n\nkept\n" in text and "## Accelerator throughput" in text
+    assert "no GPU or TPU on this machine" in text
+    (row,) = result["rows"]
+    assert row["ours_images_s"] > 0 and row["keras_images_s"] > 0
+    assert row["ours_peak_fraction"] == "unknown" and row["train_flops_per_image"] > 0
+    assert f"| vit_tiny@32 | float32 | off | {row['ours_images_s']:,.1f} |" in text
