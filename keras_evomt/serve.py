@@ -324,8 +324,8 @@ def _image_bytes(request) -> bytes:
 # === The server ===
 def make_server(app, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
     """Werkzeug's threaded WSGI server for `app`; port 0 picks a free port
-    (`server.port`). `server.shutdown()` stops it; `server.server_close()` then
-    waits for the requests in flight."""
+    (`server.port`). `server.shutdown()` stops it: `serve_forever()` then closes the
+    server, which waits for the requests in flight, before it returns."""
     from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as werkzeug_server
 

@@ -257,7 +257,7 @@ def test_stopping_lets_the_requests_in_flight_finish(served, images, monkeypatch
         reply = pool.submit(lambda: urllib.request.urlopen(url, body, timeout=60).read())
         assert started.wait(60)
         server.shutdown()  # what SIGTERM does: stop accepting ...
-        server.server_close()  # ... and wait for the requests in flight
+        thread.join(60)  # serve_forever closes the server: it waits for those in flight
         assert finished.is_set()
         assert len(json.loads(reply.result(timeout=60))["predictions"]) == 1
     thread.join(30)
