@@ -1,8 +1,6 @@
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import encoder_layers
 from keras_evomt.search.space import data_keys, model_keys
 from keras_evomt.system import base_name
-from tests.helpers import digits, tiny_search_config, tiny_system
+from tests.helpers import digits, kill_mid_generation_and_resume, tiny_search_config, tiny_system
 
 
 def test_hyperparameters_move_to_adjacent_values_with_probability_mu():
@@ -330,7 +328,7 @@ def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
     config = tiny_search_config(("digits", "textures"))
     with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
         search.run()
-        newest = search.state["system_state"]
+        newest = search.state.system_state
     # The state the search state names (textures finished) is damaged; the one before it
     # still has textures in flight.
     (store.system_dir(tmp_path) / f"manifest-{newest:08d}.json").write_text("{")
@@ -395,22 +393,7 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
     subprocess.run(
         [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))], check=True, timeout=300
     )
-    child = subprocess.Popen([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))])
-    state = killed / "search" / "state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            population = json.loads(state.read_text()).get("population") or {}
-        except (OSError, ValueError):
-            population = {}
-        if population.get("candidate", 0) >= 1 and population.get("task") == "digits":
-            break  # mid-generation: proposed, one candidate trained, none concluded
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    subprocess.run(
-        [sys.executable, "-c", RUN.format(root=root, workdir=str(killed))], check=True, timeout=300
-    )
+    kill_mid_generation_and_resume(RUN.format(root=root, workdir=str(killed)), killed, "digits")
     assert _fingerprints(killed) == _fingerprints(whole)
 
     def candidates(workdir):

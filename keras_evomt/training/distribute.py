@@ -101,3 +101,24 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's intra- and inter-op threads (0: TF's default); before the first op.
+
+    Results of some ops (convolutions) depend on the thread count even under op
+    determinism: processes meant to train identically (Ray actors and the chief) set
+    the same value.
+    """
+    if threads <= 0:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+            return
+        raise UserInputError(
+            f"training.threads={threads} must be set before TensorFlow starts: "
+            "start a new process (e.g. the evomt command) with it."
+        ) from None
