@@ -158,7 +158,8 @@ class RayExecutor:
         self._options = self._actor_options(count)
         self.actors = [self._new_actor() for _ in range(count or self._accelerators())]
         self.pids = self._wait_ready(self.actors, float(distribute.ray_timeout_s) + 60)
-        self.devices: list[str | None] = [None] * len(self.actors)
+        # The chief makes the candidates' variables on the host: they train elsewhere.
+        self.devices: list[str | None] = ["/device:CPU:0"] * len(self.actors)
         self.stats = {"shared_bytes": 0, "own_bytes": 0, "needed_bytes": 0, "candidates": 0}
         self.retried = 0
         self._shared: Any = None

@@ -3,8 +3,8 @@
 `distribute.strategy` picks the engine (tf.distribute does the work, nothing is
 home-made): `default` (one device), `mirrored` (data-parallel over local devices),
 `tpu` (a TPU VM or pod slice), `multi_worker_mirrored` (several hosts, TF_CONFIG).
-`distribute.mode=candidates` instead trains one candidate per local device, as the
-reference does, every device fed the same batches.
+`distribute.executor=devices` (keras_evomt.executors) instead trains one candidate
+per local device, as the reference does, every device fed the same batches.
 
 Example:
     strategy = strategy_from_config(config.distribute)
@@ -82,7 +82,7 @@ def split_cpu(count: int) -> None:
 
 
 def candidate_devices(distribute) -> list[str]:
-    """The local devices that each take one candidate (mode=candidates)."""
+    """The local devices that each take one candidate (executor=devices)."""
     if distribute.devices:
         return list(distribute.devices)
     for kind in ("TPU", "GPU", "CPU"):
