@@ -172,3 +172,11 @@ def test_the_config_maps_the_older_mode_and_rejects_conflicts():
     with pytest.raises(UserInputError, match="conflicts"):
         validate(config)
     assert json.dumps(executor_name(tiny())) == '"inline"'
+
+
+def test_without_ray_the_error_says_what_to_install(monkeypatch):
+    from keras_evomt.executors.ray_executor import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install keras_evomt\[ray\]"):
+        import_ray()
