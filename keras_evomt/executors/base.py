@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import json
 from typing import Any, Protocol
 
 import numpy as np
@@ -136,8 +137,9 @@ def describe_component(component, *, slots=None) -> dict[str, Any]:
     process; `build_component` makes it again."""
     return {
         "class": registered_name(type(component)),
-        "config": config_of(component),
-        "build": component.get_build_config(),
+        # Plain JSON, as the store keeps them (Keras's tracked lists do not pickle).
+        "config": json.loads(json.dumps(config_of(component))),
+        "build": json.loads(json.dumps(component.get_build_config())),
         "weights": component.get_weights(),
         "slots": slots,
     }

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import socket
 import tempfile
 from typing import Any
@@ -157,7 +158,7 @@ class RayExecutor:
         }
         self._options = self._actor_options(count)
         self.actors = [self._new_actor() for _ in range(count or self._accelerators())]
-        self.pids = self._wait_ready(self.actors, float(distribute.ray_timeout_s) + 60)
+        self.pids = self._wait_ready(self.actors, float(distribute.ray_timeout_s) + 600)
         # The chief makes the candidates' variables on the host: they train elsewhere.
         self.devices: list[str | None] = ["/device:CPU:0"] * len(self.actors)
         self.stats = {"shared_bytes": 0, "own_bytes": 0, "needed_bytes": 0, "candidates": 0}
@@ -199,13 +200,24 @@ class RayExecutor:
         )
 
     def _wait_ready(self, actors, timeout_s: float) -> list[int]:
+        """Their process ids, once they have imported TensorFlow (slow on a busy host:
+        only an actor that cannot be placed at all fails fast)."""
+        need = {"CPU": self._options.get("num_cpus", 1), "GPU": self._options.get("num_gpus", 0)}
+        need.update(self._options.get("resources", {}))
+        have = self.ray.cluster_resources()
+        short = {k: v * len(actors) for k, v in need.items() if v * len(actors) > have.get(k, 0)}
+        if short:
+            raise UserInputError(
+                f"the Ray cluster has { ({k: have.get(k, 0) for k in short}) }, "
+                f"{len(actors)} actors need {short}.",
+                hint="lower distribute.ray_actors, or add hosts (`ray start --address=...`).",
+            )
         try:
             return self.ray.get([a.ready.remote() for a in actors], timeout=timeout_s)
         except self.ray.exceptions.GetTimeoutError:
             raise UserInputError(
                 f"{len(actors)} Ray actors did not start within {timeout_s:.0f} s.",
-                hint="check `ray status` for free resources (distribute.ray_actors asks "
-                "for that many CPUs; 0 asks for every GPU or TPU chip).",
+                hint="check `ray status` on the head node: other jobs may hold the resources.",
             ) from None
 
     # === Executor ===
@@ -260,10 +272,11 @@ class RayExecutor:
             reply = self.ray.get(call)
         except self.ray.exceptions.RayActorError as error:  # died twice: a fresh actor
             self.actors[index] = self._new_actor()
-            self.pids[index] = self._wait_ready([self.actors[index]], 120)[0]
+            self.pids[index] = self._wait_ready([self.actors[index]], 600)[0]
             return CandidateFailed(f"its Ray actor died twice ({type(error).__name__})")
         except self.ray.exceptions.RayError as error:
-            return CandidateFailed(f"Ray: {type(error).__name__}: {str(error)[:160]}")
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()
+            return CandidateFailed(f"Ray: {type(error).__name__}: {text[-1][:160] if text else ''}")
         if reply["pid"] != self.pids[index]:  # the actor was restarted and the call retried
             self.retried += 1
             self.pids[index] = reply["pid"]
