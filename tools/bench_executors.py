@@ -72,6 +72,7 @@ def child(executor: str, generations: int, candidates: int, steps: int, kill: bo
         "failed": sum("failed" in r for r in lines),
         "stats": getattr(search.executor, "stats", None),
         "retried": getattr(search.executor, "retried", None),
+        "load": os.getloadavg()[1],  # the host's 5-minute load average at the end
     }
 
 
@@ -156,13 +157,14 @@ def _write(runs, rate, killed, stats, outcome, generations, candidates, steps, r
         "in a fresh process per run, timed from `Search(...)` to its end (Ray's start and "
         f"its 2 CPU actors included); {repeats} alternating pairs of runs.",
         "",
-        "| executor | runs | seconds per run | candidates/hour | vs inline |",
-        "|---|---:|---:|---:|---:|",
+        "| executor | runs | seconds per run | host load (5 min) | candidates/hour | vs inline |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for executor, rs in runs.items():
         seconds = ", ".join(f"{r['seconds']:.1f}" for r in rs)
+        load = ", ".join(f"{r.get('load', float('nan')):.1f}" for r in rs)
         lines.append(
-            f"| {executor} | {len(rs)} | {seconds} | {rate[executor]:,.0f} | "
+            f"| {executor} | {len(rs)} | {seconds} | {load} | {rate[executor]:,.0f} | "
             f"{rate[executor] / rate['inline']:.2f}x |"
         )
     lines += [
