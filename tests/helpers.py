@@ -109,3 +109,28 @@ def several_tasks_system(root: str = "vit_tiny") -> System:
         path.id, path.metrics = f"{task}#0", {"validation_accuracy": 0.5}
         system.end_task(path)
     return system
+
+
+def kill_mid_generation_and_resume(code: str, workdir, task: str, timeout: int = 300) -> None:
+    """Runs `code` (a search over `workdir`) in a new process, SIGKILLs that process (and
+    anything it started in its session) once a candidate of `task` is trained and
+    committed but its generation not concluded, then reruns `code` to the end."""
+    import signal
+    import time
+    from pathlib import Path as FsPath
+
+    state = FsPath(workdir) / "search" / "state.json"
+    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and child.poll() is None:
+        try:
+            population = json.loads(state.read_text()).get("population") or {}
+        except (OSError, ValueError):
+            population = {}
+        if population.get("candidate", 0) >= 1 and population.get("task") == task:
+            break  # mid-generation: proposed, one candidate trained, none concluded
+        time.sleep(0.05)
+    assert child.poll() is None, "the search ended before it could be killed"
+    os.killpg(child.pid, signal.SIGKILL)  # the search and what it started (a local Ray)
+    child.wait()
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout)

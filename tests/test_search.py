@@ -1,8 +1,6 @@
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import encoder_layers
 from keras_evomt.search.space import data_keys, model_keys
 from keras_evomt.system import base_name
-from tests.helpers import digits, tiny_search_config, tiny_system
+from tests.helpers import digits, kill_mid_generation_and_resume, tiny_search_config, tiny_system
 
 
 def test_hyperparameters_move_to_adjacent_values_with_probability_mu():
@@ -330,7 +328,7 @@ def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
     config = tiny_search_config(("digits", "textures"))
     with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
         search.run()
-        newest = search.state["system_state"]
+        newest = search.state.system_state
     # The state the search state names (textures finished) is damaged; the one before it
     # still has textures in flight.
     (store.system_dir(tmp_path) / f"manifest-{newest:08d}.json").write_text("{")
@@ -395,22 +393,7 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
     subprocess.run(
         [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))], check=True, timeout=300
     )
-    child = subprocess.Popen([sys.executable, "-c", RUN.format(root=root, workdir=str(killed))])
-    state = killed / "search" / "state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            population = json.loads(state.read_text()).get("population") or {}
-        except (OSError, ValueError):
-            population = {}
-        if population.get("candidate", 0) >= 1 and population.get("task") == "digits":
-            break  # mid-generation: proposed, one candidate trained, none concluded
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    subprocess.run(
-        [sys.executable, "-c", RUN.format(root=root, workdir=str(killed))], check=True, timeout=300
-    )
+    kill_mid_generation_and_resume(RUN.format(root=root, workdir=str(killed)), killed, "digits")
     assert _fingerprints(killed) == _fingerprints(whole)
 
     def candidates(workdir):
@@ -503,3 +486,33 @@ def test_candidates_of_one_architecture_share_one_trace():
     assert trainer.traces == 1
     heads = [system.components[p.components[-1]].get_weights()[0] for p in paths]
     assert all(np.abs(h).max() > 0 for h in heads)  # each trained its own variables
+
+
+def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_path):
+    from keras_evomt.search.state import SearchState
+
+    class Saved:  # stands for a System: numbered saves
+        number = 0
+
+        def save(self, workdir, keep):
+            self.number += 1
+            return self.number
+
+    state, system = SearchState.new(seed=3), Saved()
+    state.population = Population.start("a", ["root"], None)
+    state.rng.random()
+    for position in range(4):
+        state.position = position
+        state.offspring = {"a": {"root": position}}
+        state.commit(tmp_path, system, keep=2)
+    opened = SearchState.open(tmp_path, seed=3)
+    assert opened.to_dict() == state.to_dict() and opened.population == state.population
+    assert sorted(opened.checkpoints) == ["3", "4"]  # as many as the system states kept
+    opened.rewind_to(3, info={})
+    assert opened.position == 2 and opened.offspring == {"a": {"root": 2}}
+    assert opened.population is None
+    # Version 1 kept the bookkeeping in the system's info: taken over on opening.
+    legacy = SearchState.from_dict({"version": 1, "position": 1}, seed=3)
+    info = {"offspring": {"a": {"root": 5}}, "sequence_position": 1, "root": "vit_tiny"}
+    legacy.adopt_legacy(info)
+    assert legacy.offspring == {"a": {"root": 5}} and info == {"root": "vit_tiny"}

@@ -66,7 +66,7 @@ def child(mode: str, devices: int, gpus: bool, candidates: int, steps: int) -> d
         "candidates": candidates,
         "per_hour": candidates / seconds * 3600,
         "replicas": search.trainer.replicas,
-        "devices": len(search.devices),
+        "devices": len(search.executor.devices),
     }
 
 

@@ -68,10 +68,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.training.jit_compile = False  # XLA for each step (not with mirrored strategies)
     c.training.steps_per_call = 0  # steps per traced call; 0: by device (CPU 20, GPU 50, TPU 100)
     c.training.deterministic = False  # tf op determinism (exact resume on CPU)
+    c.training.threads = 0  # TF intra-op threads (0: TF's default); Ray actors use the same
 
     c.distribute = ml_collections.ConfigDict()
     c.distribute.strategy = "default"  # default | mirrored | tpu | multi_worker_mirrored
-    c.distribute.mode = "data"  # data: candidates in turn, data-parallel; candidates: 1/device
+    c.distribute.executor = "inline"  # inline | devices (one candidate per device) | ray
+    c.distribute.mode = "data"  # older spelling: candidates = executor devices
+    c.distribute.ray_address = ""  # "" = a local Ray for the run; "auto" or host:port
+    c.distribute.ray_actors = 0  # 0 = one per accelerator (else per CPU); n = n CPU actors
+    c.distribute.ray_timeout_s = 20.0  # how long to wait for a cluster before giving up
     c.distribute.devices = []  # e.g. ["/gpu:0", "/gpu:1"]; [] = every local device
     # auto: mixed_bfloat16 on TPUs and GPUs of compute capability >= 8.0, else float32
     c.distribute.precision = "auto"
@@ -90,6 +95,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     Example:
         validate(default_config())  # passes
     """
+    from keras_evomt.executors import executor_names
     from keras_evomt.search.mutation import CLONE_MODES
     from keras_evomt.training.distribute import MODES, PRECISIONS, STRATEGIES
     from keras_evomt.training.schedules import SCHEDULES
@@ -129,12 +135,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "parents.seeds": (config.parents.seeds, ("all", "root")),
         "distribute.strategy": (config.distribute.strategy, STRATEGIES),
         "distribute.mode": (config.distribute.mode, MODES),
+        "distribute.executor": (config.distribute.executor, executor_names()),
         "distribute.precision": (config.distribute.precision, PRECISIONS),
         "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             fail(key, value, f"use one of {', '.join(allowed)}")
+    executor_name(config)
+    if config.distribute.ray_actors < 0:
+        fail("distribute.ray_actors", config.distribute.ray_actors, "0 (one per device) or more")
+    if config.training.threads < 0:
+        fail("training.threads", config.training.threads, "0 (TF's default) or more")
     if config.score.ref_params < 0:
         fail("score.ref_params", config.score.ref_params, "0 (the root's size) or more")
     if config.score.ref_flops <= 0:
@@ -166,3 +178,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         fail("defaults._mu_", config.defaults["_mu_"], "a probability in [0, 1]")
     if config.root.image_size % patch:
         fail("root.image_size", config.root.image_size, f"a multiple of patch_size={patch}")
+
+
+def executor_name(config: ml_collections.ConfigDict) -> str:
+    """The executor the config selects; `distribute.mode=candidates` (the older spelling)
+    means `devices`.
+
+    Example:
+        executor_name(default_config())  # 'inline'
+    """
+    executor = config.distribute.executor
+    if config.distribute.mode != "candidates" or executor == "devices":
+        return executor
+    if executor == "inline":
+        return "devices"
+    raise UserInputError(
+        f"config distribute.mode=candidates conflicts with distribute.executor={executor!r}: "
+        "drop distribute.mode (it is the older spelling of distribute.executor=devices)."
+    )

@@ -3,8 +3,8 @@
 `distribute.strategy` picks the engine (tf.distribute does the work, nothing is
 home-made): `default` (one device), `mirrored` (data-parallel over local devices),
 `tpu` (a TPU VM or pod slice), `multi_worker_mirrored` (several hosts, TF_CONFIG).
-`distribute.mode=candidates` instead trains one candidate per local device, as the
-reference does, every device fed the same batches.
+`distribute.executor=devices` (keras_evomt.executors) instead trains one candidate
+per local device, as the reference does, every device fed the same batches.
 
 Example:
     strategy = strategy_from_config(config.distribute)
@@ -88,7 +88,7 @@ def split_cpu(count: int) -> None:
 
 
 def candidate_devices(distribute) -> list[str]:
-    """The local devices that each take one candidate (mode=candidates)."""
+    """The local devices that each take one candidate (executor=devices)."""
     if distribute.devices:
         return list(distribute.devices)
     for kind in ("TPU", "GPU", "CPU"):
@@ -165,3 +165,24 @@ def check_jit_compile(strategy: tf.distribute.Strategy, jit_compile: bool) -> No
             "training.jit_compile=false, or use distribute.mode=candidates (one candidate "
             "per device, each compiled with XLA)."
         )
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's intra- and inter-op threads (0: TF's default); before the first op.
+
+    Results of some ops (convolutions) depend on the thread count even under op
+    determinism: processes meant to train identically (Ray actors and the chief) set
+    the same value.
+    """
+    if threads <= 0:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        if tf.config.threading.get_intra_op_parallelism_threads() == threads:
+            return
+        raise UserInputError(
+            f"training.threads={threads} must be set before TensorFlow starts: "
+            "start a new process (e.g. the evomt command) with it."
+        ) from None

@@ -1,0 +1,129 @@
+"""The search's own state: `DIR/search/state.json`, committed atomically with the system.
+
+It owns what the search needs to resume and nothing of the system itself: the
+active task's population (with the generation's proposals), the offspring counts
+carried between iterations of a task, the position in the task sequence, the random
+state and the committed length of `search/candidates.jsonl`. A commit saves the
+system (a new numbered state) and then writes this file naming that state, so a
+kill at any instant leaves a consistent pair.
+
+The position and offspring counts are also recorded per kept system state
+(`checkpoints`): if the newest system state is damaged, the search goes on from an
+older one with the bookkeeping as of that state.
+
+Example:
+    state = SearchState.open("runs/demo", seed=0) or SearchState.new(seed=0)
+    state.position += 1
+    state.commit("runs/demo", system, keep=3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path as FsPath
+from typing import Any
+
+import numpy as np
+
+from keras_evomt import store
+from keras_evomt.errors import EvomtError
+from keras_evomt.search.population import Population
+
+VERSION = 2
+READABLE = (1, 2)  # version 1 kept offspring and the position in the system's info
+
+
+@dataclasses.dataclass
+class SearchState:
+    """Population, offspring, sequence position, random state, journal length."""
+
+    rng: np.random.Generator
+    population: Population | None = None
+    position: int = 0
+    offspring: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    candidates_log_bytes: int = 0
+    system_state: int | None = None
+    checkpoints: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    legacy: bool = False  # read from a version 1 file: bookkeeping in the system's info
+
+    @classmethod
+    def new(cls, seed: int) -> SearchState:
+        return cls(rng=np.random.default_rng(seed))
+
+    @staticmethod
+    def file(workdir: str | os.PathLike) -> FsPath:
+        return FsPath(workdir) / "search" / "state.json"
+
+    @classmethod
+    def open(cls, workdir: str | os.PathLike, seed: int) -> SearchState | None:
+        """The committed state of `workdir`, or None if it has none."""
+        path = cls.file(workdir)
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as error:
+            raise EvomtError(f"{path} is not readable JSON ({error}).") from None
+        if data.get("version") not in READABLE:
+            raise EvomtError(
+                f"{path} has version {data.get('version')}, this keras_evomt reads "
+                f"{', '.join(map(str, READABLE))}."
+            )
+        return cls.from_dict(data, seed)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], seed: int) -> SearchState:
+        state = cls.new(seed)
+        if data.get("rng"):
+            state.rng.bit_generator.state = data["rng"]
+        population = data.get("population")
+        state.population = Population.from_state(population) if population else None
+        state.position = int(data.get("position", 0))
+        state.offspring = dict(data.get("offspring", {}))
+        state.candidates_log_bytes = int(data.get("candidates_log_bytes", 0))
+        state.system_state = data.get("system_state")
+        state.checkpoints = dict(data.get("checkpoints", {}))
+        state.legacy = data.get("version") == 1
+        return state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "system_state": self.system_state,
+            "population": self.population.get_state() if self.population else None,
+            "position": self.position,
+            "offspring": self.offspring,
+            "rng": self.rng.bit_generator.state,
+            "candidates_log_bytes": self.candidates_log_bytes,
+            "checkpoints": self.checkpoints,
+        }
+
+    def adopt_legacy(self, info: dict[str, Any]) -> None:
+        """Takes a version 1 work directory's bookkeeping out of the system's `info`."""
+        if self.legacy:
+            self.offspring = {**info.pop("offspring", {}), **self.offspring}
+            info.pop("sequence_position", None)
+            self.legacy = False
+
+    def rewind_to(self, system_state: int, info: dict[str, Any]) -> None:
+        """The bookkeeping as of an older system state (the newer one is damaged): the
+        task iteration in flight starts again. `info`: that system's (version 1 kept it
+        there)."""
+        legacy = {"position": info.get("sequence_position", 0), **info}
+        kept = self.checkpoints.get(str(system_state), legacy)
+        self.population = None
+        self.position = int(kept.get("position", 0))
+        self.offspring = dict(kept.get("offspring", {}))
+
+    def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
+        """Saves `system` as a new state, then this file naming it (both atomic)."""
+        self.system_state = system.save(workdir, keep=keep)
+        self.checkpoints[str(self.system_state)] = {
+            "position": self.position,
+            "offspring": self.offspring,
+        }
+        for number in sorted(self.checkpoints, key=int)[:-keep]:
+            del self.checkpoints[number]
+        store.atomic_write_json(self.file(workdir), self.to_dict())
