@@ -59,8 +59,8 @@ def offline_main_job() -> ml_collections.ConfigDict:
     config.tasks = ["digits", "textures", "lfw_faces"]
     budget(
         config,
-        generations=3,
-        candidates=4,
+        generations=6,
+        candidates=2,
         validations=3,
         steps=40,
         batch_size=64,
