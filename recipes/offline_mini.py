@@ -6,16 +6,16 @@ tools/pretrain_root.py; Fashion-MNIST is not one of the tasks).
 
 Command:   evomt run recipes/offline_mini.py --workdir runs/offline_mini
 Hardware:  2 CPU cores, 4 GB of memory.
-Time:      measured 16.7 minutes on a shared machine (2 CPU cores, load average 6-12 from
+Time:      measured 16.8 minutes on a shared machine (2 CPU cores, load average 4-12 from
            other work: tools/bench_quality.py, 2026-11-30); less on an idle one.
 Result:    measured then: test accuracy digits 94.2%, textures 91.1% (its best path
            descends from digits'), lfw_faces 97.5%: mean 94.3%, where fine-tune-all and
-           independent models at the same 1,440 training steps per task reach 92.4% and
-           92.5%; every earlier fingerprint unchanged. µ2Net's accounted parameters per
+           independent models at the same 1,440 training steps per task reach 93.0% and
+           88.6%; every earlier fingerprint unchanged. µ2Net's accounted parameters per
            task are 0.66x a full model's (BENCHMARKS.md, "Quality at equal steps").
 Budget:    6 generations x 2 candidates x 3 rounds x 40 steps (batch 64) per task: few
            candidates per generation, so the best path's chain of parents keeps more of
-           the training (3 x 4 measured 91.2% mean, 0.45x parameters).
+           the training (3 x 4 measured 91.2% mean against 92.4% and 92.5%, 0.45x parameters).
 Compare:   the same tasks at the same training steps per task with
            `evomt run recipes/baselines.py:finetune_all --workdir runs/finetune` (and
            `:independent`), then `evomt status --workdir runs/offline_mini --compare
