@@ -34,7 +34,13 @@ class CandidateActor:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         if settings.get("deterministic"):
             tf.config.experimental.enable_op_determinism()
-        keras.mixed_precision.set_global_policy(settings.get("precision", "float32"))
+        precision = settings.get("precision", "float32")
+        if precision == "auto":  # by this actor's own devices, as the chief does by its
+            from keras_evomt.training.distribute import default_precision, gpu_descriptions
+
+            kind = "tpu" if settings.get("tpu") else "default"
+            precision = default_precision(kind, gpu_descriptions())
+        keras.mixed_precision.set_global_policy(precision)
         keras.utils.set_random_seed(int(settings.get("seed", 0)))
         strategy = None
         if settings.get("tpu"):  # the chip Ray gave this actor (TPU_VISIBLE_CHIPS)
