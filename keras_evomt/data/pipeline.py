@@ -32,17 +32,8 @@ from typing import Any
 import tensorflow as tf
 
 from keras_evomt.errors import UserInputError
+from keras_evomt.hparams import DATA_HPARAM_DEFAULTS  # noqa: F401 (re-exported)
 
-DATA_HPARAM_DEFAULTS: dict[str, Any] = {
-    "ds_area_range_min": 0.05,
-    "ds_crop": True,
-    "ds_aspect_ratio_range_min": 0.75,
-    "ds_flip_left_right": True,
-    "ds_brightness_delta": 0.0,
-    "ds_contrast_delta": 0.0,
-    "ds_saturation_delta": 0.0,
-    "ds_hue_delta": 0.0,
-}
 SHUFFLE_BUFFER = 10_000
 SHUFFLE_MAX_BYTES = 1024**3  # decoded images held by the shuffle buffer (with files shuffled)
 CACHE_MAX_BYTES = 2 * 1024**3

@@ -33,6 +33,7 @@ import numpy as np
 from keras_evomt.components import roots
 from keras_evomt.components.base import config_of, copy_component
 from keras_evomt.components.vit import EncoderBlock, PositionEmbedding, ResidualAdapter
+from keras_evomt.hparams import HParams
 from keras_evomt.path import Path
 from keras_evomt.system import System, base_name
 
@@ -106,13 +107,14 @@ def make_candidate(
     `ancestors` are the parent's own ancestors still in the system, closest first:
     where the parent lacks a layer the candidate needs, they are searched for it.
     """
-    mu = float(hparams.get("_mu_", 0.2))
+    typed = HParams.of(hparams)
+    mu = typed.mu
     image_size = int(hparams.get("image_size", parent.image_size))
     lineage = [parent, *ancestors]
     layers = encoder_layers(system, parent)
     num_layers = int(hparams.get("num_layers", len(layers)))
     adapter_layers = _adapter_layers(hparams, layers, num_layers, mu, rng, options)
-    adapter_dim = int(hparams.get("adapter_dim", 32))
+    adapter_dim = int(typed.adapter_dim)
 
     def take(cid: str, layer_index: int) -> str:
         if _must_clone(system, cid, task, layer_index, mu, rng, options):

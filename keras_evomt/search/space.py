@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_evomt.data.pipeline import DATA_HPARAM_DEFAULTS
+from keras_evomt.hparams import REFERENCE_DEFAULTS, HParams  # noqa: F401 (re-exported)
 
 REFERENCE_SPACE: dict[str, list] = {
     "_mu_": [round(0.10 + 0.02 * i, 2) for i in range(11)],
@@ -32,16 +32,6 @@ REFERENCE_SPACE: dict[str, list] = {
     "ds_contrast_delta": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
     "ds_saturation_delta": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
     "ds_hue_delta": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
-}
-REFERENCE_DEFAULTS: dict[str, Any] = {
-    "_mu_": 0.2,
-    "opt_lr": 0.01,
-    "opt_lr_schedule": "cosine",
-    "opt_lr_warmup_ratio": 0.05,
-    "opt_momentum": 0.9,
-    "opt_nesterov": False,
-    **DATA_HPARAM_DEFAULTS,  # the input pipeline's own defaults (data.pipeline)
-    "adapter_dim": 32,
 }
 # Mutated in smaller configurations (on when a recipe lists them in its space).
 EXTRA_SPACE: dict[str, list] = {
@@ -84,7 +74,7 @@ def mutate(
         values = list(space[key])
         if len(values) < 2:
             continue
-        rate = mu if mu is not None else float(child.get("_mu_", 0.2))
+        rate = mu if mu is not None else HParams.of(child).mu
         if rng.random() < rate:
             index = _index_of(values, child.get(key, values[0]), key)
             index = min(len(values) - 1, max(0, index + (1 if rng.random() < 0.5 else -1)))

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from keras_evomt.errors import UserInputError
+from keras_evomt.hparams import HParams
 
 SCHEDULES = ("cosine", "constant", "restarts")
 
@@ -35,9 +36,8 @@ def learning_rate_schedule(
     hparams: Mapping[str, Any], total_steps: int, rounds: int = 1
 ) -> Callable[[int], float]:
     """The learning rate at each of `total_steps` steps, from a path's opt_* hparams."""
-    lr = float(hparams.get("opt_lr", 0.01))
-    kind = hparams.get("opt_lr_schedule", "cosine")
-    ratio = float(hparams.get("opt_lr_warmup_ratio", 0.05))
+    typed = HParams.of(hparams)
+    lr, kind, ratio = float(typed.opt_lr), typed.opt_lr_schedule, float(typed.opt_lr_warmup_ratio)
     if kind == "cosine":
         return _warmup_cosine(lr, ratio, total_steps)
     if kind == "restarts":
@@ -72,9 +72,8 @@ def schedule_arguments(
     hparams: Mapping[str, Any], total_steps: int, rounds: int = 1
 ) -> ScheduleArguments:
     """`learning_rate_schedule`'s numbers as tensors for `learning_rate_at`."""
-    lr = float(hparams.get("opt_lr", 0.01))
-    kind = hparams.get("opt_lr_schedule", "cosine")
-    ratio = float(hparams.get("opt_lr_warmup_ratio", 0.05))
+    typed = HParams.of(hparams)
+    lr, kind, ratio = float(typed.opt_lr), typed.opt_lr_schedule, float(typed.opt_lr_warmup_ratio)
     if kind not in SCHEDULES:
         raise UserInputError(f"unknown opt_lr_schedule '{kind}'; use one of {SCHEDULES}.")
     cycle = max(1, total_steps // max(1, rounds)) if kind == "restarts" else max(1, total_steps)

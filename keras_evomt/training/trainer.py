@@ -34,6 +34,7 @@ import tensorflow as tf
 from keras_evomt import store
 from keras_evomt.components.base import config_of, registered_name
 from keras_evomt.errors import UserInputError
+from keras_evomt.hparams import HParams
 from keras_evomt.path import Path, PathModel
 from keras_evomt.system import System
 from keras_evomt.training import distribute
@@ -152,11 +153,11 @@ class CandidateTrainer:
             raise AssertionError(
                 "the candidate's trainable variables and its own components' weights do not line up"
             )
-        hparams = path.hparams
+        hparams = HParams.of(path.hparams)
         # Tensor arguments of the trace: each candidate trains with its own numbers.
-        schedule = schedule_arguments(hparams, rounds * steps_per_round, rounds)
-        momentum = tf.constant(float(hparams.get("opt_momentum", 0.9)), tf.float32)
-        nesterov = tf.constant(float(bool(hparams.get("opt_nesterov", False))), tf.float32)
+        schedule = schedule_arguments(path.hparams, rounds * steps_per_round, rounds)
+        momentum = tf.constant(float(hparams.opt_momentum), tf.float32)
+        nesterov = tf.constant(float(bool(hparams.opt_nesterov)), tf.float32)
         batches = iter(self._distribute(train_data))
         best = (-1.0, -1, None)
         qualities, step, loss = [], 0, float("nan")
