@@ -15,11 +15,22 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 
 PACKAGE = "keras_evomt"
+# What a component does in a path (`Component.role`): code that treats components by
+# kind reads the role, never the component's id, so a renamed component keeps its role.
+EMBEDDING, CLASS_TOKEN, POSITIONS, BLOCK, ADAPTER, NORM, HEAD = (
+    "embedding",
+    "class_token",
+    "positions",
+    "block",
+    "adapter",
+    "norm",
+    "head",
+)
 _REGISTRY: dict[str, type[Component]] = {}
 
 
@@ -86,8 +97,11 @@ class Component(keras.layers.Layer):
     """A shareable Keras layer: one node of the multitask system.
 
     Subclasses implement `call`, `build`, `get_config` as any Keras layer, and
-    `flops(input_shape)` (per example, input shape without the batch axis).
+    `flops(input_shape)` (per example, input shape without the batch axis), and set
+    `role` (one of this module's role names) when they play one.
     """
+
+    role: ClassVar[str] = ""
 
     def param_count(self) -> int:
         """Number of scalar weights (trainable or not)."""

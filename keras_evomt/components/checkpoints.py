@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from keras_evomt.components.base import Component
+from keras_evomt.components.base import (
+    BLOCK,
+    CLASS_TOKEN,
+    EMBEDDING,
+    NORM,
+    POSITIONS,
+    Component,
+)
 from keras_evomt.components.roots import RootSpec, build_root, root_spec
 from keras_evomt.components.vit import (
     ClassToken,
@@ -123,7 +130,7 @@ def load_into(
         load_into(parts, "vit_tiny.npz", root_spec("vit_tiny"))
     """
     variables = root_variables(parts)
-    weights = read_checkpoint(checkpoint, list(variables), spec)
+    weights = read_checkpoint(checkpoint, parts, spec)
     problems = []
     for key, variable in variables.items():
         received = weights.tensors[key].shape
@@ -150,13 +157,19 @@ def load_into(
         )
 
 
-def read_checkpoint(checkpoint: str | os.PathLike, keys: list[str], spec: RootSpec) -> RootWeights:
-    """Reads the arrays for `keys` (see `root_variables`), positions fitted to `spec`.
+def read_checkpoint(
+    checkpoint: str | os.PathLike, parts: list[tuple[str, Component]], spec: RootSpec
+) -> RootWeights:
+    """Reads the arrays for `parts`' variables (keyed as `root_variables` keys them),
+    positions fitted to `spec`. Which checkpoint tensor a variable takes follows from its
+    part's role and index (`root_layout`), not from the part's name.
 
     Example:
-        keys = list(root_variables(build_root("vit_tiny")))
-        read_checkpoint("vit_tiny.npz", keys, root_spec("vit_tiny")).tensors[keys[0]].shape
+        parts = build_root("vit_tiny")
+        read_checkpoint("vit_tiny.npz", parts, root_spec("vit_tiny")).tensors
     """
+    keys = list(root_variables(parts))
+    layout = root_layout(parts)
     path = FsPath(checkpoint).expanduser()
     if not path.exists():
         raise UserInputError(f"checkpoint not found: expected {_KINDS} at '{path}'.")
@@ -166,20 +179,33 @@ def read_checkpoint(checkpoint: str | os.PathLike, keys: list[str], spec: RootSp
             if HEADER_KEY in npz.files:
                 weights = _read_own(npz, path, keys, spec)
             else:
-                weights = _read_vit_jax(npz, path, keys)
+                weights = _read_vit_jax(npz, path, keys, layout)
     elif kind in ("preset", "h5"):
-        weights = _read_keras_hub(path, keys, spec, preset=kind == "preset")
+        weights = _read_keras_hub(path, keys, layout, spec, preset=kind == "preset")
     else:
         raise UserInputError(
             f"'{path}' is not a checkpoint keras_evomt can read; expected {_KINDS}."
         )
-    positions = _positions_name(keys)
     for key in keys:
-        if key.split("/", 1)[0] == positions:
+        if layout[key.split("/", 1)[0]][0] == POSITIONS:
             weights.tensors[key] = _fit_positions(
                 weights.tensors[key], weights.sources[key], spec, weights.origin
             )
     return weights
+
+
+def root_layout(parts: list[tuple[str, Component]]) -> dict[str, tuple[str, int]]:
+    """Each part's role (`Component.role`) and its index among the parts of that role.
+
+    Example:
+        root_layout(build_root("vit_tiny"))["encoderblock_1"]  # ('block', 1)
+    """
+    counts: dict[str, int] = {}
+    layout = {}
+    for name, component in parts:
+        layout[name] = (component.role, counts.get(component.role, 0))
+        counts[component.role] = layout[name][1] + 1
+    return layout
 
 
 def root_variables(parts: list[tuple[str, Component]]) -> dict[str, Any]:
@@ -336,30 +362,34 @@ def _read_own(npz, path: FsPath, keys: list[str], spec: RootSpec) -> RootWeights
     )
 
 
-def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
+def _read_vit_jax(
+    npz, path: FsPath, keys: list[str], layout: dict[str, tuple[str, int]]
+) -> RootWeights:
     files = set(npz.files)
     linen = not any("MultiHeadDotProductAttention_1/" in name for name in files)
-    positions = _positions_name(keys)
 
     def candidates(key: str) -> list[str]:
         part, inner = key.split("/", 1)
+        role, index = layout[part]
         leaf = inner.rsplit("/", 1)[-1]
-        if part == positions:
+        if role == POSITIONS:
             return [
                 "Transformer/posembed_input/pos_embedding",
                 "pos_embedding",
                 "Transformer/pos_embedding",
             ]
-        if inner.startswith("projection/"):
+        if role == EMBEDDING:
             return [f"embedding/{leaf}"]
-        if inner == "cls":
+        if role == CLASS_TOKEN:
             return ["cls"]
-        if inner.startswith("norm/"):
+        if role == NORM:
             return [f"Transformer/encoder_norm/{_LN[leaf]}"]
+        if role != BLOCK:
+            raise KeyError(key)
         theirs = _JAX_BLOCK[inner][int(linen)]
         return [
-            f"Transformer/{part}/{theirs}",
-            f"Transformer/encoderblock/{theirs}#{_block_index(part)}",
+            f"Transformer/encoderblock_{index}/{theirs}",
+            f"Transformer/encoderblock/{theirs}#{index}",
         ]  # scanned
 
     cache: dict[str, np.ndarray] = {}
@@ -380,26 +410,33 @@ def _read_vit_jax(npz, path: FsPath, keys: list[str]) -> RootWeights:
     theirs = {
         m.group(1) for name in files if (m := re.match(r"Transformer/(encoderblock_\d+)/", name))
     }
-    ours = {key.split("/", 1)[0] for key in keys if key.startswith("encoderblock_")}
+    ours = sum(role == BLOCK for role, _ in layout.values())
     hint = (
-        f"the checkpoint has {len(theirs)} encoder blocks, the root {len(ours)}."
-        if theirs and len(theirs) < len(ours)
+        f"the checkpoint has {len(theirs)} encoder blocks, the root {ours}."
+        if theirs and len(theirs) < ours
         else None
     )
     weights = _collect(
         files, get, keys, candidates, f"checkpoint '{path}'", exists=exists, hint=hint
     )
-    if theirs - ours:  # as the reference, a shallower root keeps the bottom blocks
+    if len(theirs) > ours:  # as the reference, a shallower root keeps the bottom blocks
         _log.warning(
             "checkpoint '%s' has %d encoder blocks; the root uses the first %d.",
             path,
             len(theirs),
-            len(ours),
+            ours,
         )
     return weights
 
 
-def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *, preset: bool) -> RootWeights:
+def _read_keras_hub(
+    path: FsPath,
+    keys: list[str],
+    layout: dict[str, tuple[str, int]],
+    spec: RootSpec,
+    *,
+    preset: bool,
+) -> RootWeights:
     try:
         import keras_hub
     except ImportError as error:
@@ -443,22 +480,23 @@ def _read_keras_hub(path: FsPath, keys: list[str], spec: RootSpec, *, preset: bo
                 f"keras-hub did not load {len(unloaded)} variables of "
                 f"'{path}' (e.g. {unloaded[0]}); is it a ViTBackbone's?"
             )
-    positions = _positions_name(keys)
 
     def candidates(key: str) -> list[str]:
         part, inner = key.split("/", 1)
-        if part == positions:
+        role, index = layout[part]
+        leaf = inner.rsplit("/", 1)[-1]
+        if role == POSITIONS:
             return ["vit_patching_and_embedding/position_embedding/embeddings"]
-        if inner.startswith("projection/"):
-            return [f"vit_patching_and_embedding/patch_embedding/{inner.rsplit('/', 1)[1]}"]
-        if inner == "cls":
+        if role == EMBEDDING:
+            return [f"vit_patching_and_embedding/patch_embedding/{leaf}"]
+        if role == CLASS_TOKEN:
             return ["vit_patching_and_embedding/class_token"]
-        if inner.startswith("norm/"):
-            return [f"vit_encoder/ln/{inner.rsplit('/', 1)[1]}"]
+        if role == NORM:
+            return [f"vit_encoder/ln/{leaf}"]
+        if role != BLOCK:
+            raise KeyError(key)
         layer, rest = inner.split("/", 1)
-        return [
-            f"vit_encoder/transformer_block_{_block_index(part) + 1}/{_HUB_BLOCK[layer]}/{rest}"
-        ]
+        return [f"vit_encoder/transformer_block_{index + 1}/{_HUB_BLOCK[layer]}/{rest}"]
 
     kind = "keras-hub preset" if preset else "keras-hub .weights.h5"
     return _collect(arrays, arrays.__getitem__, keys, candidates, f"{kind} '{path}'")
@@ -532,17 +570,6 @@ def _fit_positions(table: np.ndarray, name: str, spec: RootSpec, origin: str) ->
         )
         table = resize_position_table(table, grid, new_grid, class_token=True)
     return table
-
-
-def _positions_name(keys: list[str]) -> str:
-    return next((key.split("/", 1)[0] for key in keys if key.endswith("/pos_embedding")), "")
-
-
-def _block_index(part: str) -> int:
-    match = re.fullmatch(r"encoderblock_(\d+)", part)
-    if not match:
-        raise KeyError(part)
-    return int(match.group(1))
 
 
 def _sniff(path: FsPath) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.ndimage
 from keras import ops
 
+from keras_evomt.components import base
 from keras_evomt.components.base import Component, register_component
 
 
@@ -36,6 +37,8 @@ class PatchEmbedding(Component):
     Input (batch, H, W, 3) with H and W multiples of `patch_size`; output
     (batch, H*W / patch_size**2, hidden_dim).
     """
+
+    role = base.EMBEDDING
 
     def __init__(self, hidden_dim: int, patch_size: int, **kwargs):
         super().__init__(**kwargs)
@@ -79,6 +82,8 @@ class PatchEmbedding(Component):
 class ClassToken(Component):
     """Prepends one learned token to the sequence: (b, n, d) -> (b, n + 1, d)."""
 
+    role = base.CLASS_TOKEN
+
     def build(self, input_shape):
         self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="zeros", name="cls")
         self.built = True
@@ -102,6 +107,8 @@ class PositionEmbedding(Component):
     `resized(new_grid_size)` returns a new component whose grid part is
     interpolated (linear, as vit_jax does when fine-tuning at a new resolution).
     """
+
+    role = base.POSITIONS
 
     def __init__(self, grid_size: int, class_token: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -183,6 +190,8 @@ class EncoderBlock(Component):
     `gelu_approximate=True` uses the tanh GELU of Flax's `nn.gelu`, which vit_jax
     checkpoints were trained with; the default is the exact (erf) GELU.
     """
+
+    role = base.BLOCK
 
     def __init__(
         self,
@@ -273,6 +282,8 @@ class EncoderBlock(Component):
 class EncoderNorm(Component):
     """The final LayerNorm of the encoder (epsilon 1e-6 as in ViT)."""
 
+    role = base.NORM
+
     def __init__(self, epsilon: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
@@ -294,6 +305,8 @@ class EncoderNorm(Component):
 @register_component
 class ClassificationHead(Component):
     """Logits from the class token: Dense(num_classes) on x[:, 0], zero-initialised."""
+
+    role = base.HEAD
 
     def __init__(self, num_classes: int, **kwargs):
         super().__init__(**kwargs)
@@ -322,6 +335,8 @@ class ClassificationHead(Component):
 @register_component
 class ResidualAdapter(Component):
     """x + Dense(hidden, zero kernel)(GELU(Dense(adapter_dim)(LN(x)))): identity at init."""
+
+    role = base.ADAPTER
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
 """µ2Net's evolutionary search: space, mutation, parents, scoring, population, loop."""
 
+from keras_evomt.search import clone_modes
+from keras_evomt.search.clone_modes import clone_mode_names, register_clone_mode
 from keras_evomt.search.config import default_config
 from keras_evomt.search.loop import Search, evolve
 from keras_evomt.search.mutation import MutationOptions, make_candidate
@@ -16,9 +18,12 @@ __all__ = [
     "Scorer",
     "Search",
     "choose_parent",
+    "clone_mode_names",
+    "clone_modes",
     "default_config",
     "evolve",
     "joins_population",
     "make_candidate",
     "mutate",
+    "register_clone_mode",
 ]

@@ -96,8 +96,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         validate(default_config())  # passes
     """
     from keras_evomt.executors import executor_names
-    from keras_evomt.search.mutation import CLONE_MODES
-    from keras_evomt.training.distribute import MODES, PRECISIONS, STRATEGIES
+    from keras_evomt.search.clone_modes import clone_mode_names
+    from keras_evomt.training.distribute import MODES, PRECISIONS, strategy_names
     from keras_evomt.training.schedules import SCHEDULES
 
     def fail(key: str, value, expected: str) -> None:
@@ -131,9 +131,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not config.tasks:
         fail("tasks", config.tasks, "name at least one task")
     choices = {
-        "mutation.clone_mode": (config.mutation.clone_mode, CLONE_MODES),
+        "mutation.clone_mode": (config.mutation.clone_mode, clone_mode_names()),
         "parents.seeds": (config.parents.seeds, ("all", "root")),
-        "distribute.strategy": (config.distribute.strategy, STRATEGIES),
+        "distribute.strategy": (config.distribute.strategy, strategy_names()),
         "distribute.mode": (config.distribute.mode, MODES),
         "distribute.executor": (config.distribute.executor, executor_names()),
         "distribute.precision": (config.distribute.precision, PRECISIONS),

@@ -31,22 +31,31 @@ from typing import Any
 import numpy as np
 
 from keras_evomt.components import roots
-from keras_evomt.components.base import config_of, copy_component
+from keras_evomt.components.base import (
+    ADAPTER,
+    BLOCK,
+    EMBEDDING,
+    HEAD,
+    NORM,
+    POSITIONS,
+    config_of,
+    copy_component,
+)
 from keras_evomt.components.vit import EncoderBlock, PositionEmbedding, ResidualAdapter
 from keras_evomt.hparams import HParams
 from keras_evomt.path import Path
+from keras_evomt.search.clone_modes import clone_mode
 from keras_evomt.system import System, base_name
-
-CLONE_MODES = ("mu", "all", "freeze_bottom", "adapters", "scratch")
 
 
 @dataclasses.dataclass(frozen=True)
 class MutationOptions:
     """What a candidate may change besides hyperparameters.
 
-    clone_mode: 'mu' (µ2Net), 'all' (fine-tune all), 'freeze_bottom' (share the
-    embeddings and the bottom `freeze_bottom` blocks), 'adapters' (share the root,
-    an adapter before every block), 'scratch' (independent models).
+    clone_mode: a registered clone mode (`register_clone_mode`): 'mu' (µ2Net), 'all'
+    (fine-tune all), 'freeze_bottom' (share the embeddings and the bottom
+    `freeze_bottom` blocks), 'adapters' (share the root, an adapter before every
+    block), 'scratch' (independent models).
     adapters: the reference's adapter mutation (see the module docstring).
     insert_block: µ2Net+'s identity-initialised block insertion.
     """
@@ -74,10 +83,10 @@ def encoder_layers(system: System, path: Path) -> list[Layer]:
     layers: list[Layer] = []
     pending: str | None = None
     for cid in path.components:
-        component = system.components[cid]
-        if isinstance(component, ResidualAdapter):
+        role = system.components[cid].role
+        if role == ADAPTER:
             pending = cid
-        elif isinstance(component, EncoderBlock):
+        elif role == BLOCK:
             layers.append(Layer(cid, pending))
             pending = None
     return layers
@@ -107,6 +116,7 @@ def make_candidate(
     `ancestors` are the parent's own ancestors still in the system, closest first:
     where the parent lacks a layer the candidate needs, they are searched for it.
     """
+    mode = clone_mode(options.clone_mode)
     typed = HParams.of(hparams)
     mu = typed.mu
     image_size = int(hparams.get("image_size", parent.image_size))
@@ -118,18 +128,15 @@ def make_candidate(
 
     def take(cid: str, layer_index: int) -> str:
         if _must_clone(system, cid, task, layer_index, mu, rng, options):
-            return _fresh(system, cid) if options.clone_mode == "scratch" else system.clone(cid)
+            return _fresh(system, cid) if mode.fresh else system.clone(cid)
         return cid
 
     ids: list[str] = []
     for cid in parent.components:
-        component = system.components[cid]
-        if isinstance(component, EncoderBlock | ResidualAdapter):
+        role = system.components[cid].role
+        if role in (BLOCK, ADAPTER, NORM, HEAD):
             continue
-        name = base_name(cid)
-        if name in (roots.HEAD, roots.NORM):
-            continue
-        if name == roots.POSITIONS and image_size != parent.image_size:
+        if role == POSITIONS and image_size != parent.image_size:
             ids.append(_resized_positions(system, cid, image_size, parent))
         else:
             ids.append(take(cid, -1))
@@ -143,10 +150,10 @@ def make_candidate(
         ids.append(take(found, index) if found else _new_block(system, index))
     if options.insert_block:
         _insert_identity_block(system, ids, rng, mu)
-    norm = next(c for c in parent.components if base_name(c) == roots.NORM)
-    ids.append(_fresh(system, norm) if options.clone_mode == "scratch" else system.clone(norm))
+    norm = next(c for c in parent.components if system.components[c].role == NORM)
+    ids.append(_fresh(system, norm) if mode.fresh else system.clone(norm))
     hidden_shape = (None, *system.input_shapes(ids, image_size)[-1])
-    if parent.task == task and base_name(parent.components[-1]) == roots.HEAD:
+    if parent.task == task and system.components[parent.components[-1]].role == HEAD:
         ids.append(system.clone(parent.components[-1]))
     else:
         ids.append(system.new_head(num_classes, hidden_shape))
@@ -157,7 +164,7 @@ def make_candidate(
 
 
 def _adapter_layers(hparams, layers, num_layers, mu, rng, options) -> set[int]:
-    if options.clone_mode == "adapters":
+    if clone_mode(options.clone_mode).adapters:
         return set(range(num_layers))
     chosen = {i for i, layer in enumerate(layers) if layer.adapter}
     chosen |= {int(i) for i in hparams.get("adapter_layers", [])}
@@ -194,22 +201,17 @@ def _must_clone(
 ) -> bool:
     if system.is_trainable(cid, task):
         return True
-    mode = options.clone_mode
-    if mode in ("all", "scratch"):
-        return True
-    if mode == "freeze_bottom":
-        block = isinstance(system.components[cid], EncoderBlock)
-        return block and layer_index >= options.freeze_bottom
-    if mode == "adapters":
-        return False
-    return bool(rng.random() < mu)
+    rule = clone_mode(options.clone_mode).rule
+    return bool(rule(system.components[cid], layer_index, mu, rng, options))
 
 
 def _resized_positions(system: System, cid: str, image_size: int, parent: Path) -> str:
     source = system.components[cid]
     assert isinstance(source, PositionEmbedding)
-    embedding = system.components[parent.components[0]]
-    return system.add(roots.POSITIONS, source.resized(image_size // embedding.patch_size))
+    embedding = next(
+        system.components[c] for c in parent.components if system.components[c].role == EMBEDDING
+    )
+    return system.add(base_name(cid), source.resized(image_size // embedding.patch_size))
 
 
 def _fresh(system: System, cid: str) -> str:

@@ -1,8 +1,9 @@
 """Accelerators: the tf.distribute strategy and the devices a search runs on.
 
 `distribute.strategy` picks the engine (tf.distribute does the work, nothing is
-home-made): `default` (one device), `mirrored` (data-parallel over local devices),
-`tpu` (a TPU VM or pod slice), `multi_worker_mirrored` (several hosts, TF_CONFIG).
+home-made), registered by name (`register_strategy`): `default` (one device),
+`mirrored` (data-parallel over local devices), `tpu` (a TPU VM or pod slice),
+`multi_worker_mirrored` (several hosts, TF_CONFIG).
 `distribute.executor=devices` (keras_evomt.executors) instead trains one candidate
 per local device, as the reference does, every device fed the same batches.
 
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 from keras_evomt.errors import UserInputError
 
-STRATEGIES = ("default", "mirrored", "tpu", "multi_worker_mirrored")
 MODES = ("data", "candidates")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # Steps per traced call by device kind: enough to hide the host's per-call work (about
@@ -30,11 +32,37 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STEPS_PER_CALL = {"TPU": 100, "GPU": 50, "CPU": 20}
 
 
+_STRATEGIES: dict[str, Callable[[Any], tf.distribute.Strategy]] = {}
+
+
+def register_strategy(name: str):
+    """Registers a strategy factory under `name` (`distribute.strategy=name`); it takes
+    the config's `distribute` section. A recipe may register its own.
+
+    Example:
+        @register_strategy("one_gpu")
+        def _one_gpu(distribute):
+            return tf.distribute.OneDeviceStrategy("/gpu:0")
+    """
+
+    def register(factory: Callable[[Any], tf.distribute.Strategy]):
+        _STRATEGIES[name] = factory
+        return factory
+
+    return register
+
+
+def strategy_names() -> list[str]:
+    return list(_STRATEGIES)
+
+
 def strategy_from_config(distribute) -> tf.distribute.Strategy:
     """The tf.distribute strategy the config names (created once per process)."""
     name = distribute.strategy
-    if name not in STRATEGIES:
-        raise UserInputError(f"unknown distribute.strategy '{name}'; use one of {STRATEGIES}.")
+    if name not in _STRATEGIES:
+        raise UserInputError(
+            f"unknown distribute.strategy '{name}'; use one of {', '.join(strategy_names())}."
+        )
     if distribute.mode not in MODES:
         raise UserInputError(f"unknown distribute.mode '{distribute.mode}'; use one of {MODES}.")
     if distribute.precision not in PRECISIONS:
@@ -47,17 +75,21 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
     keras.mixed_precision.set_global_policy(precision)
     if distribute.cpu_devices > 1:
         split_cpu(distribute.cpu_devices)
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(list(distribute.devices) or None)
-    if name == "multi_worker_mirrored":
-        if "TF_CONFIG" not in os.environ:
-            raise UserInputError(
-                "distribute.strategy=multi_worker_mirrored needs TF_CONFIG "
-                "describing the cluster (see README)."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGIES[name](distribute)
+
+
+@register_strategy("default")
+def _default(distribute) -> tf.distribute.Strategy:
+    return tf.distribute.get_strategy()
+
+
+@register_strategy("mirrored")
+def _mirrored(distribute) -> tf.distribute.Strategy:
+    return tf.distribute.MirroredStrategy(list(distribute.devices) or None)
+
+
+@register_strategy("tpu")
+def _tpu(distribute) -> tf.distribute.Strategy:
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=distribute.tpu or None,
         zone=distribute.tpu_zone or None,
@@ -66,6 +98,16 @@ def strategy_from_config(distribute) -> tf.distribute.Strategy:
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+@register_strategy("multi_worker_mirrored")
+def _multi_worker_mirrored(distribute) -> tf.distribute.Strategy:
+    if "TF_CONFIG" not in os.environ:
+        raise UserInputError(
+            "distribute.strategy=multi_worker_mirrored needs TF_CONFIG "
+            "describing the cluster (see README)."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def split_cpu(count: int) -> None:
