@@ -16,6 +16,7 @@ from keras_evomt.data.registry import (
     get_task,
     list_tasks,
     prepare_task,
+    tfds_task,
 )
 from keras_evomt.data.task import Task
 
@@ -27,4 +28,5 @@ __all__ = [
     "get_task",
     "list_tasks",
     "prepare_task",
+    "tfds_task",
 ]

@@ -286,7 +286,15 @@ def task_spec(name: str, specs: Iterable[str]) -> str:
 
 
 def tfds_task(name: str, *, data_dir: str | None = None, download: bool = False) -> Task:
-    """A registered TFDS task, or any TFDS classification dataset (reference split rule)."""
+    """A registered TFDS task, or any TFDS image-classification dataset.
+
+    Unregistered names use the reference's split rule: test = the test split (else 5% of
+    train), validation = the validation split (else the next 5% of train), train = the rest
+    of train. Their split names are read from the prepared data.
+
+    Example:
+        task = tfds_task("beans", data_dir="/data/tfds")  # as get_task("tfds:beans")
+    """
     splits = registered_splits(name, data_dir, download)
     if splits is None:
         return _other_tfds_task(name, data_dir, download)
