@@ -443,8 +443,7 @@ def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""
     from keras_evomt.report import write_report
 
-    _read_structure(workdir)  # checks the manifest; the report needs no weights
-    files = write_report(workdir, out)
+    files = write_report(workdir, out, _read_structure(workdir))  # no weights needed
     for file in files:
         click.echo(str(file))
 
