@@ -238,7 +238,7 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.data.registry import task_spec
+    from keras_evomt.data.catalog import task_spec
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
@@ -324,7 +324,7 @@ def _finish(system, workdir: str) -> None:
 def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
-    from keras_evomt.data.registry import task_spec
+    from keras_evomt.data.catalog import task_spec
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
@@ -483,10 +483,11 @@ def data() -> None:
 @click.option("--group", default=None, help="vit, vtab_full, vdd, chars, vtab_1k, offline.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
+@without_tensorflow
 def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
     """Registered tasks: name, source, classes, splits, whether the data is here."""
     from keras_evomt import display
-    from keras_evomt.data import describe_tasks, list_tasks
+    from keras_evomt.data.catalog import describe_tasks, list_tasks
 
     names = set(list_tasks(group)) if group else None
     rows = [r for r in describe_tasks(data_dir) if names is None or r["name"] in names]

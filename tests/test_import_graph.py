@@ -1,16 +1,17 @@
-"""keras_evomt's import graph has no circles (read from the source with `ast`, nothing imported).
+"""keras_evomt's import graph has no circles (read from the source with `ast`).
 
 Every `import` and `from ... import` counts, at module level and inside functions, relative
 or absolute. `from PACKAGE import NAME` is an edge to the module that defines NAME (followed
-through the package's `__init__` re-exports, and through the top-level package's lazy PEP 562
-table) and, when NAME is not a submodule, to the package itself. Importing `a.b.c` from
-outside `a.b` also runs `a.b`'s `__init__`, so that is an edge too; importing a submodule
-from inside its own package is not (that package is already running).
+through the package's `__init__` re-exports, or a lazy PEP 562 package's `_WHERE` table)
+and, when NAME is not a submodule, to the package itself. Importing `a.b.c` from outside
+`a.b` also runs `a.b`'s `__init__`, so that is an edge too; importing a submodule from
+inside its own package is not (that package is already running).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from functools import cache
 from pathlib import Path
 
@@ -59,10 +60,18 @@ def _defining_module(package: str, name: str) -> str | None:
             (alias.asname or alias.name) == name for alias in node.names
         ):
             return _target(package, _absolute(package, node), name)
-    lazy = getattr(keras_evomt, "_WHERE", {}) if package == ROOT else {}
-    if name in lazy:  # the top-level package imports its public names lazily
-        return _target(package, lazy[name], name)
+    if name in _lazy_names(package):  # a PEP 562 package imports its names on first use
+        return _target(package, _lazy_names(package)[name], name)
     return None
+
+
+def _lazy_names(package: str) -> dict[str, str]:
+    """{name: module} of a package whose `__init__` defines `__getattr__` (its `_WHERE`
+    table; such an `__init__` imports nothing eagerly, so importing it here is cheap)."""
+    tree = _tree(package)
+    if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+        return {}
+    return importlib.import_module(package)._WHERE
 
 
 def _target(importer: str, source: str, name: str) -> str | None:
@@ -134,10 +143,16 @@ def test_the_package_has_no_import_circle():
 
 def test_the_check_sees_function_level_relative_and_package_imports():
     graph = import_graph()
-    assert "keras_evomt.data.registry" in graph["keras_evomt.data"]
+    assert "keras_evomt.training.trainer" in graph["keras_evomt.training"]
+    assert "keras_evomt.data.pipeline" in graph["keras_evomt.data.task"]  # package . module
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     assert _target("keras_evomt.cli", ROOT, "System") == "keras_evomt.system"
     assert _target("x", "keras_evomt.data", "get_task") == "keras_evomt.data.registry"
     assert "keras_evomt.data.sources" in graph["keras_evomt.data.task"]  # module level
     assert "keras_evomt.data.registry" in graph["keras_evomt.cli"]  # inside a function
+
+
+def test_lazy_packages_resolve_to_the_defining_module():
+    assert _target("x", "keras_evomt.data", "describe_tasks") == "keras_evomt.data.catalog"
+    assert _target("x", ROOT, "Task") == "keras_evomt.data.task"
