@@ -20,6 +20,7 @@ import click
 
 from keras_evomt import __version__
 from keras_evomt.errors import EvomtError, UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 _DISK_FULL_HINT = (
     "The last committed state is intact: free some space and rerun the same command to resume."
@@ -287,7 +288,7 @@ def _search(config, workdir: str, quiet: bool):
 
     observer = Observer(workdir, quiet=quiet, log_every_steps=config.log_every_steps)
     search = Search(config, workdir, observer=observer)
-    observer.message(f"TensorBoard: tensorboard --logdir {os.path.join(workdir, 'tb')}")
+    observer.message(f"TensorBoard: tensorboard --logdir {WorkdirLayout(workdir).tb}")
     return search
 
 
@@ -308,8 +309,8 @@ def _finish(system, workdir: str) -> None:
             err=True,
         )
     click.echo(
-        f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
-        f"(tensorboard --logdir {os.path.join(workdir, 'tb')})"
+        f"TensorBoard logs: {WorkdirLayout(workdir).tb} "
+        f"(tensorboard --logdir {WorkdirLayout(workdir).tb})"
     )
 
 

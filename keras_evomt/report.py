@@ -36,6 +36,7 @@ from keras_evomt.errors import UserInputError
 from keras_evomt.path import ROOT, Path
 from keras_evomt.structure import SavedStructure, read_structure
 from keras_evomt.system import System, base_name
+from keras_evomt.workdir import WorkdirLayout
 
 ROOT_COLOUR, OWN_COLOUR, EMPTY_COLOUR = "#c9c9c9", "#9ecae1", "#ffffff"
 SHARED_COLOURS = [
@@ -77,7 +78,7 @@ def write_report(
         raise UserInputError(
             f"the system in {workdir} has no finished task yet; nothing to report."
         )
-    out = FsPath(out_dir) if out_dir is not None else workdir / "reports"
+    out = FsPath(out_dir) if out_dir is not None else WorkdirLayout(workdir).reports
     out.mkdir(parents=True, exist_ok=True)
     progress = {task: search_progress(workdir, path) for task, path in system.paths.items()}
     figures = {
@@ -182,7 +183,7 @@ def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
     stored = path.metrics.get("best_by_generation")
     if stored:
         return [float(v) for v in stored]
-    events = FsPath(workdir) / "tb" / path.task
+    events = WorkdirLayout(workdir).tb / path.task
     if not events.is_dir():
         return []
     from tensorboard.backend.event_processing import event_accumulator

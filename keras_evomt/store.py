@@ -34,6 +34,7 @@ import jsonschema
 import numpy as np
 
 from keras_evomt.errors import CorruptStateError, DiskFullError, UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 if TYPE_CHECKING:  # Keras is imported only where components are built (`evomt check` needs none)
     from keras_evomt.components.base import Component
@@ -133,7 +134,7 @@ def forget(component: Component) -> None:
 
 
 def system_dir(workdir: str | os.PathLike) -> FsPath:
-    return FsPath(workdir) / "system"
+    return WorkdirLayout(workdir).system
 
 
 def weights_digest(arrays: list[np.ndarray]) -> str:
