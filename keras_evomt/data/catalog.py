@@ -221,7 +221,7 @@ def _cifar10_splits(data_dir: str | None, download: bool, prepared: Prepared) ->
 def registered_splits(
     name: str, data_dir: str | None, download: bool, prepared: Prepared | None = None
 ) -> Splits | None:
-    """The splits of a registered TFDS task (method.md's table), else None. `prepared(ref,
+    """The splits of a registered TFDS task (µ2Net's table), else None. `prepared(ref,
     data_dir)` says whether a dataset is prepared (default: `tfds_files_present`)."""
     if name == "imagenet2012":
         return {

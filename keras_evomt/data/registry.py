@@ -1,5 +1,8 @@
 """The task registry: the reference's 69 tasks, in order, plus the offline tasks.
 
+It makes the `Task`s; their names, groups, splits and class counts are plain data in
+`catalog.py`, which needs no TensorFlow.
+
 Groups, in the order µ2Net introduces them (`mu2Net.ipynb`): "vit" (3), "vtab_full" (23),
 "vdd" (10), "chars" (8), "vtab_1k" (25); then "offline" (digits, lfw_faces, textures,
 fashion_mnist). Splits follow method.md's table; VTAB splits and label definitions follow
