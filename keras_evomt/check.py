@@ -1,8 +1,8 @@
 """`evomt check`: verify every checksum of a saved system, without TensorFlow.
 
-Each kept state's manifest is read and schema-checked, and every weight file it names
-is read once: its weights and its optimizer slots are checked against their sha256
-separately (damaged slots only matter to training; inference never reads them).
+Each kept state's manifest is read and checked as `store.load` reads it, and every
+weight file it names is read once: its weights and its optimizer slots are checked
+against their sha256 separately (damaged slots only matter to training; inference never reads them).
 
 Example:
     damage = check_workdir("runs/demo")
@@ -13,17 +13,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 from typing import Any
-
-import jsonschema
 
 from keras_evomt import store
 from keras_evomt.errors import UserInputError
-
-_MANIFEST = re.compile(r"^manifest-\d{8}\.json$")
 
 
 @dataclasses.dataclass
@@ -53,13 +47,16 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
             f"--workdir {workdir} holds no system ({directory} does not exist): "
             f"run `evomt run RECIPE --workdir {workdir}` first."
         )
-    manifests = sorted(f for f in os.listdir(directory) if _MANIFEST.match(f))
+    numbers = store.manifest_numbers(directory)
     damage: list[Damage] = []
     users: dict[str, set[str]] = {}  # file -> tasks using it in some readable state
     entries: dict[str, dict[str, Any]] = {}
-    for name in manifests:
-        manifest = _read_manifest(directory / name, damage)
-        if manifest is None:
+    for number in numbers:
+        try:
+            manifest = store.read_manifest(directory, number)
+        except store.CorruptStateError as error:
+            name = store.manifest_file(directory, number).name
+            damage.append(Damage(name, error.message.removeprefix(f"{name} "), []))
             continue
         for cid, entry in manifest["components"].items():
             entries.setdefault(entry["file"], dict(entry, cid=cid))
@@ -68,20 +65,7 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
         problem, slots_only = _check_file(directory, entry)
         if problem:
             damage.append(Damage(file, problem, sorted(users[file]), slots_only))
-    return CheckResult(len(manifests), len(entries), damage)
-
-
-def _read_manifest(path, damage: list[Damage]) -> dict[str, Any] | None:
-    try:
-        manifest = json.loads(path.read_text())
-        jsonschema.validate(manifest, store.MANIFEST_SCHEMA)
-    except (OSError, ValueError) as error:
-        damage.append(Damage(path.name, f"not readable JSON ({error})", []))
-        return None
-    except jsonschema.ValidationError as error:
-        damage.append(Damage(path.name, f"fails its schema ({error.message[:120]})", []))
-        return None
-    return manifest
+    return CheckResult(len(numbers), len(entries), damage)
 
 
 def _check_file(directory, entry: dict[str, Any]) -> tuple[str | None, bool]:

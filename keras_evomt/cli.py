@@ -20,6 +20,7 @@ import click
 
 from keras_evomt import __version__
 from keras_evomt.errors import EvomtError, UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 _DISK_FULL_HINT = (
     "The last committed state is intact: free some space and rerun the same command to resume."
@@ -238,7 +239,7 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.data.registry import task_spec
+    from keras_evomt.data.catalog import task_spec
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
@@ -287,7 +288,7 @@ def _search(config, workdir: str, quiet: bool):
 
     observer = Observer(workdir, quiet=quiet, log_every_steps=config.log_every_steps)
     search = Search(config, workdir, observer=observer)
-    observer.message(f"TensorBoard: tensorboard --logdir {os.path.join(workdir, 'tb')}")
+    observer.message(f"TensorBoard: tensorboard --logdir {WorkdirLayout(workdir).tb}")
     return search
 
 
@@ -308,8 +309,8 @@ def _finish(system, workdir: str) -> None:
             err=True,
         )
     click.echo(
-        f"TensorBoard logs: {os.path.join(workdir, 'tb')} "
-        f"(tensorboard --logdir {os.path.join(workdir, 'tb')})"
+        f"TensorBoard logs: {WorkdirLayout(workdir).tb} "
+        f"(tensorboard --logdir {WorkdirLayout(workdir).tb})"
     )
 
 
@@ -324,7 +325,7 @@ def _finish(system, workdir: str) -> None:
 def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
-    from keras_evomt.data.registry import task_spec
+    from keras_evomt.data.catalog import task_spec
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
@@ -443,8 +444,7 @@ def report(workdir: str, out: str | None) -> None:
     """Pictures and a markdown summary of the system."""
     from keras_evomt.report import write_report
 
-    _read_structure(workdir)  # checks the manifest; the report needs no weights
-    files = write_report(workdir, out)
+    files = write_report(workdir, out, _read_structure(workdir))  # no weights needed
     for file in files:
         click.echo(str(file))
 
@@ -484,10 +484,11 @@ def data() -> None:
 @click.option("--group", default=None, help="vit, vtab_full, vdd, chars, vtab_1k, offline.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
+@without_tensorflow
 def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
     """Registered tasks: name, source, classes, splits, whether the data is here."""
     from keras_evomt import display
-    from keras_evomt.data import describe_tasks, list_tasks
+    from keras_evomt.data.catalog import describe_tasks, list_tasks
 
     names = set(list_tasks(group)) if group else None
     rows = [r for r in describe_tasks(data_dir) if names is None or r["name"] in names]

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from keras_evomt import display
+from keras_evomt.workdir import WorkdirLayout
 
 
 class Observer:
@@ -29,7 +30,7 @@ class Observer:
     def __init__(
         self, workdir: str | os.PathLike, *, quiet: bool = False, log_every_steps: int = 10
     ):
-        self.root = os.path.join(os.fspath(workdir), "tb")
+        self.root = os.fspath(WorkdirLayout(workdir).tb)
         self.quiet = quiet
         self.log_every_steps = max(1, log_every_steps)
         self._writers: dict[str, Any] = {}

@@ -24,6 +24,7 @@ import ml_collections
 
 from keras_evomt import store
 from keras_evomt.errors import UserInputError, closest
+from keras_evomt.workdir import WorkdirLayout
 
 RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 
@@ -96,7 +97,7 @@ def pin_config(
     config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, check: bool = True
 ) -> ml_collections.ConfigDict:
     """Writes DIR/config.json on the first run; later, refuses a config that differs."""
-    file = FsPath(workdir) / "config.json"
+    file = WorkdirLayout(workdir).config
     resolved = json.loads(config.to_json_best_effort())
     if file.exists():
         pinned = json.loads(file.read_text())
@@ -121,7 +122,7 @@ def pin_config(
 
 
 def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
-    file = FsPath(workdir) / "config.json"
+    file = WorkdirLayout(workdir).config
     return ml_collections.ConfigDict(json.loads(file.read_text())) if file.exists() else None
 
 
@@ -129,7 +130,7 @@ def task_specs(workdir: str | os.PathLike) -> list[str]:
     """Every task spec the work directory has seen: the config's task list, then the
     specs given to `evomt evolve --task` (so `eval --task flowers` finds its data)."""
     config = stored_config(workdir)
-    file = FsPath(workdir) / "tasks.json"
+    file = WorkdirLayout(workdir).tasks
     given = json.loads(file.read_text()) if file.exists() else []
     return [*(config.tasks if config else []), *given]
 
@@ -138,7 +139,7 @@ def remember_task_spec(workdir: str | os.PathLike, spec: str) -> None:
     """Adds a spec given on the command line to the work directory's `tasks.json`."""
     specs = task_specs(workdir)
     if spec not in specs:
-        file = FsPath(workdir) / "tasks.json"
+        file = WorkdirLayout(workdir).tasks
         given = json.loads(file.read_text()) if file.exists() else []
         store.atomic_write_json(file, [*given, spec])
 

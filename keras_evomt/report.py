@@ -34,8 +34,9 @@ from matplotlib.patches import Patch
 from keras_evomt import store
 from keras_evomt.errors import UserInputError
 from keras_evomt.path import ROOT, Path
-from keras_evomt.structure import SavedStructure, read_structure  # noqa: F401
+from keras_evomt.structure import SavedStructure, read_structure
 from keras_evomt.system import System, base_name
+from keras_evomt.workdir import WorkdirLayout
 
 ROOT_COLOUR, OWN_COLOUR, EMPTY_COLOUR = "#c9c9c9", "#9ecae1", "#ffffff"
 SHARED_COLOURS = [
@@ -60,16 +61,24 @@ PICTURES = {
 
 
 def write_report(
-    workdir: str | os.PathLike, out_dir: str | os.PathLike | None = None
+    workdir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    structure: SavedStructure | None = None,
 ) -> list[FsPath]:
-    """Writes the pictures and `summary.md` (default `workdir/reports/`); returns their paths."""
+    """Writes the pictures and `summary.md` (default `workdir/reports/`); returns their paths.
+
+    `structure` is `read_structure(workdir)` when the caller has read it already.
+
+    Example:
+        write_report("runs/demo")  # [runs/demo/reports/sharing.png, ..., summary.md]
+    """
     workdir = FsPath(workdir)
-    system = read_structure(workdir)
+    system = structure if structure is not None else read_structure(workdir)
     if not system.paths:
         raise UserInputError(
             f"the system in {workdir} has no finished task yet; nothing to report."
         )
-    out = FsPath(out_dir) if out_dir is not None else workdir / "reports"
+    out = FsPath(out_dir) if out_dir is not None else WorkdirLayout(workdir).reports
     out.mkdir(parents=True, exist_ok=True)
     progress = {task: search_progress(workdir, path) for task, path in system.paths.items()}
     figures = {
@@ -174,7 +183,7 @@ def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
     stored = path.metrics.get("best_by_generation")
     if stored:
         return [float(v) for v in stored]
-    events = FsPath(workdir) / "tb" / path.task
+    events = WorkdirLayout(workdir).tb / path.task
     if not events.is_dir():
         return []
     from tensorboard.backend.event_processing import event_accumulator

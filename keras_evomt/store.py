@@ -26,19 +26,21 @@ import os
 import re
 import tempfile
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jsonschema
 import numpy as np
 
 from keras_evomt.errors import CorruptStateError, DiskFullError, UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 if TYPE_CHECKING:  # Keras is imported only where components are built (`evomt check` needs none)
     from keras_evomt.components.base import Component
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 _MANIFEST = re.compile(r"^manifest-(\d{8})\.json$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _SAFE_FILE = re.compile(r"^weights/[A-Za-z0-9_][A-Za-z0-9_.\-]*\.npz$")
@@ -132,7 +134,7 @@ def forget(component: Component) -> None:
 
 
 def system_dir(workdir: str | os.PathLike) -> FsPath:
-    return FsPath(workdir) / "system"
+    return WorkdirLayout(workdir).system
 
 
 def weights_digest(arrays: list[np.ndarray]) -> str:
@@ -203,7 +205,7 @@ def save(
         raise UserInputError(f"keep must be at least 1. Received: keep={keep}")
     directory = FsPath(directory)
     (directory / "weights").mkdir(parents=True, exist_ok=True)
-    number = max(_manifest_numbers(directory), default=0) + 1
+    number = max(manifest_numbers(directory), default=0) + 1
     try:
         entries = {
             cid: _save_component(directory, cid, component, slots.get(cid))
@@ -219,7 +221,7 @@ def save(
         "system": system_state,
         "components": entries,
     }
-    atomic_write_json(directory / f"manifest-{number:08d}.json", manifest)
+    atomic_write_json(manifest_file(directory, number), manifest)
     _prune(directory, keep)
     return number
 
@@ -314,13 +316,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _prune(directory: FsPath, keep: int) -> None:
-    numbers = sorted(_manifest_numbers(directory))
+    numbers = manifest_numbers(directory)
     for number in numbers[:-keep]:
-        (directory / f"manifest-{number:08d}.json").unlink(missing_ok=True)
+        manifest_file(directory, number).unlink(missing_ok=True)
     referenced = set()
     for number in numbers[-keep:]:
         try:
-            manifest = json.loads((directory / f"manifest-{number:08d}.json").read_text())
+            manifest = json.loads(manifest_file(directory, number).read_text())
             referenced.update(e["file"] for e in manifest["components"].values())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return  # an unreadable kept state: delete nothing it might need
@@ -329,61 +331,27 @@ def _prune(directory: FsPath, keep: int) -> None:
             file.unlink(missing_ok=True)
 
 
-def _manifest_numbers(directory: FsPath) -> list[int]:
+def manifest_numbers(directory: str | os.PathLike) -> list[int]:
+    """The numbers of the kept states in a system directory, oldest first."""
+    directory = FsPath(directory)
     if not directory.is_dir():
         return []
-    return [int(m.group(1)) for f in directory.iterdir() if (m := _MANIFEST.match(f.name))]
+    return sorted(int(m.group(1)) for f in directory.iterdir() if (m := _MANIFEST.match(f.name)))
 
 
-# === Load ===
-def load(
-    directory: str | os.PathLike,
-    *,
-    state: int | None = None,
-    tasks: Collection[str] | None = None,
-    slots: bool = True,
-) -> LoadedState:
-    """Loads state `state`, or the newest good one, falling back past corrupt states.
+def manifest_file(directory: str | os.PathLike, number: int) -> FsPath:
+    """The manifest of state `number` in a system directory."""
+    return FsPath(directory) / f"manifest-{number:08d}.json"
 
-    With `tasks`, only the components those tasks' paths use are read and checked; the
-    others are structure only (configured, not built, no weights): enough for figures
-    and fingerprints of a system far larger than memory. With `slots=False` the
-    optimizer slots are not read (inference needs none; see `load_slots`).
+
+def read_manifest(directory: str | os.PathLike, number: int) -> dict[str, Any]:
+    """State `number`'s manifest: readable JSON, schema-checked, every path's components
+    listed; else `CorruptStateError`.
+
+    Example:
+        manifest = read_manifest(system_dir("runs/demo"), manifest_numbers(...)[-1])
     """
-    directory = FsPath(directory)
-    numbers = sorted(_manifest_numbers(directory), reverse=True)
-    if not numbers:
-        raise UserInputError(
-            f"no saved system in {directory}: run `evomt run` or "
-            "`evomt evolve` with this --workdir first."
-        )
-    if state is not None:
-        if state not in numbers:
-            raise CorruptStateError(
-                f"state {state} is not among the kept states {numbers} in {directory}."
-            )
-        numbers = [state]
-    warnings: list[str] = []
-    for number in numbers:
-        try:
-            loaded = _load_state(directory, number, tasks, slots)
-        except CorruptStateError as error:
-            warnings.append(f"state {number} is unusable ({error.message})")
-            continue
-        loaded.warnings = warnings
-        return loaded
-    workdir = directory.parent
-    raise CorruptStateError(
-        f"no loadable state in {directory}: " + "; ".join(warnings),
-        hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
-        "affect (the other tasks still load); restore those files from a backup.",
-    )
-
-
-def _load_state(
-    directory: FsPath, number: int, tasks: Collection[str] | None = None, slots: bool = True
-) -> LoadedState:
-    path = directory / f"manifest-{number:08d}.json"
+    path = manifest_file(directory, number)
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as error:
@@ -402,6 +370,73 @@ def _load_state(
             raise CorruptStateError(
                 f"{_path_name(kept)} uses components the manifest does not list: {missing[:5]}"
             )
+    return manifest
+
+
+def newest_good(
+    directory: str | os.PathLike, read: Callable[[int], T], *, state: int | None = None
+) -> tuple[T, list[str]]:
+    """`read(number)` of state `state`, or of the newest state it does not find corrupt
+    (`CorruptStateError`), and a warning for each newer state passed over.
+
+    Example:
+        manifest, warnings = newest_good(directory, lambda n: read_manifest(directory, n))
+    """
+    directory = FsPath(directory)
+    numbers = manifest_numbers(directory)[::-1]
+    if not numbers:
+        workdir = directory.parent
+        raise UserInputError(
+            f"no saved system in {directory}: run `evomt run RECIPE --workdir {workdir}` first."
+        )
+    if state is not None:
+        if state not in numbers:
+            raise CorruptStateError(
+                f"state {state} is not among the kept states {numbers} in {directory}."
+            )
+        numbers = [state]
+    warnings: list[str] = []
+    for number in numbers:
+        try:
+            return read(number), warnings
+        except CorruptStateError as error:
+            warnings.append(f"state {number} is unusable ({error.message})")
+    workdir = directory.parent
+    raise CorruptStateError(
+        f"no loadable state in {directory}: " + "; ".join(warnings),
+        hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
+        "affect (the other tasks still load); restore those files from a backup.",
+    )
+
+
+# === Load ===
+def load(
+    directory: str | os.PathLike,
+    *,
+    state: int | None = None,
+    tasks: Collection[str] | None = None,
+    slots: bool = True,
+) -> LoadedState:
+    """Loads state `state`, or the newest good one, falling back past corrupt states.
+
+    With `tasks`, only the components those tasks' paths use are read and checked; the
+    others are structure only (configured, not built, no weights): enough for figures
+    and fingerprints of a system far larger than memory. With `slots=False` the
+    optimizer slots are not read (inference needs none; see `load_slots`).
+    """
+    directory = FsPath(directory)
+    loaded, warnings = newest_good(
+        directory, lambda number: _load_state(directory, number, tasks, slots), state=state
+    )
+    loaded.warnings = warnings
+    return loaded
+
+
+def _load_state(
+    directory: FsPath, number: int, tasks: Collection[str] | None = None, slots: bool = True
+) -> LoadedState:
+    manifest = read_manifest(directory, number)
+    system = manifest["system"]
     needed = (
         None
         if tasks is None

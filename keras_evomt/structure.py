@@ -14,11 +14,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from typing import Any
-
-import jsonschema
 
 from keras_evomt import costs, store
 from keras_evomt.errors import CorruptStateError, UserInputError
@@ -69,29 +66,23 @@ class SavedStructure(System):
 
 
 def read_structure(workdir: str | os.PathLike) -> SavedStructure:
-    """The newest readable saved state of `workdir`'s system, without its weights."""
+    """The newest readable saved state of `workdir`'s system, without its weights.
+
+    The manifests are read, checked and passed over as `store.load` does (one reader).
+    """
     if not os.path.isdir(workdir):
         raise UserInputError(
             f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
         )
     directory = store.system_dir(workdir)
-    manifests = sorted(directory.glob("manifest-*.json"), reverse=True)
-    if not manifests:
-        raise UserInputError(
-            f"--workdir {workdir} holds no system: run `evomt run RECIPE "
-            f"--workdir {workdir}` first."
-        )
-    problems = []
-    for file in manifests:
-        try:
-            manifest = json.loads(file.read_text())
-            jsonschema.validate(manifest, store.MANIFEST_SCHEMA)
-            structure = SavedStructure(manifest)
-        except (OSError, ValueError, KeyError, TypeError, jsonschema.ValidationError) as error:
-            problems.append(f"{file.name}: {str(error)[:120]}")
-            continue
-        structure.load_warnings = [f"{p.split(':')[0]} is unusable" for p in problems]
-        return structure
-    raise CorruptStateError(
-        f"no readable system state in {directory}", hint="; ".join(problems) or None
-    )
+    structure, warnings = store.newest_good(directory, lambda n: _structure(directory, n))
+    structure.load_warnings = warnings
+    return structure
+
+
+def _structure(directory, number: int) -> SavedStructure:
+    manifest = store.read_manifest(directory, number)
+    try:
+        return SavedStructure(manifest)
+    except (KeyError, TypeError, ValueError) as error:  # a schema-valid but inconsistent state
+        raise CorruptStateError(f"state {number} does not describe a system: {error}") from None

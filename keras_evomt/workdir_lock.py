@@ -14,16 +14,16 @@ import fcntl
 import json
 import os
 import socket
-from pathlib import Path as FsPath
 
 from keras_evomt.errors import UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 
 class WorkdirLock:
     """An exclusive lock on `workdir/lock` holding the holder's pid and host (JSON)."""
 
     def __init__(self, workdir: str | os.PathLike):
-        self.file = FsPath(workdir) / "lock"
+        self.file = WorkdirLayout(workdir).lock
         self._fd: int | None = None
 
     def __enter__(self) -> WorkdirLock:

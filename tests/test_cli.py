@@ -328,3 +328,12 @@ def test_missing_data_with_known_sizes_says_about_how_much():
     assert "disk space: about 2.5 GB plus unknown for 1" in message
     assert "need a manual download first" in message and ": c\n" in message
     assert "evomt data prepare a b --download --data-dir /d" in message
+
+
+def test_a_run_writes_what_the_workdir_layout_names(grown):
+    from keras_evomt.workdir import WorkdirLayout
+
+    layout = WorkdirLayout(grown[0])
+    for path in (layout.config, layout.lock, layout.search_state, layout.candidates):
+        assert path.is_file(), path
+    assert (layout.system / "weights").is_dir() and (layout.tb / "digits").is_dir()

@@ -120,7 +120,7 @@ def test_report_69_tasks_stays_readable(tmp_path):
 
 
 def test_report_rejects_empty_workdirs(tmp_path):
-    with pytest.raises(UserInputError, match="holds no system"):
+    with pytest.raises(UserInputError, match="no saved system"):
         write_report(tmp_path)
     System.create("vit_tiny", image_size=32).save(tmp_path)
     with pytest.raises(UserInputError, match="no finished task"):

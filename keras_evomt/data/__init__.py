@@ -1,5 +1,8 @@
 """Tasks and data: the 69-task registry, the reference input pipeline, offline and user data.
 
+The names import lazily (PEP 562): the catalog (`catalog.py`: names, groups, splits,
+class counts) needs no TensorFlow, so `evomt data list` does not import it.
+
 Example:
     from keras_evomt.data import DATA_HPARAM_DEFAULTS, get_task
 
@@ -9,22 +12,29 @@ Example:
         DATA_HPARAM_DEFAULTS, image_size=32, batch_size=16, seed=0)))
 """
 
-from keras_evomt.data.pipeline import DATA_HPARAM_DEFAULTS
-from keras_evomt.data.registry import (
-    GROUPS,
-    describe_tasks,
-    get_task,
-    list_tasks,
-    prepare_task,
-)
-from keras_evomt.data.task import Task
+import importlib
 
-__all__ = [
-    "DATA_HPARAM_DEFAULTS",
-    "GROUPS",
-    "Task",
-    "describe_tasks",
-    "get_task",
-    "list_tasks",
-    "prepare_task",
-]
+_WHERE = {
+    "DATA_HPARAM_DEFAULTS": "keras_evomt.data.pipeline",
+    "GROUPS": "keras_evomt.data.catalog",
+    "NUM_CLASSES": "keras_evomt.data.catalog",
+    "Task": "keras_evomt.data.task",
+    "describe_tasks": "keras_evomt.data.catalog",
+    "get_task": "keras_evomt.data.registry",
+    "list_tasks": "keras_evomt.data.catalog",
+    "prepare_task": "keras_evomt.data.registry",
+    "tfds_task": "keras_evomt.data.registry",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'keras_evomt.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

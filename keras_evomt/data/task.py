@@ -3,6 +3,7 @@
 A task knows its splits (train / validation / test; validation is always carved from
 training data), its class count (read from the source wherever the source knows it) and
 builds the reference input pipelines (`pipeline.py`) for a path's `ds_*` hyperparameters.
+Tasks of the registry (named, TFDS, offline) are made by `registry.get_task`/`tfds_task`.
 
 Example:
     task = Task.from_arrays("toy", x_train, y_train)       # x: (N, H, W[, C]), y: (N,)
@@ -418,21 +419,6 @@ class Task:
             private=private,
             class_names=class_names,
         )
-
-    @classmethod
-    def from_tfds(cls, name: str, *, data_dir: str | None = None, download: bool = False) -> Task:
-        """A registered TFDS task, or any TFDS image-classification dataset.
-
-        Unregistered names use the reference's split rule: test = the test split (else 5%
-        of train), validation = the validation split (else the next 5% of train), train =
-        the rest of train. Their split names are read from the prepared data.
-
-        Example:
-            task = Task.from_tfds("beans", data_dir="/data/tfds")
-        """
-        from keras_evomt.data import registry
-
-        return registry.tfds_task(name, data_dir=data_dir, download=download)
 
 
 def _check_split(split: str) -> str:

@@ -19,50 +19,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import tensorflow as tf
 
+from keras_evomt.data.catalog import TfdsSplit, default_splits  # noqa: F401 - as before
 from keras_evomt.data.sources import Loader
 from keras_evomt.errors import EvomtError, MissingDataError, UserInputError, closest
-
-
-@dataclasses.dataclass(frozen=True)
-class TfdsSplit:
-    """A split of a TFDS dataset: `dataset` ref, TFDS `split` string, optional `take`."""
-
-    dataset: str
-    split: str
-    take: int | None = None
-
-    def __str__(self) -> str:
-        text = f"{self.dataset} {self.split}"
-        return text if self.take is None else f"{text} first {self.take}"
-
-
-def default_splits(split_names: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """The reference's rule for TFDS datasets without a dedicated entry.
-
-    test: the `test` split, else a 5% slice of train; validation: the `validation` split,
-    else the next 5% slice of train; train: the rest of train.
-
-    Example:
-        default_splits(["train", "test"])
-        # {"test": "test", "validation": "train[0%:5%]", "train": "train[5%:]"}
-    """
-    if "train" not in split_names:
-        raise UserInputError(f"a 'train' split is needed. Received splits: {sorted(split_names)}")
-    used, out = 0, {}
-    for key in ("test", "validation"):
-        if key in split_names:
-            out[key] = key
-        else:
-            out[key] = f"train[{used}%:{used + 5}%]"
-            used += 5
-    out["train"] = f"train[{used}%:]"
-    return out
 
 
 @contextlib.contextmanager

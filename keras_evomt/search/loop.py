@@ -41,6 +41,7 @@ from keras_evomt.search.state import SearchState
 from keras_evomt.system import System
 from keras_evomt.training import CandidateTrainer, TrainResult, distribute
 from keras_evomt.training import steps_per_round as reference_steps
+from keras_evomt.workdir import WorkdirLayout
 
 __all__ = ["Search", "evolve", "seed_initializers"]
 
@@ -86,7 +87,7 @@ class Search:
         )
         options = MutationOptions(**config.mutation.to_dict())
         self.proposer = Proposer(config, self.system, self.state.rng, options, self.strategy.scope)
-        self.candidates_log = CandidateJournal(self.workdir / "search" / "candidates.jsonl")
+        self.candidates_log = CandidateJournal(WorkdirLayout(self.workdir).candidates)
         if self.is_chief:  # lines past the committed state are redone by this run
             self.candidates_log.truncate(self.state.candidates_log_bytes)
         self._logs: dict[int, CandidateLog] = {}

@@ -30,6 +30,7 @@ import numpy as np
 from keras_evomt import store
 from keras_evomt.errors import EvomtError
 from keras_evomt.search.population import Population
+from keras_evomt.workdir import WorkdirLayout
 
 VERSION = 2
 READABLE = (1, 2)  # version 1 kept offspring and the position in the system's info
@@ -54,7 +55,7 @@ class SearchState:
 
     @staticmethod
     def file(workdir: str | os.PathLike) -> FsPath:
-        return FsPath(workdir) / "search" / "state.json"
+        return WorkdirLayout(workdir).search_state
 
     @classmethod
     def open(cls, workdir: str | os.PathLike, seed: int) -> SearchState | None:

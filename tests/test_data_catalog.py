@@ -1,0 +1,58 @@
+"""The task catalog: what `evomt data list` shows, read without TensorFlow."""
+
+import json
+import os
+
+import pytest
+
+from keras_evomt.data import catalog
+from tests.test_console import _imports_tensorflow
+
+
+def test_data_list_imports_no_tensorflow():
+    assert _imports_tensorflow(["data", "list"]) is False
+    assert _imports_tensorflow(["data", "list", "--json", "--group", "vtab_1k"]) is False
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "imagenet2012",
+        "cifar10",
+        "clevr/closest_object_distance",
+        "dsprites/label_orientation/1k",
+        "smallnorb/label_azimuth",
+        "kitti/count_vehicles",
+        "visual_domain_decathlon/omniglot",
+        "emnist/letters",
+        "digits",
+        "fashion_mnist",
+    ],
+)
+def test_catalog_class_counts_are_those_of_the_built_task(name, tmp_path):
+    from keras_evomt.data import get_task
+
+    assert catalog.NUM_CLASSES[name] == get_task(name, data_dir=str(tmp_path)).num_classes
+
+
+@pytest.mark.parametrize("ref", ["cifar100:3.*.*", "cifar10_1:1.*.*", "eurosat/rgb:2.*.*"])
+def test_presence_is_read_where_tfds_writes(ref, tmp_path):
+    from keras_evomt.data.tfds_source import is_prepared, open_builder
+
+    data_dir = str(tmp_path)
+    assert not catalog.tfds_files_present(ref, data_dir)
+    builder = open_builder(ref, data_dir)
+    os.makedirs(builder.data_dir)
+    builder.info.write_to_directory(builder.data_dir)
+    assert is_prepared(open_builder(ref, data_dir))
+    assert catalog.tfds_files_present(ref, data_dir)
+    assert not catalog.tfds_files_present(ref.partition(":")[0] + ":9.*.*", data_dir)
+
+
+def test_a_prepared_dataset_shows_present(tmp_path):
+    version = tmp_path / "cifar100" / "3.0.2"
+    version.mkdir(parents=True)
+    (version / "dataset_info.json").write_text(json.dumps({}))
+    rows = {r["name"]: r for r in catalog.describe_tasks(str(tmp_path))}
+    assert rows["cifar100"]["present"] and rows["cifar100/1k"]["present"]
+    assert not rows["cifar10"]["present"] and rows["digits"]["present"]
