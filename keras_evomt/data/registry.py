@@ -2,9 +2,9 @@
 
 Groups, in the order µ2Net introduces them (`mu2Net.ipynb`): "vit" (3), "vtab_full" (23),
 "vdd" (10), "chars" (8), "vtab_1k" (25); then "offline" (digits, lfw_faces, textures,
-fashion_mnist). Splits follow method.md's table; VTAB splits and label definitions follow
-google-research/task_adaptation (`task_adaptation/data/*.py`), VTAB-1k takes the first 800
-examples of VTAB's train split and the first 200 of its val split.
+fashion_mnist). Splits follow the table in docs/method.md; VTAB splits and label
+definitions follow google-research/task_adaptation (`task_adaptation/data/*.py`), VTAB-1k
+takes the first 800 examples of VTAB's train split and the first 200 of its val split.
 
 `get_task` also accepts: "private:NAME" (a private task), "tfds:NAME" (any TFDS
 image-classification dataset, reference split rule), "dir:PATH" (one subfolder per class,
@@ -159,7 +159,7 @@ def _cifar10_splits(data_dir: str | None, download: bool) -> Splits:
 
 
 def registered_splits(name: str, data_dir: str | None, download: bool) -> Splits | None:
-    """The splits of a registered TFDS task (method.md's table), else None."""
+    """The splits of a registered TFDS task (docs/method.md's table), else None."""
     if name == "imagenet2012":
         return {
             "train": TfdsSplit("imagenet2012:5.*.*", "train"),
