@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from keras_evomt.cli import main
 from keras_evomt.workdir_lock import WorkdirLock
+from tests.helpers import child_env
 
 
 def evomt(*args):
@@ -237,7 +238,13 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True)\n"
         f"time.sleep(120)"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=child_env(),
+    )
     assert child.stdout.readline().strip() == "locked"
     held = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(tmp_path)])
     assert held.exit_code == 2 and f"pid {child.pid}" in held.output

@@ -21,7 +21,7 @@ from keras_evomt.search import Search
 from keras_evomt.search.config import validate
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.system import System
-from tests.helpers import kill_mid_generation_and_resume, tiny_search_config
+from tests.helpers import REPO, child_env, kill_mid_generation_and_resume, tiny_search_config
 
 pytest.importorskip("ray")
 
@@ -96,7 +96,7 @@ with Search(ray_config(), {workdir!r}, observer=Observer({workdir!r}, quiet=True
 
 
 def test_a_killed_ray_chief_resumes_to_the_same_system(tmp_path, inline):
-    code = RUN.format(root=os.getcwd(), workdir=str(tmp_path))
+    code = RUN.format(root=str(REPO), workdir=str(tmp_path))
     kill_mid_generation_and_resume(code, tmp_path, "digits")
     assert grown(tmp_path) == inline
 
@@ -149,6 +149,8 @@ def test_a_local_ray_contacts_only_loopback(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
+        env=child_env(),
     )
     if result.returncode != 0 and "ptrace" in result.stderr:
         pytest.skip(f"strace cannot trace here: {result.stderr[-200:]}")

@@ -11,7 +11,13 @@ from keras_evomt.errors import EvomtError
 from keras_evomt.observe import Observer
 from keras_evomt.search import Search
 from keras_evomt.search.journal import CandidateJournal
-from tests.helpers import digits, kill_mid_generation_and_resume, tiny_search_config
+from tests.helpers import (
+    REPO,
+    child_env,
+    digits,
+    kill_mid_generation_and_resume,
+    tiny_search_config,
+)
 
 
 def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
@@ -115,12 +121,14 @@ def _fingerprints(workdir):
 
 
 def test_a_killed_search_resumes_to_the_same_system(tmp_path):
-    import os
-
-    root = os.getcwd()
+    root = str(REPO)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(
-        [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))], check=True, timeout=300
+        [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))],
+        check=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=child_env(),
     )
     kill_mid_generation_and_resume(RUN.format(root=root, workdir=str(killed)), killed, "digits")
     assert _fingerprints(killed) == _fingerprints(whole)
