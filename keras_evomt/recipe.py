@@ -24,6 +24,8 @@ import ml_collections
 from keras_evomt import store
 from keras_evomt.errors import UserInputError, closest
 
+# A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
+# none, and recipes are then named by their file path.
 RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 
 
@@ -37,6 +39,11 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
         file = RECIPES_DIR / f"{path}.py"
     if not file.exists() or file.suffix != ".py":
         known = sorted(p.stem for p in RECIPES_DIR.glob("*.py"))
+        if not known:  # an installed package: there is no recipes/ folder beside it
+            raise UserInputError(
+                f"recipe '{path}' not found.",
+                hint="give the path of a recipe file: FILE.py[:variant]",
+            )
         raise UserInputError(
             f"recipe '{path}' not found; recipes: {', '.join(known)}.",
             hint=closest(FsPath(path).stem, known) or None,

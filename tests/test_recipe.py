@@ -46,3 +46,15 @@ def test_a_missing_recipe_lists_the_recipes_there_are(tmp_path):
     with pytest.raises(UserInputError, match="offline_mini") as error:
         load_recipe(str(tmp_path / "nope.py"))
     assert "recipe_parts" not in str(error.value)
+
+
+def test_without_a_recipes_folder_a_missing_recipe_asks_for_a_file(tmp_path, monkeypatch):
+    import keras_evomt.recipe
+
+    monkeypatch.setattr(keras_evomt.recipe, "RECIPES_DIR", tmp_path / "site-packages" / "recipes")
+    with pytest.raises(UserInputError, match="recipe 'offline_mini' not found") as error:
+        load_recipe("offline_mini")
+    assert "FILE.py[:variant]" in str(error.value.hint)
+    copy = tmp_path / "offline_mini.py"
+    shutil.copy(RECIPES_DIR / "offline_mini.py", copy)
+    assert load_recipe(f"{copy}:smoke").tasks
