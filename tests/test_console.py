@@ -32,6 +32,7 @@ def console(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_an_unknown_task_shows_the_error_and_nothing_else(tmp_path):
     result = console(
         "run",
@@ -48,6 +49,7 @@ def test_an_unknown_task_shows_the_error_and_nothing_else(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_tensorflows_own_output(tmp_path):
     result = console(
         "--debug",
@@ -97,6 +99,7 @@ def test_importing_the_package_imports_no_tensorflow():
     assert result.stdout.split()[0] == "False", result.stderr
 
 
+@pytest.mark.slow
 def test_a_users_folder_is_named_by_the_user_everywhere(tmp_path):
     from PIL import Image
 

@@ -43,6 +43,7 @@ def weights(system, path):
 """
 
 
+@pytest.mark.slow
 def test_mirrored_training_equals_single_device_training_of_the_global_batch():
     out = run_python(
         PRELUDE
@@ -67,6 +68,7 @@ print(json.dumps({"diff": max(float(np.abs(u - v).max()) for u, v in zip(m, s)),
     assert out["qm"] == out["qs"]
 
 
+@pytest.mark.slow
 def test_candidates_trained_concurrently_equal_candidates_trained_in_turn():
     out = run_python(
         PRELUDE
@@ -104,6 +106,7 @@ print(json.dumps({
     assert out["qualities"][0] == out["qualities"][1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sets",
     [
@@ -208,6 +211,7 @@ print(json.dumps({{"fingerprint": system.fingerprint(path), "quality": result.qu
 """
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_trains_one_candidate_over_two_processes(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -238,6 +242,7 @@ def test_multi_worker_mirrored_trains_one_candidate_over_two_processes(tmp_path)
     assert outputs[0]["quality"] == outputs[1]["quality"] > 0
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_in_bfloat16_with_float32_weights(tmp_path):
     out = run_python(f"""
 import sys, json
@@ -262,6 +267,7 @@ print(json.dumps({{"policy": block.dtype_policy.name, "weights": str(block.weigh
     assert 0 < out["quality"] <= 1
 
 
+@pytest.mark.slow
 def test_mixed_float16_scales_the_loss_and_skips_overflowing_steps():
     out = run_python(f"""
 import sys, json

@@ -90,6 +90,7 @@ def test_signature_keys_are_identifiers_unique_and_not_reserved():
     }
 
 
+@pytest.mark.slow
 def test_one_savedmodel_equals_the_per_task_exports_and_stores_weights_once(grown, tmp_path):
     workdir, system, images = grown
     out = export_tasks(workdir, None, tmp_path / "all")

@@ -57,6 +57,7 @@ def inline(tmp_path_factory):
     return grown(workdir)
 
 
+@pytest.mark.slow
 def test_ray_grows_the_same_system_as_inline_even_when_an_actor_dies(tmp_path, inline):
     """Actor 0 is SIGKILLed half a second after the first wave is submitted (its
     candidate traces for seconds): Ray restarts it and retries the call."""
@@ -95,6 +96,7 @@ with Search(ray_config(), {workdir!r}, observer=Observer({workdir!r}, quiet=True
 """
 
 
+@pytest.mark.slow
 def test_a_killed_ray_chief_resumes_to_the_same_system(tmp_path, inline):
     code = RUN.format(root=str(REPO), workdir=str(tmp_path))
     kill_mid_generation_and_resume(code, tmp_path, "digits")
@@ -135,6 +137,7 @@ ray.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_a_local_ray_contacts_only_loopback(tmp_path):
     """Every connect()/sendto() of the driver and of every process Ray starts, traced
     with `strace -f`: only 127.0.0.1 / ::1 (without the pinning, Ray connects a UDP

@@ -20,6 +20,7 @@ from tests.helpers import (
 )
 
 
+@pytest.mark.slow
 def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     config = tiny_search_config(("digits", "textures", "lfw_faces"))
     config.candidates_per_generation = 3
@@ -45,6 +46,7 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
         assert len(tried) == sources, (task, tried)
 
 
+@pytest.mark.slow
 def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     config = tiny_search_config(("digits",))
     config.space.opt_lr = [1e30]
@@ -57,6 +59,7 @@ def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     assert "became nan" in state["population"]["proposals"][0]["outcome"]["failed"]
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
     from keras_evomt import store
 
@@ -73,6 +76,7 @@ def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
     assert "test_accuracy" in system.paths["textures"].metrics
 
 
+@pytest.mark.slow
 def test_a_generation_shares_its_image_size_and_data_hyperparameters(tmp_path, monkeypatch):
     from keras_evomt.observe import CandidateLog
 
@@ -120,6 +124,7 @@ def _fingerprints(workdir):
     return {t: system.fingerprint(t) for t in system.paths}, len(system.components)
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_to_the_same_system(tmp_path):
     root = str(REPO)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -140,6 +145,7 @@ def test_a_killed_search_resumes_to_the_same_system(tmp_path):
     assert candidates(killed) == candidates(whole) and len(candidates(whole)) == 6
 
 
+@pytest.mark.slow
 def test_a_generation_draws_its_parents_from_the_population_as_it_began(tmp_path):
     config = tiny_search_config(("digits",))
     config.generations, config.candidates_per_generation = 3, 3

@@ -218,6 +218,7 @@ def test_a_late_divergence_keeps_the_best_earlier_round():
     )
 
 
+@pytest.mark.slow
 def test_xla_compiled_training_matches_the_default(tmp_path):
     import tensorflow as tf
 
