@@ -160,3 +160,17 @@ def test_a_generation_draws_its_parents_from_the_population_as_it_began(tmp_path
         parents = {r["parent"] for r in records if r["generation"] == generation}
         assert not parents & mine  # never a sibling of the same generation
         assert parents <= earlier_members | {"root"}
+
+
+def test_missing_data_stops_a_run_before_anything_trains(tmp_path):
+    from keras_evomt.errors import MissingDataError
+
+    config = tiny_search_config(("digits", "cifar100", "svhn_cropped"))
+    config.data.data_dir = str(tmp_path / "tfds")  # empty: no TFDS data prepared
+    workdir = tmp_path / "run"
+    with Search(config, workdir, observer=Observer(workdir, quiet=True)) as search:
+        with pytest.raises(MissingDataError) as error:
+            search.run()
+    assert "cifar100" in str(error.value) and "svhn_cropped" in str(error.value)  # all at once
+    assert not search.system.paths and search.state.position == 0
+    assert not CandidateJournal(workdir / "search" / "candidates.jsonl").read()
