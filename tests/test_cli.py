@@ -206,6 +206,7 @@ def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path):
         assert sharing.height >= 70 * ROW_INCHES * 130
 
 
+@pytest.mark.slow
 def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
     from keras_evomt.system import System
     from tests.test_checkpoints import save_npz, vit_jax_tensors

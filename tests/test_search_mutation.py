@@ -45,6 +45,7 @@ def test_layer_cloning_rules():
     assert system.model(bigger)(np.zeros((1, 48, 48, 3), "float32")).shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_frozen_components_are_cloned_with_probability_mu():
     system = tiny_system()
     system.start_task("a")

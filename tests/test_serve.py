@@ -185,6 +185,7 @@ def test_a_burst_of_concurrent_requests_over_loopback(served, system, images):
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, images):
     system.save(tmp_path)
     env = child_env(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")

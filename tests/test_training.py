@@ -49,6 +49,7 @@ def test_the_schedule_in_the_graph_equals_the_python_schedule(hparams, total, ro
     np.testing.assert_allclose(graph.numpy(), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
     train, valid = _data()
     outcomes = []
@@ -80,6 +81,7 @@ def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
     assert c50 == [3, 6, 9, 10]  # progress lines when due, and the last step
 
 
+@pytest.mark.slow
 def test_candidates_sharing_one_trace_train_with_their_own_schedules():
     train, valid = _data()
     hparams = [
@@ -105,6 +107,7 @@ def test_candidates_sharing_one_trace_train_with_their_own_schedules():
         assert all(np.array_equal(a, b) for a, b in zip(got, expected)), h
 
 
+@pytest.mark.slow
 def test_running_out_of_training_data_is_a_clear_error():
     x, y = digits(64)
     finite = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
@@ -158,6 +161,7 @@ def test_xla_under_data_parallelism_is_refused_up_front():
         validate(config)
 
 
+@pytest.mark.slow
 def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, capsys):
     import importlib.util
     import json
@@ -197,6 +201,7 @@ def test_schedules_follow_the_reference():
     assert constant(0) == constant(9) == 0.05
 
 
+@pytest.mark.slow
 def test_a_late_divergence_keeps_the_best_earlier_round():
     import tensorflow as tf
 
@@ -242,6 +247,7 @@ def test_xla_compiled_training_matches_the_default(tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_candidates_of_one_architecture_share_one_trace():
     import tensorflow as tf
 
