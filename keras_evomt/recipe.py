@@ -16,7 +16,6 @@ import ast
 import importlib.util
 import json
 import os
-import sys
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -26,6 +25,8 @@ from keras_evomt import store
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
+# A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
+# none, and recipes are then named by their file path.
 RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 
 
@@ -38,18 +39,19 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
     if not file.exists() and (RECIPES_DIR / f"{path}.py").exists():
         file = RECIPES_DIR / f"{path}.py"
     if not file.exists() or file.suffix != ".py":
-        known = sorted(p.stem for p in RECIPES_DIR.glob("*.py") if p.stem != "common")
+        known = sorted(p.stem for p in RECIPES_DIR.glob("*.py"))
+        if not known:  # an installed package: there is no recipes/ folder beside it
+            raise UserInputError(
+                f"recipe '{path}' not found.",
+                hint="give the path of a recipe file: FILE.py[:variant]",
+            )
         raise UserInputError(
             f"recipe '{path}' not found; recipes: {', '.join(known)}.",
             hint=closest(FsPath(path).stem, known) or None,
         )
     module_spec = importlib.util.spec_from_file_location(f"evomt_recipe_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
-    sys.path.insert(0, str(file.parent))  # recipes import their shared `common` module
-    try:
-        module_spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(file.parent))
+    module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise UserInputError(f"{file} has no get_config(variant) function.")
     try:

@@ -18,7 +18,7 @@ Result:    per-task accuracies and parameter counts of each baseline.
 
 from __future__ import annotations
 
-from common import budget, offline_main_job
+from keras_evomt.recipe_parts import budget, offline_main_job
 
 VARIANTS = ("finetune_all", "freeze_bottom", "adapters", "independent")
 CLONE_MODES = {

@@ -26,9 +26,8 @@ Variants combine with a comma: `mu2net_69.py:vtab_1k,size_scale_90`.
 
 from __future__ import annotations
 
-from common import base, budget, small_vit
-
 from keras_evomt.data import list_tasks
+from keras_evomt.recipe_parts import base, budget, small_vit
 
 BENCHMARKS = ("vit", "vtab_full", "vdd", "chars", "vtab_1k")
 SIZE_SCALES = (98, 95, 90, 70, 30, 2)

@@ -27,7 +27,7 @@ Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the en
 
 from __future__ import annotations
 
-from common import budget, offline_main_job
+from keras_evomt.recipe_parts import budget, offline_main_job
 
 
 def get_config(variant: str | None = None):

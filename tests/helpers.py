@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path as FsPath
 
 import keras
 import numpy as np
@@ -15,6 +17,15 @@ from keras_evomt.path import Path
 from keras_evomt.system import System
 
 IMAGE_SIZE = 32
+REPO = FsPath(__file__).resolve().parent.parent  # the checkout these tests belong to
+RECIPES = REPO / "recipes"
+
+
+def child_env(**changes: str) -> dict[str, str]:
+    """The environment for a subprocess: it imports keras_evomt (and `tests`) from this
+    checkout whatever its working directory, and TensorFlow stays quiet."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, **changes)
 
 
 def digits(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,15 +65,17 @@ def weights_of(system: System, path: Path) -> list[np.ndarray]:
     return [w.copy() for cid in path.components for w in system.components[cid].get_weights()]
 
 
-def run_python(code: str, timeout: int = 120, check: bool = True) -> dict:
-    """Runs `code` in a new Python process; its last stdout line must be JSON."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+def run_python(code: str, timeout: int = 120, check: bool = True, cwd=None) -> dict:
+    """Runs `code` in a new Python process (in `cwd`, else the temporary folder, never
+    the caller's directory); its last stdout line must be JSON."""
+    env = child_env(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=env,
+        cwd=cwd or tempfile.gettempdir(),
     )
     if check and result.returncode != 0:
         raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -117,10 +130,10 @@ def kill_mid_generation_and_resume(code: str, workdir, task: str, timeout: int =
     committed but its generation not concluded, then reruns `code` to the end."""
     import signal
     import time
-    from pathlib import Path as FsPath
 
     state = FsPath(workdir) / "search" / "state.json"
-    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    cwd, env = FsPath(workdir).parent, child_env()
+    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, cwd=cwd, env=env)
     deadline = time.time() + timeout
     while time.time() < deadline and child.poll() is None:
         try:
@@ -133,4 +146,4 @@ def kill_mid_generation_and_resume(code: str, workdir, task: str, timeout: int =
     assert child.poll() is None, "the search ended before it could be killed"
     os.killpg(child.pid, signal.SIGKILL)  # the search and what it started (a local Ray)
     child.wait()
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout, cwd=cwd, env=env)

@@ -374,6 +374,7 @@ def test_keras_hub_formats_need_the_extra(tmp_path, monkeypatch):
 
 
 # === keras-hub ===
+@pytest.mark.slow
 def test_keras_hub_preset_and_weights_match(tmp_path, tensors, npz):
     keras_hub = pytest.importorskip(
         "keras_hub", reason="keras-hub not installed (pip install keras_evomt[hub])"
@@ -422,6 +423,7 @@ def test_keras_hub_preset_and_weights_match(tmp_path, tensors, npz):
 
 
 # === Sizes ===
+@pytest.mark.slow
 def test_vit_l16_has_the_reference_parameter_count():
     parts = build_root("vit_l16")
     head = ClassificationHead(2)

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from keras_evomt.cli import main
 from keras_evomt.workdir_lock import WorkdirLock
+from tests.helpers import child_env
 
 
 def evomt(*args):
@@ -22,6 +23,7 @@ def grown(tmp_path_factory):
     return workdir, result.output
 
 
+@pytest.mark.slow
 def test_run_prints_the_status_table_and_where_the_logs_are(grown):
     workdir, output = grown
     assert "digits" in output and "textures" in output
@@ -29,6 +31,7 @@ def test_run_prints_the_status_table_and_where_the_logs_are(grown):
     assert (workdir / "config.json").exists() and (workdir / "tb").is_dir()
 
 
+@pytest.mark.slow
 def test_status_json_matches_the_table(grown):
     workdir, _ = grown
     result = evomt("status", "--workdir", workdir, "--json")
@@ -43,6 +46,7 @@ def test_status_json_matches_the_table(grown):
     assert data["tasks"][0]["fingerprint"][:12] in table
 
 
+@pytest.mark.slow
 def test_rerunning_resumes_and_does_nothing_more(grown):
     workdir, _ = grown
     before = json.loads(evomt("status", "--workdir", workdir, "--json").output)
@@ -51,6 +55,7 @@ def test_rerunning_resumes_and_does_nothing_more(grown):
     assert json.loads(evomt("status", "--workdir", workdir, "--json").output) == before
 
 
+@pytest.mark.slow
 def test_eval_reports_the_test_accuracy(grown):
     workdir, _ = grown
     result = evomt("eval", "--workdir", workdir, "--task", "digits", "--json")
@@ -61,6 +66,7 @@ def test_eval_reports_the_test_accuracy(grown):
     )
 
 
+@pytest.mark.slow
 def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
     import keras
     import tensorflow as tf
@@ -95,6 +101,7 @@ def test_export_both_formats_give_the_systems_predictions(grown, tmp_path):
     np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_report_writes_pngs(grown, tmp_path):
     workdir, _ = grown
     result = evomt("report", "--workdir", workdir, "--out", tmp_path)
@@ -149,12 +156,14 @@ def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
     assert not (tmp_path / "config.json").exists()  # nothing pinned: a fixed rerun works
 
 
+@pytest.mark.slow
 def test_unknown_task_of_a_system_is_bad_input(grown):
     workdir, _ = grown
     result = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "digit"])
     assert result.exit_code == 2 and "did you mean: digits" in result.output
 
 
+@pytest.mark.slow
 def test_a_conflicting_rerun_names_the_keys(grown):
     workdir, _ = grown
     result = CliRunner().invoke(
@@ -163,6 +172,7 @@ def test_a_conflicting_rerun_names_the_keys(grown):
     assert result.exit_code == 2 and "generations (1 -> 2)" in result.output
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_workdir_stops_at_once(grown):
     workdir, _ = grown
     with WorkdirLock(workdir):
@@ -170,6 +180,7 @@ def test_a_second_process_on_the_workdir_stops_at_once(grown):
     assert result.exit_code == 2 and "in use by another evomt process (pid" in result.output
 
 
+@pytest.mark.slow
 def test_mu2net_69_tiny_short_runs_the_first_reference_tasks_on_mock_data(tmp_path):
     result = evomt("run", "recipes/mu2net_69.py:tiny_short", "--workdir", tmp_path, "--quiet")
     assert result.exit_code == 0, result.output
@@ -195,6 +206,7 @@ def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path):
         assert sharing.height >= 70 * ROW_INCHES * 130
 
 
+@pytest.mark.slow
 def test_the_reference_recipe_starts_from_a_given_checkpoint(tmp_path):
     from keras_evomt.system import System
     from tests.test_checkpoints import save_npz, vit_jax_tensors
@@ -237,7 +249,13 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         f"WorkdirLock({str(tmp_path)!r}).__enter__(); print('locked', flush=True)\n"
         f"time.sleep(120)"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=child_env(),
+    )
     assert child.stdout.readline().strip() == "locked"
     held = CliRunner().invoke(main, ["run", "offline_mini:smoke", "--workdir", str(tmp_path)])
     assert held.exit_code == 2 and f"pid {child.pid}" in held.output
@@ -247,6 +265,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         assert "pid" in (tmp_path / "lock").read_text()
 
 
+@pytest.mark.slow
 def test_a_baseline_runs_on_the_same_engine_and_shows_beside_the_search(grown, tmp_path):
     workdir, _ = grown
     sets = [

@@ -80,6 +80,7 @@ def test_position_embedding_resizes_by_interpolation():
     np.testing.assert_allclose(bigger.embedding.numpy(), resized)
 
 
+@pytest.mark.slow
 def test_vit_l16_has_the_reference_parameter_count():
     parts = build_root("vit_l16")
     head = ClassificationHead(2)

@@ -5,26 +5,38 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
+from tests.helpers import RECIPES, child_env
+
+SMOKE = f"{RECIPES / 'offline_mini.py'}:smoke"
+
 
 def console(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Runs the installed `evomt` (else `python -m keras_evomt.cli`), stderr captured."""
+    """Runs the installed `evomt` (else `python -m keras_evomt.cli`) in the temporary
+    folder, stderr captured."""
     command = [shutil.which("evomt")] if shutil.which("evomt") else [sys.executable, "-m"]
     if command == [sys.executable, "-m"]:
         command.append("keras_evomt.cli")
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a user's shell
+    env = {k: v for k, v in child_env().items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a user's shell
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, env=env
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tempfile.gettempdir(),
     )
 
 
+@pytest.mark.slow
 def test_an_unknown_task_shows_the_error_and_nothing_else(tmp_path):
     result = console(
         "run",
-        "recipes/offline_mini.py:smoke",
+        SMOKE,
         "--workdir",
         str(tmp_path / "run"),
         "--set",
@@ -37,11 +49,12 @@ def test_an_unknown_task_shows_the_error_and_nothing_else(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_tensorflows_own_output(tmp_path):
     result = console(
         "--debug",
         "run",
-        "recipes/offline_mini.py:smoke",
+        SMOKE,
         "--workdir",
         str(tmp_path),
         "--set",
@@ -57,7 +70,13 @@ def _imports_tensorflow(args: list[str]) -> bool:
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_FREE')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env=child_env(),
+    )
     return result.stdout.strip().splitlines()[-1] == "TF_IMPORTED"
 
 
@@ -70,10 +89,17 @@ def test_commands_that_need_no_tensorflow_never_import_it(args):
 
 def test_importing_the_package_imports_no_tensorflow():
     code = "import sys, keras_evomt; print('tensorflow' in sys.modules, keras_evomt.__version__)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env=child_env(),
+    )
     assert result.stdout.split()[0] == "False", result.stderr
 
 
+@pytest.mark.slow
 def test_a_users_folder_is_named_by_the_user_everywhere(tmp_path):
     from PIL import Image
 
@@ -92,7 +118,7 @@ def test_a_users_folder_is_named_by_the_user_everywhere(tmp_path):
         "--workdir",
         workdir,
         "--recipe",
-        "recipes/offline_mini.py:smoke",
+        SMOKE,
         "--task",
         f"flowers=dir:{tmp_path / 'flowers'}",
         "--quiet",

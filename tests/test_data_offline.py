@@ -128,6 +128,7 @@ def test_debian_fashion_mnist_files_are_readable():
     assert np.bincount(labels).tolist() == [1000] * 10
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not offline.fashion_mnist_files_present(), reason="Debian's dataset-fashion-mnist is absent"
 )

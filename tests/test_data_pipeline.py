@@ -112,6 +112,7 @@ def test_flip_and_crop_change_the_images():
     assert np.all(red_span >= 0) and np.any(red_span < 0.8 * full_span)  # Zoomed in, unflipped.
 
 
+@pytest.mark.slow
 def test_color_jitter_changes_values_only_when_asked():
     task = gradient_task()
     base = first_batches(task.train_dataset(PLAIN, image_size=16, batch_size=8, seed=0))[0]

@@ -8,7 +8,7 @@ import pytest
 from keras_evomt.data import describe_tasks, get_task, list_tasks, prepare_task
 from keras_evomt.errors import UserInputError
 
-# Typed from method.md, independently of the registry's own constants.
+# Typed from docs/method.md, independently of the registry's own constants.
 VTAB = (
     "caltech101 dtd oxford_flowers102 oxford_iiit_pet sun397 svhn_cropped patch_camelyon "
     "eurosat resisc45 diabetic_retinopathy_detection/btgraham-300 clevr/count_cylinders "

@@ -96,6 +96,7 @@ def _dataset(n, as_dict=False):
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("as_dict", [False, True])
 def test_from_dataset_carves_every_kth_example(as_dict):
     task = Task.from_dataset("ds", _dataset(100, as_dict), num_classes=4, seed=3)

@@ -5,7 +5,6 @@ TensorFlow initialises, which the rest of the suite has long done.
 """
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,9 +12,9 @@ import textwrap
 
 import pytest
 
-from tests.helpers import run_python
+from tests.helpers import RECIPES, REPO, child_env, run_python
 
-ROOT = os.getcwd()
+ROOT = str(REPO)
 PRELUDE = f"""
 import sys
 sys.path.insert(0, {ROOT!r})
@@ -44,6 +43,7 @@ def weights(system, path):
 """
 
 
+@pytest.mark.slow
 def test_mirrored_training_equals_single_device_training_of_the_global_batch():
     out = run_python(
         PRELUDE
@@ -68,6 +68,7 @@ print(json.dumps({"diff": max(float(np.abs(u - v).max()) for u, v in zip(m, s)),
     assert out["qm"] == out["qs"]
 
 
+@pytest.mark.slow
 def test_candidates_trained_concurrently_equal_candidates_trained_in_turn():
     out = run_python(
         PRELUDE
@@ -105,6 +106,7 @@ print(json.dumps({
     assert out["qualities"][0] == out["qualities"][1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sets",
     [
@@ -114,20 +116,25 @@ print(json.dumps({
     ids=["mirrored", "candidates"],
 )
 def test_evomt_runs_under_both_modes_without_forgetting(tmp_path, sets):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = child_env(TF_CPP_MIN_LOG_LEVEL="3")
     args = [
         sys.executable,
         "-m",
         "keras_evomt.cli",
         "run",
-        "recipes/offline_mini.py:smoke",
+        f"{RECIPES / 'offline_mini.py'}:smoke",
         "--workdir",
         str(tmp_path),
         "--quiet",
     ]
     args += [x for s in sets for x in ("--set", s)]
     first = subprocess.run(
-        args + ["--set", "tasks=['digits']"], capture_output=True, text=True, env=env, timeout=300
+        args + ["--set", "tasks=['digits']"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert first.returncode == 0, first.stderr[-2000:]
     status = [
@@ -140,7 +147,9 @@ def test_evomt_runs_under_both_modes_without_forgetting(tmp_path, sets):
         "--json",
     ]
     before = json.loads(
-        subprocess.run(status, capture_output=True, text=True, env=env, check=True).stdout
+        subprocess.run(
+            status, capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+        ).stdout
     )
     evolve = [
         sys.executable,
@@ -153,10 +162,14 @@ def test_evomt_runs_under_both_modes_without_forgetting(tmp_path, sets):
         "textures",
         "--quiet",
     ]
-    second = subprocess.run(evolve, capture_output=True, text=True, env=env, timeout=300)
+    second = subprocess.run(
+        evolve, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     after = json.loads(
-        subprocess.run(status, capture_output=True, text=True, env=env, check=True).stdout
+        subprocess.run(
+            status, capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+        ).stdout
     )
     assert [t["task"] for t in after["tasks"]] == ["digits", "textures"]
     assert after["tasks"][0]["fingerprint"] == before["tasks"][0]["fingerprint"]
@@ -198,13 +211,13 @@ print(json.dumps({{"fingerprint": system.fingerprint(path), "quality": result.qu
 """
 
 
-def test_multi_worker_mirrored_trains_one_candidate_over_two_processes():
+@pytest.mark.slow
+def test_multi_worker_mirrored_trains_one_candidate_over_two_processes(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     children = []
     for index in range(2):
-        env = dict(
-            os.environ,
+        env = child_env(
             TF_CPP_MIN_LOG_LEVEL="3",
             CUDA_VISIBLE_DEVICES="",
             TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
@@ -216,6 +229,7 @@ def test_multi_worker_mirrored_trains_one_candidate_over_two_processes():
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
+                cwd=tmp_path,
             )
         )
     outputs = []
@@ -228,6 +242,7 @@ def test_multi_worker_mirrored_trains_one_candidate_over_two_processes():
     assert outputs[0]["quality"] == outputs[1]["quality"] > 0
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_in_bfloat16_with_float32_weights(tmp_path):
     out = run_python(f"""
 import sys, json
@@ -252,6 +267,7 @@ print(json.dumps({{"policy": block.dtype_policy.name, "weights": str(block.weigh
     assert 0 < out["quality"] <= 1
 
 
+@pytest.mark.slow
 def test_mixed_float16_scales_the_loss_and_skips_overflowing_steps():
     out = run_python(f"""
 import sys, json

@@ -49,6 +49,7 @@ def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
     assert contract["fingerprint"] == system.fingerprint("b")
 
 
+@pytest.mark.slow
 def test_savedmodel_serves_without_keras_evomt(grown, tmp_path):
     workdir, system, images = grown
     out = export_task(system, "a", tmp_path / "serving" / "a", fmt="savedmodel")

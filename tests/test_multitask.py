@@ -90,6 +90,7 @@ def test_signature_keys_are_identifiers_unique_and_not_reserved():
     }
 
 
+@pytest.mark.slow
 def test_one_savedmodel_equals_the_per_task_exports_and_stores_weights_once(grown, tmp_path):
     workdir, system, images = grown
     out = export_tasks(workdir, None, tmp_path / "all")
@@ -142,6 +143,7 @@ def test_one_savedmodel_equals_the_per_task_exports_and_stores_weights_once(grow
     assert per_task > 2 * stored  # three copies of the shared root, in the per-task exports
 
 
+@pytest.mark.slow
 def test_one_keras_file_holds_the_tasks_once_with_one_output_each(grown, tmp_path):
     workdir, system, images = grown
     out = export_tasks(system, ["c", "a"], tmp_path / "two.keras", fmt="keras")
@@ -169,6 +171,7 @@ def test_export_tasks_rejects_bad_input(grown, tmp_path):
     assert not list(tmp_path.iterdir()) and error.value.hint
 
 
+@pytest.mark.slow
 def test_cli_exports_all_or_some_tasks(grown, tmp_path):
     workdir, system, _ = grown
 

@@ -46,6 +46,7 @@ def test_a_damaged_or_unknown_builtin_root_is_refused(tmp_path, monkeypatch):
         pretrained.resolve("builtin:vit_mini_fashion_mnist")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not fashion_mnist_files_present(),
     reason="needs Debian's dataset-fashion-mnist (CI installs it)",

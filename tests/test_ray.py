@@ -21,7 +21,7 @@ from keras_evomt.search import Search
 from keras_evomt.search.config import validate
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.system import System
-from tests.helpers import kill_mid_generation_and_resume, tiny_search_config
+from tests.helpers import REPO, child_env, kill_mid_generation_and_resume, tiny_search_config
 
 pytest.importorskip("ray")
 
@@ -57,6 +57,7 @@ def inline(tmp_path_factory):
     return grown(workdir)
 
 
+@pytest.mark.slow
 def test_ray_grows_the_same_system_as_inline_even_when_an_actor_dies(tmp_path, inline):
     """Actor 0 is SIGKILLed half a second after the first wave is submitted (its
     candidate traces for seconds): Ray restarts it and retries the call."""
@@ -95,8 +96,9 @@ with Search(ray_config(), {workdir!r}, observer=Observer({workdir!r}, quiet=True
 """
 
 
+@pytest.mark.slow
 def test_a_killed_ray_chief_resumes_to_the_same_system(tmp_path, inline):
-    code = RUN.format(root=os.getcwd(), workdir=str(tmp_path))
+    code = RUN.format(root=str(REPO), workdir=str(tmp_path))
     kill_mid_generation_and_resume(code, tmp_path, "digits")
     assert grown(tmp_path) == inline
 
@@ -135,6 +137,7 @@ ray.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_a_local_ray_contacts_only_loopback(tmp_path):
     """Every connect()/sendto() of the driver and of every process Ray starts, traced
     with `strace -f`: only 127.0.0.1 / ::1 (without the pinning, Ray connects a UDP
@@ -149,6 +152,8 @@ def test_a_local_ray_contacts_only_loopback(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
+        env=child_env(),
     )
     if result.returncode != 0 and "ptrace" in result.stderr:
         pytest.skip(f"strace cannot trace here: {result.stderr[-200:]}")

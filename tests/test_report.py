@@ -91,6 +91,7 @@ def _check_png(path, min_size=(300, 300)):
     assert np.ptp(pixels) > 0  # not blank
 
 
+@pytest.mark.slow
 def test_report_five_tasks(five):
     workdir, system = five
     files = write_report(workdir)
@@ -109,6 +110,7 @@ def test_report_five_tasks(five):
     assert "| 5 | cifar10 |" in summary and summary.rstrip().endswith("n/a |")
 
 
+@pytest.mark.slow
 def test_report_69_tasks_stays_readable(tmp_path):
     tasks = list_tasks()[:69]
     grow(tmp_path, tasks, num_layers=12)

@@ -3,7 +3,6 @@
 import concurrent.futures
 import io
 import json
-import os
 import re
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from PIL import Image
 from keras_evomt.data.pipeline import eval_image
 from keras_evomt.errors import UserInputError
 from keras_evomt.serve import ServedSystem, create_app, make_server
-from tests.helpers import SEVERAL_TASKS, digits, several_tasks_system
+from tests.helpers import SEVERAL_TASKS, child_env, digits, several_tasks_system
 
 TASKS = list(SEVERAL_TASKS)
 DSPRITES = "dsprites/label_x_position"
@@ -186,9 +185,10 @@ def test_a_burst_of_concurrent_requests_over_loopback(served, system, images):
     assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, images):
     system.save(tmp_path)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env = child_env(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -205,6 +205,7 @@ def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, ima
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        cwd=tmp_path,
     )
     try:
         deadline, port = time.monotonic() + 120, None

@@ -33,6 +33,7 @@ def _manifest(workdir, number):
     return store.system_dir(workdir) / f"manifest-{number:08d}.json"
 
 
+@pytest.mark.slow
 def test_load_in_a_new_process_is_bit_identical(saved):
     workdir, system, x = saved
     np.save(workdir / "x.npy", x)
@@ -152,6 +153,7 @@ class Exploit:
         return (open, (self.path, "w"))
 
 
+@pytest.mark.slow
 def test_a_save_killed_mid_write_leaves_the_previous_state_loadable(tmp_path):
     # A child saves a larger system over and over; we SIGKILL it at some instant.
     code = f"""

@@ -49,6 +49,7 @@ def test_the_schedule_in_the_graph_equals_the_python_schedule(hparams, total, ro
     np.testing.assert_allclose(graph.numpy(), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
     train, valid = _data()
     outcomes = []
@@ -80,6 +81,7 @@ def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
     assert c50 == [3, 6, 9, 10]  # progress lines when due, and the last step
 
 
+@pytest.mark.slow
 def test_candidates_sharing_one_trace_train_with_their_own_schedules():
     train, valid = _data()
     hparams = [
@@ -105,6 +107,7 @@ def test_candidates_sharing_one_trace_train_with_their_own_schedules():
         assert all(np.array_equal(a, b) for a, b in zip(got, expected)), h
 
 
+@pytest.mark.slow
 def test_running_out_of_training_data_is_a_clear_error():
     x, y = digits(64)
     finite = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
@@ -158,6 +161,7 @@ def test_xla_under_data_parallelism_is_refused_up_front():
         validate(config)
 
 
+@pytest.mark.slow
 def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, capsys):
     import importlib.util
     import json
@@ -182,3 +186,84 @@ def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, cap
     assert row["ours_images_s"] > 0 and row["keras_images_s"] > 0
     assert row["ours_peak_fraction"] == "unknown" and row["train_flops_per_image"] > 0
     assert f"| vit_tiny@32 | float32 | off | {row['ours_images_s']:,.1f} |" in text
+
+
+def test_schedules_follow_the_reference():
+    from keras_evomt.training import learning_rate_schedule
+
+    cosine = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_warmup_ratio": 0.1}, 100)
+    assert cosine(0) == pytest.approx(0.001) and cosine(10) == pytest.approx(0.1)
+    assert cosine(99) < 0.001
+    restarts = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_schedule": "restarts"}, 400, 4)
+    assert [restarts(s) for s in (0, 100, 200)] == pytest.approx([0.001] * 3)
+    assert restarts(50) == pytest.approx(restarts(150))
+    constant = learning_rate_schedule({"opt_lr": 0.1, "opt_lr_schedule": "constant"}, 10)
+    assert constant(0) == constant(9) == 0.05
+
+
+@pytest.mark.slow
+def test_a_late_divergence_keeps_the_best_earlier_round():
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+
+    x, y = digits(64)
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    clean = np.tile(x, (2, 1, 1, 1))[:96]  # 3 clean steps (one round), then NaN images
+    images = np.concatenate([clean, np.full((320, *x.shape[1:]), np.nan, "float32")])
+    labels = np.concatenate([np.tile(y, 2)[:96], np.zeros(320, "int32")])
+    train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32)
+    system = tiny_system()
+    system.start_task("a")
+    path = system.new_task_path("a", 10, {"opt_lr": 0.05})
+    result = CandidateTrainer().train(system, path, train, valid, rounds=3, steps_per_round=3)
+    assert result.rounds and len(result.rounds) == 1 and result.best_round == 0
+    assert all(
+        np.isfinite(w).all() for c in path.components for w in system.components[c].get_weights()
+    )
+
+
+@pytest.mark.slow
+def test_xla_compiled_training_matches_the_default(tmp_path):
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+
+    x, y = digits(64)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    outcomes = []
+    for jit in (False, True):
+        system = tiny_system()
+        system.start_task("a")
+        path = system.new_task_path("a", 10, {"opt_lr": 0.05})
+        result = CandidateTrainer(jit_compile=jit).train(
+            system, path, train, valid, rounds=1, steps_per_round=3
+        )
+        outcomes.append((result.quality, system.components[path.components[-1]].get_weights()))
+    (q0, w0), (q1, w1) = outcomes
+    assert np.abs(w0[0]).max() > 0
+    for a, b in zip(w0, w1):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_candidates_of_one_architecture_share_one_trace():
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+    from keras_evomt.training.trainer import architecture_key
+
+    x, y = digits(64)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    system = tiny_system()
+    system.start_task("a")
+    trainer = CandidateTrainer()
+    paths = [system.new_task_path("a", 10) for _ in range(3)]
+    assert len({architecture_key(system, p) for p in paths}) == 1
+    for path in paths:
+        trainer.train(system, path, train, valid, rounds=1, steps_per_round=2)
+    assert trainer.traces == 1
+    heads = [system.components[p.components[-1]].get_weights()[0] for p in paths]
+    assert all(np.abs(h).max() > 0 for h in heads)  # each trained its own variables

@@ -29,15 +29,13 @@ import sys
 import time
 from pathlib import Path as FsPath
 
-sys.path.insert(0, str(FsPath(__file__).resolve().parent))
+from benchmarks_md import write_section
 
-from benchmarks_md import write_section  # noqa: E402
-
-from keras_evomt.observe import Observer  # noqa: E402
-from keras_evomt.recipe import load_recipe  # noqa: E402
-from keras_evomt.search import Search  # noqa: E402
-from keras_evomt.search.journal import CandidateJournal  # noqa: E402
-from keras_evomt.system import System  # noqa: E402
+from keras_evomt.observe import Observer
+from keras_evomt.recipe import load_recipe
+from keras_evomt.search import Search
+from keras_evomt.search.journal import CandidateJournal
+from keras_evomt.system import System
 
 METHODS = {
     "mu2net": "offline_mini",

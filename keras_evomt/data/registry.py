@@ -5,9 +5,9 @@ It makes the `Task`s; their names, groups, splits and class counts are plain dat
 
 Groups, in the order µ2Net introduces them (`mu2Net.ipynb`): "vit" (3), "vtab_full" (23),
 "vdd" (10), "chars" (8), "vtab_1k" (25); then "offline" (digits, lfw_faces, textures,
-fashion_mnist). Splits follow method.md's table; VTAB splits and label definitions follow
-google-research/task_adaptation (`task_adaptation/data/*.py`), VTAB-1k takes the first 800
-examples of VTAB's train split and the first 200 of its val split.
+fashion_mnist). Splits follow the table in docs/method.md; VTAB splits and label
+definitions follow google-research/task_adaptation (`task_adaptation/data/*.py`), VTAB-1k
+takes the first 800 examples of VTAB's train split and the first 200 of its val split.
 
 `get_task` also accepts: "private:NAME" (a private task), "tfds:NAME" (any TFDS
 image-classification dataset, reference split rule), "dir:PATH" (one subfolder per class,

@@ -1,4 +1,12 @@
-"""Parts shared by the recipes: the search defaults and small ViT roots for CPUs."""
+"""Parts shared by the recipes: the search defaults, small ViT roots for CPUs, the budget
+keys and the offline main job. A recipe imports them from the package, so it runs from
+any folder (a checkout's recipes/ or a copy of its own):
+
+    from keras_evomt.recipe_parts import budget, offline_main_job
+
+    config = budget(offline_main_job(), generations=1, candidates=2, validations=1,
+                    steps=5, batch_size=32, validation_examples=64)
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,60 @@
+"""Recipes load from any folder: their shared part is the package's `recipe_parts`."""
+
+import shutil
+import sys
+from pathlib import Path as FsPath
+
+import pytest
+
+from keras_evomt.errors import UserInputError
+from keras_evomt.recipe import RECIPES_DIR, load_recipe
+
+SPECS = ["baselines.py:finetune_all", "mu2net_69.py", "offline_mini.py"]  # every recipe
+
+
+def test_every_recipe_is_tried():
+    assert sorted(s.partition(":")[0] for s in SPECS) == sorted(
+        p.name for p in RECIPES_DIR.glob("*.py")
+    )
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_recipe_copied_outside_the_checkout_loads(spec, tmp_path, monkeypatch):
+    name, _, variant = spec.partition(":")
+    copy = tmp_path / "elsewhere" / f"my_{name}"
+    copy.parent.mkdir()
+    shutil.copy(RECIPES_DIR / name, copy)
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    config = load_recipe(f"{copy}:{variant}", ["generations=1"])
+    assert config.generations == 1 and config.tasks
+    assert sys.path == before  # nothing was inserted to reach a sibling module
+    assert "from common" not in copy.read_text()
+
+
+def test_the_smoke_variant_of_a_copied_recipe_loads_by_absolute_path(tmp_path, monkeypatch):
+    copy = FsPath(tmp_path) / "offline_mini.py"
+    shutil.copy(RECIPES_DIR / "offline_mini.py", copy)
+    monkeypatch.chdir(tmp_path)
+    smoke = load_recipe(f"{copy}:smoke")
+    main = load_recipe(str(copy))
+    assert smoke.steps_per_validation < main.steps_per_validation
+    assert smoke.to_dict() == load_recipe("offline_mini:smoke").to_dict()
+
+
+def test_a_missing_recipe_lists_the_recipes_there_are(tmp_path):
+    with pytest.raises(UserInputError, match="offline_mini") as error:
+        load_recipe(str(tmp_path / "nope.py"))
+    assert "recipe_parts" not in str(error.value)
+
+
+def test_without_a_recipes_folder_a_missing_recipe_asks_for_a_file(tmp_path, monkeypatch):
+    import keras_evomt.recipe
+
+    monkeypatch.setattr(keras_evomt.recipe, "RECIPES_DIR", tmp_path / "site-packages" / "recipes")
+    with pytest.raises(UserInputError, match="recipe 'offline_mini' not found") as error:
+        load_recipe("offline_mini")
+    assert "FILE.py[:variant]" in str(error.value.hint)
+    copy = tmp_path / "offline_mini.py"
+    shutil.copy(RECIPES_DIR / "offline_mini.py", copy)
+    assert load_recipe(f"{copy}:smoke").tasks

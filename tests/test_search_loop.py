@@ -1,0 +1,176 @@
+"""The search loop end to end: transfer, no forgetting, failures, resume (search/loop.py)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_evomt.errors import EvomtError
+from keras_evomt.observe import Observer
+from keras_evomt.search import Search
+from keras_evomt.search.journal import CandidateJournal
+from tests.helpers import (
+    REPO,
+    child_env,
+    digits,
+    kill_mid_generation_and_resume,
+    tiny_search_config,
+)
+
+
+@pytest.mark.slow
+def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
+    config = tiny_search_config(("digits", "textures", "lfw_faces"))
+    config.candidates_per_generation = 3
+    search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
+    probe = digits(8)[0]
+    fingerprints, predictions = {}, {}
+    for task in config.tasks:
+        search.evolve(task)
+        for old in fingerprints:
+            assert search.system.fingerprint(old) == fingerprints[old]
+            np.testing.assert_array_equal(search.system.model(old)(probe), predictions[old])
+        fingerprints[task] = search.system.fingerprint(task)
+        predictions[task] = search.system.model(task)(probe).numpy()
+    paths = search.system.paths
+    assert all("test_accuracy" in p.metrics for p in paths.values())
+    assert (tmp_path / "tb").is_dir()
+    # The first generation of a later task tries several sources (other tasks, the root).
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    assert len(records) == 3 * 3 and all("hparams" in r and "quality" in r for r in records)
+    for task, sources in (("textures", 2), ("lfw_faces", 3)):
+        first = [r for r in records if r["task"] == task and r["generation"] == 0]
+        tried = {r["parent"].rsplit("#", 1)[0] for r in first}
+        assert len(tried) == sources, (task, tried)
+
+
+@pytest.mark.slow
+def test_a_nan_candidate_is_recorded_and_the_search_goes_on(tmp_path):
+    config = tiny_search_config(("digits",))
+    config.space.opt_lr = [1e30]
+    config.defaults.opt_lr = 1e30
+    config.max_consecutive_failures = 2
+    search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
+    with pytest.raises(EvomtError, match="2 candidates of 'digits' failed in a row"):
+        search.evolve("digits")
+    state = json.loads((tmp_path / "search" / "state.json").read_text())
+    assert "became nan" in state["population"]["proposals"][0]["outcome"]["failed"]
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
+    from keras_evomt import store
+
+    config = tiny_search_config(("digits", "textures"))
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.run()
+        newest = search.state.system_state
+    # The state the search state names (textures finished) is damaged; the one before it
+    # still has textures in flight.
+    (store.system_dir(tmp_path) / f"manifest-{newest:08d}.json").write_text("{")
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        system = search.run()
+    assert list(system.paths) == ["digits", "textures"]
+    assert "test_accuracy" in system.paths["textures"].metrics
+
+
+@pytest.mark.slow
+def test_a_generation_shares_its_image_size_and_data_hyperparameters(tmp_path, monkeypatch):
+    from keras_evomt.observe import CandidateLog
+
+    records = []
+    monkeypatch.setattr(
+        CandidateLog,
+        "finished",
+        lambda log, record, hp: records.append(
+            (record, {k: v for k, v in hp.items() if k.startswith("ds_")})
+        ),
+    )
+    config = tiny_search_config(("digits",))
+    config.generations, config.candidates_per_generation = 3, 2
+    config.space.image_size = [16, 24, 32, 40]
+    config.space._mu_ = [1.0]
+    config.defaults._mu_ = 1.0  # every key moves each generation
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.evolve("digits")
+    by_generation: dict[int, set] = {}
+    for record, data in records:
+        by_generation.setdefault(record["generation"], set()).add(
+            (record["image_size"], tuple(sorted(data.items())))
+        )
+    assert sorted(by_generation) == [0, 1, 2]
+    assert all(len(shared) == 1 for shared in by_generation.values())
+    assert len({next(iter(s))[0] for s in by_generation.values()}) > 1  # sizes did change
+
+
+RUN = """
+import sys
+sys.path.insert(0, {root!r})
+from keras_evomt.observe import Observer
+from keras_evomt.search import Search
+from tests.helpers import tiny_search_config
+config = tiny_search_config(("digits", "textures"))
+config.candidates_per_generation = 3
+Search(config, {workdir!r}, observer=Observer({workdir!r}, quiet=True)).run()
+"""
+
+
+def _fingerprints(workdir):
+    from keras_evomt.system import System
+
+    system = System.load(workdir)
+    return {t: system.fingerprint(t) for t in system.paths}, len(system.components)
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_to_the_same_system(tmp_path):
+    root = str(REPO)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(
+        [sys.executable, "-c", RUN.format(root=root, workdir=str(whole))],
+        check=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=child_env(),
+    )
+    kill_mid_generation_and_resume(RUN.format(root=root, workdir=str(killed)), killed, "digits")
+    assert _fingerprints(killed) == _fingerprints(whole)
+
+    def candidates(workdir):
+        lines = CandidateJournal(workdir / "search" / "candidates.jsonl").read()
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in lines]
+
+    assert candidates(killed) == candidates(whole) and len(candidates(whole)) == 6
+
+
+@pytest.mark.slow
+def test_a_generation_draws_its_parents_from_the_population_as_it_began(tmp_path):
+    config = tiny_search_config(("digits",))
+    config.generations, config.candidates_per_generation = 3, 3
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.evolve("digits")
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    assert [r["generation"] for r in records] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert {r["parent"] for r in records if r["generation"] == 0} == {"root"}
+    for generation in (1, 2):
+        mine = {r["id"] for r in records if r["generation"] == generation}
+        earlier_members = {r["id"] for r in records if r["generation"] < generation and r["joined"]}
+        parents = {r["parent"] for r in records if r["generation"] == generation}
+        assert not parents & mine  # never a sibling of the same generation
+        assert parents <= earlier_members | {"root"}
+
+
+def test_missing_data_stops_a_run_before_anything_trains(tmp_path):
+    from keras_evomt.errors import MissingDataError
+
+    config = tiny_search_config(("digits", "cifar100", "svhn_cropped"))
+    config.data.data_dir = str(tmp_path / "tfds")  # empty: no TFDS data prepared
+    workdir = tmp_path / "run"
+    with Search(config, workdir, observer=Observer(workdir, quiet=True)) as search:
+        with pytest.raises(MissingDataError) as error:
+            search.run()
+    assert "cifar100" in str(error.value) and "svhn_cropped" in str(error.value)  # all at once
+    assert not search.system.paths and search.state.position == 0
+    assert not CandidateJournal(workdir / "search" / "candidates.jsonl").read()

@@ -1,0 +1,33 @@
+"""The search state (search/state.py)."""
+
+from keras_evomt.search import Population
+
+
+def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_path):
+    from keras_evomt.search.state import SearchState
+
+    class Saved:  # stands for a System: numbered saves
+        number = 0
+
+        def save(self, workdir, keep):
+            self.number += 1
+            return self.number
+
+    state, system = SearchState.new(seed=3), Saved()
+    state.population = Population.start("a", ["root"], None)
+    state.rng.random()
+    for position in range(4):
+        state.position = position
+        state.offspring = {"a": {"root": position}}
+        state.commit(tmp_path, system, keep=2)
+    opened = SearchState.open(tmp_path, seed=3)
+    assert opened.to_dict() == state.to_dict() and opened.population == state.population
+    assert sorted(opened.checkpoints) == ["3", "4"]  # as many as the system states kept
+    opened.rewind_to(3, info={})
+    assert opened.position == 2 and opened.offspring == {"a": {"root": 2}}
+    assert opened.population is None
+    # Version 1 kept the bookkeeping in the system's info: taken over on opening.
+    legacy = SearchState.from_dict({"version": 1, "position": 1}, seed=3)
+    info = {"offspring": {"a": {"root": 5}}, "sequence_position": 1, "root": "vit_tiny"}
+    legacy.adopt_legacy(info)
+    assert legacy.offspring == {"a": {"root": 5}} and info == {"root": "vit_tiny"}
