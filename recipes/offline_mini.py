@@ -22,17 +22,31 @@ Compare:   the same tasks at the same training steps per task with
            runs/finetune`; tools/bench_quality.py runs all three.
 
 Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the end-to-end
-           tests run).
+           tests run); size_scale_100 (score = accuracy, as the µ2Net notebook),
+           size_scale_90 (the default), _85, _80; layers (num_layers mutates over 1..4,
+           dropping top blocks or growing them back). Combine with a comma:
+           `offline_mini.py:size_scale_85,layers`.
 """
 
 from __future__ import annotations
 
 from keras_evomt.recipe_parts import budget, offline_main_job
 
+SIZE_SCALES = (100, 90, 85, 80)
+
 
 def get_config(variant: str | None = None):
     config = offline_main_job()
-    if variant == "smoke":
+    for name in (variant or "").split(","):
+        _apply_variant(config, name)
+    return config
+
+
+def _apply_variant(config, name: str) -> None:
+    scales = {f"size_scale_{n}": n for n in SIZE_SCALES}
+    if name == "":
+        return
+    if name == "smoke":
         config.tasks = ["digits", "textures"]
         config.root.name = "vit_tiny"
         config.root.checkpoint = ""
@@ -45,6 +59,13 @@ def get_config(variant: str | None = None):
             batch_size=32,
             validation_examples=128,
         )
-    elif variant is not None:
-        raise ValueError(f"unknown variant {variant!r}; offline_mini has: smoke")
-    return config
+    elif name in scales:
+        config.score.base_params = scales[name] / 100
+    elif name == "layers":
+        config.space.num_layers = [1, 2, 3, 4]
+    else:
+        raise ValueError(
+            f"unknown variant {name!r}; offline_mini has: smoke, layers, "
+            + ", ".join(scales)
+            + " (combine with a comma)"
+        )

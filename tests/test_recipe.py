@@ -58,3 +58,15 @@ def test_without_a_recipes_folder_a_missing_recipe_asks_for_a_file(tmp_path, mon
     copy = tmp_path / "offline_mini.py"
     shutil.copy(RECIPES_DIR / "offline_mini.py", copy)
     assert load_recipe(f"{copy}:smoke").tasks
+
+
+def test_offline_mini_size_scale_variants_combine():
+    default = load_recipe("offline_mini.py")
+    assert (default.score.base_params, default.score.root_shares) == (0.9, True)
+    assert "num_layers" not in default.space
+    config = load_recipe("offline_mini.py:size_scale_85,layers")
+    assert config.score.base_params == 0.85
+    assert list(config.space.num_layers) == [1, 2, 3, 4]
+    assert load_recipe("offline_mini.py:size_scale_100").score.base_params == 1.0
+    with pytest.raises(UserInputError, match="size_scale_90"):
+        load_recipe("offline_mini.py:size_scale_50")
