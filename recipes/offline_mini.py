@@ -6,13 +6,14 @@ tools/pretrain_root.py; Fashion-MNIST is not one of the tasks).
 
 Command:   evomt run recipes/offline_mini.py --workdir runs/offline_mini
 Hardware:  2 CPU cores, 4 GB of memory.
-Time:      measured 16.8 minutes on a shared machine (2 CPU cores, load average 4-12 from
-           other work: tools/bench_quality.py, 2026-11-30); less on an idle one.
+Time:      measured 8.6 minutes of search on 2 idle CPU cores (tools/bench_quality.py,
+           2026-11-30 19:30 UTC); 16.8 minutes when the machine was shared.
 Result:    measured then: test accuracy digits 94.2%, textures 91.1% (its best path
            descends from digits'), lfw_faces 97.5%: mean 94.3%, where fine-tune-all and
            independent models at the same 1,440 training steps per task reach 93.0% and
            88.6%; every earlier fingerprint unchanged. µ2Net's accounted parameters per
-           task are 0.66x a full model's (BENCHMARKS.md, "Quality at equal steps").
+           task are 0.58x a full model's (0.66x scoring accuracy alone: BENCHMARKS.md,
+           "Quality at equal steps" and "Size scale").
 Budget:    6 generations x 2 candidates x 3 rounds x 40 steps (batch 64) per task: few
            candidates per generation, so the best path's chain of parents keeps more of
            the training (3 x 4 measured 91.2% mean against 92.4% and 92.5%, 0.45x parameters).

@@ -14,8 +14,8 @@ JSON line last:
      "equal_steps": true}           # every method trained each task for as many steps
 
 Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--no-write]
-Hardware:  2 CPU cores; measured 39 minutes with the machine shared by other work (load
-           average 2-12; BENCHMARKS.md), not yet timed on an idle machine.
+Hardware:  2 CPU cores; measured 20.4 minutes on an idle machine, 39 minutes when it was
+           shared by other work (BENCHMARKS.md).
 """
 
 from __future__ import annotations
