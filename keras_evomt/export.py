@@ -71,14 +71,7 @@ def export_task(
         )
     model = standalone_model(system, task)
     contract = preprocessing_contract(system, task, model, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "keras":
-        _write_keras(model, out)
-    else:
-        _write_savedmodel(model, contract, out)
-    store.atomic_write_json(contract_path(out), contract)
-    _readable(contract_path(out))
-    return out
+    return _write_export(model, contract, out, fmt, _write_savedmodel)
 
 
 def export_tasks(
@@ -115,11 +108,16 @@ def export_tasks(
     tasks = list(system.paths) if tasks is None else tasks
     model = multitask_model(system, tasks, copy=True)
     contract = multitask_contract(system, tasks, fmt)
+    return _write_export(model, contract, out, fmt, _write_multitask_savedmodel)
+
+
+def _write_export(model, contract: dict, out: FsPath, fmt: str, write_savedmodel) -> FsPath:
+    """Writes `model` as `fmt` to `out` and its contract beside it (readable by all)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "keras":
         _write_keras(model, out)
     else:
-        _write_multitask_savedmodel(model, contract, out)
+        write_savedmodel(model, contract, out)
     store.atomic_write_json(contract_path(out), contract)
     _readable(contract_path(out))
     return out

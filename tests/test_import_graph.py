@@ -66,10 +66,16 @@ def _defining_module(package: str, name: str) -> str | None:
 
 
 def _lazy_names(package: str) -> dict[str, str]:
-    """{name: module} of a package whose `__init__` defines `__getattr__` (its `_WHERE`
+    """{name: module} of a package whose `__init__` binds `__getattr__` (its `_WHERE`
     table; such an `__init__` imports nothing eagerly, so importing it here is cheap)."""
     tree = _tree(package)
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+    if not any(
+        isinstance(n, ast.FunctionDef)
+        and n.name == "__getattr__"
+        or isinstance(n, ast.Assign)
+        and "__getattr__" in ast.unparse(n.targets[0])
+        for n in tree.body
+    ):
         return {}
     return importlib.import_module(package)._WHERE
 

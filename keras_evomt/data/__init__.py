@@ -12,7 +12,7 @@ Example:
         DATA_HPARAM_DEFAULTS, image_size=32, batch_size=16, seed=0)))
 """
 
-import importlib
+from keras_evomt.lazy import lazy_attributes
 
 _WHERE = {
     "DATA_HPARAM_DEFAULTS": "keras_evomt.data.pipeline",
@@ -27,14 +27,4 @@ _WHERE = {
 }
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'keras_evomt.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
