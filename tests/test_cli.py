@@ -188,8 +188,21 @@ def test_mu2net_69_tiny_short_runs_the_first_reference_tasks_on_mock_data(tmp_pa
     assert [t["task"] for t in status["tasks"]] == ["imagenet2012", "cifar100", "cifar10"]
 
 
+@pytest.fixture
+def eager_functions():
+    """tf.functions run as plain Python: no trace per architecture (the 69 tasks' 69 head
+    sizes would cost about 4 s each). Graph mode runs these paths in tiny_short above."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
 @pytest.mark.slow
-def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path):
+def test_mu2net_69_tiny_runs_all_69_tasks_on_mock_data(tmp_path, eager_functions):
     from keras_evomt.data import list_tasks
 
     result = evomt("run", "recipes/mu2net_69.py:tiny", "--workdir", tmp_path, "--quiet")
