@@ -98,9 +98,10 @@ def offline_main_job() -> ml_collections.ConfigDict:
 
 
 def steps_per_task(config: ml_collections.ConfigDict) -> int:
-    """Training steps a search spends on one task iteration (every candidate's)."""
+    """Training steps a search spends on one task over all its visits (every candidate's)."""
     return (
-        config.generations
+        config.task_iterations
+        * config.generations
         * config.candidates_per_generation
         * config.validations
         * config.steps_per_validation

@@ -3,7 +3,7 @@ candidate per task, no hyperparameter mutation, parent = the root.
 
 Each baseline gets the main job's tasks, root, data defaults and hyperparameter
 defaults (recipes/offline_mini.py), and as many training steps per task as the main
-job's search spends on a task (generations x candidates x validations x steps), as the
+job's search spends on a task (visits x generations x candidates x validations x steps), as the
 reference trains its baselines: validation rounds multiplied by the search's
 candidates per task, each round as long as the search's.
 
@@ -33,7 +33,10 @@ def get_config(variant: str | None = None):
     if variant not in VARIANTS:
         raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. Received: {variant!r}")
     config = offline_main_job()
-    rounds_per_search = config.generations * config.candidates_per_generation
+    rounds_per_search = (
+        config.task_iterations * config.generations * config.candidates_per_generation
+    )
+    config.task_iterations = 1  # one run per task, as long as all of the search's visits
     budget(
         config,
         generations=1,

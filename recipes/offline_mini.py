@@ -25,7 +25,8 @@ Compare:   the same tasks at the same training steps per task with
 Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the end-to-end
            tests run); size_scale_100 (score = accuracy, as the µ2Net notebook),
            size_scale_90 (the default), _85, _80; layers (num_layers mutates over 1..4,
-           dropping top blocks or growing them back). Combine with a comma:
+           dropping top blocks or growing them back); revisits (the task list twice,
+           3 generations a visit: the same steps per task). Combine with a comma:
            `offline_mini.py:size_scale_85,layers`.
 """
 
@@ -64,9 +65,14 @@ def _apply_variant(config, name: str) -> None:
         config.score.base_params = scales[name] / 100
     elif name == "layers":
         config.space.num_layers = [1, 2, 3, 4]
+    elif name == "revisits":
+        # The task list twice, 3 generations a visit: the same steps per task. A revisit
+        # may take up components that tasks after it added (BENCHMARKS.md, "Task revisits").
+        config.task_iterations = 2
+        config.generations = 3
     else:
         raise ValueError(
-            f"unknown variant {name!r}; offline_mini has: smoke, layers, "
+            f"unknown variant {name!r}; offline_mini has: smoke, layers, revisits, "
             + ", ".join(scales)
             + " (combine with a comma)"
         )

@@ -70,3 +70,15 @@ def test_offline_mini_size_scale_variants_combine():
     assert load_recipe("offline_mini.py:size_scale_100").score.base_params == 1.0
     with pytest.raises(UserInputError, match="size_scale_90"):
         load_recipe("offline_mini.py:size_scale_50")
+
+
+def test_revisits_and_baselines_train_each_task_as_many_steps_as_the_main_job():
+    from keras_evomt.recipe_parts import steps_per_task
+
+    default = load_recipe("offline_mini.py")
+    revisits = load_recipe("offline_mini.py:revisits")
+    assert (revisits.task_iterations, revisits.generations) == (2, 3)
+    assert steps_per_task(revisits) == steps_per_task(default) == 1440
+    baseline = load_recipe("baselines.py:finetune_all")
+    assert baseline.task_iterations == 1
+    assert steps_per_task(baseline) == steps_per_task(default)

@@ -10,10 +10,11 @@ JSON line last:
      "params_per_task_ratio": ..,   # µ2Net's accounted params per task / a full model's
      "tasks_with_transfer": ..,     # best path descends from, or shares a component
                                     # added by, an earlier task
-     "fingerprints_changed": ..,    # earlier tasks whose fingerprint changed later
+     "fingerprints_changed": ..,    # tasks whose fingerprint another task changed
      "equal_steps": true}           # every method trained each task for as many steps
 
-Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--no-write]
+Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant revisits]
+           [--no-write]
 Hardware:  2 CPU cores; measured 20.4 minutes on an idle machine, 39 minutes when it was
            shared by other work (BENCHMARKS.md).
 """
@@ -46,7 +47,8 @@ HEADING = "## Quality at equal steps"
 
 
 class _Fingerprints(Observer):
-    """Records every finished task's fingerprint, and re-checks the earlier ones."""
+    """Records every finished task's fingerprint, and re-checks the other tasks' (a task's
+    own revisit may change its own path)."""
 
     def __init__(self, workdir, search_ref):
         super().__init__(workdir, quiet=True)
@@ -58,7 +60,7 @@ class _Fingerprints(Observer):
         super().task_finished(task, *args, **kwargs)
         system = self.search_ref[0].system
         for earlier, fingerprint in self.at_finish.items():
-            if system.fingerprint(earlier) != fingerprint:
+            if earlier != task and system.fingerprint(earlier) != fingerprint:
                 self.changed.add(earlier)
         self.at_finish[task] = system.fingerprint(task)
 
@@ -88,7 +90,8 @@ def run_method(recipe: str, workdir: FsPath, overrides: list[str]) -> dict:
 
 
 def transfer(system: System) -> list[str]:
-    """Tasks whose best path descends from, or shares a component added by, an earlier task."""
+    """Tasks whose best path descends from another task's path (on a revisit, possibly a
+    task introduced after it), or shares a component added by an earlier task."""
     tasks = list(system.paths)
     found = []
     for index, task in enumerate(tasks):
@@ -99,7 +102,7 @@ def transfer(system: System) -> list[str]:
             for cid in path.components
             if cid not in system.root.components and system.users(cid) & earlier
         }
-        if path.origin in earlier or shared:
+        if path.origin in set(tasks) - {task} or shared:
             found.append(task)
     return found
 
@@ -117,6 +120,9 @@ def params_ratio(system: System) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/bench_quality")
+    parser.add_argument(
+        "--variant", default="", help="of recipes/offline_mini.py for µ2Net, e.g. revisits"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("--benchmarks", default="BENCHMARKS.md")
@@ -124,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     base = FsPath(args.workdir)
     shutil.rmtree(base, ignore_errors=True)
     started = time.perf_counter()
+    recipes = dict(METHODS, mu2net=":".join(filter(None, [METHODS["mu2net"], args.variant])))
     results = {
-        name: run_method(recipe, base / name, args.overrides) for name, recipe in METHODS.items()
+        name: run_method(recipe, base / name, args.overrides) for name, recipe in recipes.items()
     }
     total = time.perf_counter() - started
     mu2net = results["mu2net"]
