@@ -51,6 +51,24 @@ def budget(
     return config
 
 
+def size_scale(variant: str, scales: tuple[int, ...]) -> float | None:
+    """The score base of a recipe's `size_scale_N` variant (N/100) when N is one of
+    `scales`, else None: the reference's "size scale" configurations.
+
+    Example:
+        size_scale("size_scale_90", (98, 90)) == 0.9
+    """
+    number = variant.removeprefix("size_scale_")
+    if number != variant and number.isdigit() and int(number) in scales:
+        return int(number) / 100
+    return None
+
+
+def size_scale_names(scales: tuple[int, ...]) -> str:
+    """The `size_scale_N` variant names, for a recipe's error message."""
+    return ", ".join(f"size_scale_{n}" for n in scales)
+
+
 def base() -> ml_collections.ConfigDict:
     return default_config()
 

@@ -27,7 +27,7 @@ Variants combine with a comma: `mu2net_69.py:vtab_1k,size_scale_90`.
 from __future__ import annotations
 
 from keras_evomt.data import list_tasks
-from keras_evomt.recipe_parts import base, budget, small_vit
+from keras_evomt.recipe_parts import base, budget, size_scale, size_scale_names, small_vit
 
 BENCHMARKS = ("vit", "vtab_full", "vdd", "chars", "vtab_1k")
 SIZE_SCALES = (98, 95, 90, 70, 30, 2)
@@ -63,9 +63,9 @@ def _reference():
 def _apply_variant(config, variant: str | None) -> None:
     if variant is None:
         return
-    scales = {f"size_scale_{n}": n for n in SIZE_SCALES}
-    if variant in scales:
-        config.score.base_params = scales[variant] / 100
+    scale = size_scale(variant, SIZE_SCALES)
+    if scale is not None:
+        config.score.base_params = scale
         config.space.num_layers = list(range(1, 25))
     elif variant in BENCHMARKS:
         config.tasks = list_tasks(variant)
@@ -86,5 +86,5 @@ def _apply_variant(config, variant: str | None) -> None:
     else:
         raise ValueError(
             f"unknown variant {variant!r}; mu2net_69 has: {', '.join(BENCHMARKS)}, tiny, "
-            f"tiny_short, {', '.join(scales)}"
+            f"tiny_short, {size_scale_names(SIZE_SCALES)}"
         )

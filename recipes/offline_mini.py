@@ -32,7 +32,7 @@ Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the en
 
 from __future__ import annotations
 
-from keras_evomt.recipe_parts import budget, offline_main_job
+from keras_evomt.recipe_parts import budget, offline_main_job, size_scale, size_scale_names
 
 SIZE_SCALES = (100, 90, 85, 80)
 
@@ -45,7 +45,7 @@ def get_config(variant: str | None = None):
 
 
 def _apply_variant(config, name: str) -> None:
-    scales = {f"size_scale_{n}": n for n in SIZE_SCALES}
+    scale = size_scale(name, SIZE_SCALES)
     if name == "":
         return
     if name == "smoke":
@@ -61,8 +61,8 @@ def _apply_variant(config, name: str) -> None:
             batch_size=32,
             validation_examples=128,
         )
-    elif name in scales:
-        config.score.base_params = scales[name] / 100
+    elif scale is not None:
+        config.score.base_params = scale
     elif name == "layers":
         config.space.num_layers = [1, 2, 3, 4]
     elif name == "revisits":
@@ -73,6 +73,6 @@ def _apply_variant(config, name: str) -> None:
     else:
         raise ValueError(
             f"unknown variant {name!r}; offline_mini has: smoke, layers, revisits, "
-            + ", ".join(scales)
+            + size_scale_names(SIZE_SCALES)
             + " (combine with a comma)"
         )

@@ -95,3 +95,12 @@ def test_bad_arguments_are_reported_with_the_value():
         build_root("vit_x")
     with pytest.raises(UserInputError, match="not a multiple"):
         build_root("vit_tiny", image_size=30)
+
+
+def test_the_package_exports_every_component_name_and_no_other():
+    import keras_evomt
+    from keras_evomt import components
+
+    assert sorted(keras_evomt._COMPONENTS) == sorted(components.__all__)
+    for name in components.__all__:
+        assert getattr(keras_evomt, name) is getattr(components, name)

@@ -72,6 +72,14 @@ def test_offline_mini_size_scale_variants_combine():
         load_recipe("offline_mini.py:size_scale_50")
 
 
+def test_mu2net_69_size_scale_variants_set_the_base_and_num_layers():
+    config = load_recipe("mu2net_69.py:vtab_1k,size_scale_90")
+    assert config.score.base_params == 0.9 and list(config.space.num_layers) == list(range(1, 25))
+    assert load_recipe("mu2net_69.py").score.base_params == 1.0
+    with pytest.raises(UserInputError, match="size_scale_98"):
+        load_recipe("mu2net_69.py:size_scale_50")
+
+
 def test_revisits_and_baselines_train_each_task_as_many_steps_as_the_main_job():
     from keras_evomt.recipe_parts import steps_per_task
 
