@@ -13,6 +13,7 @@ from __future__ import annotations
 import ml_collections
 
 from keras_evomt.search import default_config
+from keras_evomt.search.config import candidates_per_task
 
 
 def small_vit(
@@ -40,10 +41,13 @@ def budget(
     steps: int,
     batch_size: int,
     validation_examples: int,
+    first_candidates: int = 0,
 ) -> ml_collections.ConfigDict:
-    """The search budget keys every recipe shares (so `--set generations=1` works)."""
+    """The search budget keys every recipe shares (so `--set generations=1` works);
+    `first_candidates`: a task iteration's first generation's (0 = `candidates`)."""
     config.generations = generations
     config.candidates_per_generation = candidates
+    config.first_generation_candidates = first_candidates
     config.validations = validations
     config.steps_per_validation = steps
     config.batch_size = batch_size
@@ -117,10 +121,4 @@ def offline_main_job() -> ml_collections.ConfigDict:
 
 def steps_per_task(config: ml_collections.ConfigDict) -> int:
     """Training steps a search spends on one task over all its visits (every candidate's)."""
-    return (
-        config.task_iterations
-        * config.generations
-        * config.candidates_per_generation
-        * config.validations
-        * config.steps_per_validation
-    )
+    return candidates_per_task(config) * config.validations * config.steps_per_validation

@@ -3,7 +3,7 @@ candidate per task, no hyperparameter mutation, parent = the root.
 
 Each baseline gets the main job's tasks, root, data defaults and hyperparameter
 defaults (recipes/offline_mini.py), and as many training steps per task as the main
-job's search spends on a task (visits x generations x candidates x validations x steps), as the
+job's search spends on a task (its candidates over every visit x validations x steps), as the
 reference trains its baselines: validation rounds multiplied by the search's
 candidates per task, each round as long as the search's.
 
@@ -19,6 +19,7 @@ Result:    per-task accuracies and parameter counts of each baseline.
 from __future__ import annotations
 
 from keras_evomt.recipe_parts import budget, offline_main_job
+from keras_evomt.search.config import candidates_per_task
 
 VARIANTS = ("finetune_all", "freeze_bottom", "adapters", "independent")
 CLONE_MODES = {
@@ -33,9 +34,7 @@ def get_config(variant: str | None = None):
     if variant not in VARIANTS:
         raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. Received: {variant!r}")
     config = offline_main_job()
-    rounds_per_search = (
-        config.task_iterations * config.generations * config.candidates_per_generation
-    )
+    rounds_per_search = candidates_per_task(config)
     config.task_iterations = 1  # one run per task, as long as all of the search's visits
     budget(
         config,

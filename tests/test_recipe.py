@@ -87,6 +87,8 @@ def test_revisits_and_baselines_train_each_task_as_many_steps_as_the_main_job():
     revisits = load_recipe("offline_mini.py:revisits")
     assert (revisits.task_iterations, revisits.generations) == (2, 3)
     assert steps_per_task(revisits) == steps_per_task(default) == 1440
+    wide_first = ["generations=10", "candidates_per_generation=1", "first_generation_candidates=3"]
+    assert steps_per_task(load_recipe("offline_mini.py", wide_first)) == 1440
     baseline = load_recipe("baselines.py:finetune_all")
     assert baseline.task_iterations == 1
     assert steps_per_task(baseline) == steps_per_task(default)

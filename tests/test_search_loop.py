@@ -23,7 +23,8 @@ from tests.helpers import (
 @pytest.mark.slow
 def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     config = tiny_search_config(("digits", "textures", "lfw_faces"))
-    config.candidates_per_generation = 3
+    config.generations, config.candidates_per_generation = 2, 1
+    config.first_generation_candidates = 3  # the sources; then one candidate a generation
     search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
     probe = digits(8)[0]
     fingerprints, predictions = {}, {}
@@ -39,7 +40,9 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     assert (tmp_path / "tb").is_dir()
     # The first generation of a later task tries several sources (other tasks, the root).
     records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
-    assert len(records) == 3 * 3 and all("hparams" in r and "quality" in r for r in records)
+    assert all("hparams" in r and "quality" in r for r in records)
+    for task in config.tasks:
+        assert [r["generation"] for r in records if r["task"] == task] == [0, 0, 0, 1]
     for task, sources in (("textures", 2), ("lfw_faces", 3)):
         first = [r for r in records if r["task"] == task and r["generation"] == 0]
         tried = {r["parent"].rsplit("#", 1)[0] for r in first}

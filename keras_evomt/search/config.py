@@ -32,6 +32,9 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.generations = 4
     c.candidates_per_generation = 32
+    # A task iteration's first generation, whose parents are other tasks' paths and the
+    # root: 0 = candidates_per_generation (the reference: every generation one per device).
+    c.first_generation_candidates = 0
     c.validations = 4
     c.steps_per_validation = 0  # 0: the reference rule, min(train, examples_per_validation)
     c.examples_per_validation = 128_116
@@ -89,6 +92,22 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def generation_width(config: ml_collections.ConfigDict, generation: int) -> int:
+    """How many candidates generation `generation` (0 = a task iteration's first) proposes.
+
+    Example:
+        generation_width(config, 0)  # config.first_generation_candidates, when set
+    """
+    first = int(config.first_generation_candidates)
+    return first if generation == 0 and first else int(config.candidates_per_generation)
+
+
+def candidates_per_task(config: ml_collections.ConfigDict) -> int:
+    """Candidates a search trains for one task over all its visits (task_iterations)."""
+    per_visit = sum(generation_width(config, g) for g in range(config.generations))
+    return config.task_iterations * per_visit
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks a search config before any work; raises UserInputError naming the key.
 
@@ -114,6 +133,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ):
         if int(config[key]) < 1:
             fail(key, config[key], "it must be at least 1")
+    if int(config.first_generation_candidates) < 0:
+        fail(
+            "first_generation_candidates",
+            config.first_generation_candidates,
+            "0 (as candidates_per_generation) or more",
+        )
     if config.training.steps_per_call < 0:
         fail("training.steps_per_call", config.training.steps_per_call, "0 (by device) or more")
     if config.training.jit_compile and config.distribute.strategy in (

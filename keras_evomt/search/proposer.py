@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_evomt.path import ROOT, Path
+from keras_evomt.search.config import generation_width
 from keras_evomt.search.mutation import MutationOptions, make_candidate, structure_hparams
 from keras_evomt.search.parents import choose_parent
 from keras_evomt.search.population import Population
@@ -65,7 +66,7 @@ class Proposer:
             self.config.seed, task.name, f"generation/{population.serial}"
         )
         ranked = population.ranked_ids()
-        for index in range(self.config.candidates_per_generation):
+        for index in range(generation_width(self.config, population.generation)):
             device = devices[index % len(devices)]
             child = self._propose(task, population, ranked, device)
             population.proposals.append({"path": child.to_json(), "device": device})
