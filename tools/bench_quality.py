@@ -8,8 +8,8 @@ JSON line last:
 
     {"mean_test_accuracy": {"mu2net": .., "finetune_all": .., "independent": ..},
      "params_per_task_ratio": ..,   # µ2Net's accounted params per task / a full model's
-     "tasks_with_transfer": ..,     # best path descends from, or shares a component
-                                    # added by, an earlier task
+     "tasks_with_transfer": ..,     # best path descends from another task's, or shares
+                                    # a component added by an earlier task
      "fingerprints_changed": ..,    # tasks whose fingerprint another task changed
      "equal_steps": true}           # every method trained each task for as many steps
 
