@@ -87,10 +87,15 @@ def offline_main_job() -> ml_collections.ConfigDict:
     # (tools/pretrain_root.py; the file ships in keras_evomt/pretrained/).
     config.root.checkpoint = "builtin:vit_mini_fashion_mnist"
     config.tasks = ["digits", "textures", "lfw_faces"]
+    # The task list twice, one candidate a generation: on one device candidates run in
+    # turn, so a chain of single candidates keeps more of a task's training, and a revisit
+    # may take up what the tasks after it added (BENCHMARKS.md, "Revisits, one candidate
+    # a generation").
+    config.task_iterations = 2
     budget(
         config,
         generations=6,
-        candidates=2,
+        candidates=1,
         validations=3,
         steps=40,
         batch_size=64,

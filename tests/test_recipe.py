@@ -80,15 +80,19 @@ def test_mu2net_69_size_scale_variants_set_the_base_and_num_layers():
         load_recipe("mu2net_69.py:size_scale_50")
 
 
-def test_revisits_and_baselines_train_each_task_as_many_steps_as_the_main_job():
+def test_every_layout_and_the_baselines_train_each_task_as_many_steps():
     from keras_evomt.recipe_parts import steps_per_task
 
     default = load_recipe("offline_mini.py")
-    revisits = load_recipe("offline_mini.py:revisits")
-    assert (revisits.task_iterations, revisits.generations) == (2, 3)
-    assert steps_per_task(revisits) == steps_per_task(default) == 1440
+    layouts = {"": (2, 6, 1), ":pairs": (1, 6, 2), ":revisit_pairs": (2, 3, 2)}
+    for variant, (visits, generations, candidates) in layouts.items():
+        config = load_recipe("offline_mini.py" + variant)
+        assert (config.task_iterations, config.generations) == (visits, generations)
+        assert config.candidates_per_generation == candidates
+        assert steps_per_task(config) == steps_per_task(default) == 1440
     wide_first = ["generations=10", "candidates_per_generation=1", "first_generation_candidates=3"]
-    assert steps_per_task(load_recipe("offline_mini.py", wide_first)) == 1440
+    assert steps_per_task(load_recipe("offline_mini.py:pairs", wide_first)) == 1440
     baseline = load_recipe("baselines.py:finetune_all")
     assert baseline.task_iterations == 1
     assert steps_per_task(baseline) == steps_per_task(default)
+    assert load_recipe("offline_mini.py:smoke").task_iterations == 1
