@@ -371,7 +371,8 @@ def accuracy_figure(system: System) -> Figure:
     ax.set_axisbelow(True)
     _task_axis(ax, labels)
     ax.set_title("Accuracy per task", fontsize=FONT + 2)
-    figure.legend(fontsize=FONT, frameon=False, loc="outside lower center", ncols=2)
+    if ax.get_legend_handles_labels()[0]:  # no accuracy recorded yet: no legend
+        figure.legend(fontsize=FONT, frameon=False, loc="outside lower center", ncols=2)
     return figure
 
 
