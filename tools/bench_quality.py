@@ -13,7 +13,7 @@ JSON line last:
      "fingerprints_changed": ..,    # tasks whose fingerprint another task changed
      "equal_steps": true}           # every method trained each task for as many steps
 
-Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant revisits]
+Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant pairs]
            [--no-write]
 Hardware:  2 CPU cores; measured 19.0 minutes on an idle machine (BENCHMARKS.md), 39
            minutes when it was shared by other work.
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/bench_quality")
     parser.add_argument(
-        "--variant", default="", help="of recipes/offline_mini.py for µ2Net, e.g. revisits"
+        "--variant", default="", help="of recipes/offline_mini.py for µ2Net, e.g. pairs"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
