@@ -21,6 +21,26 @@ REPO = FsPath(__file__).resolve().parent.parent  # the checkout these tests belo
 RECIPES = REPO / "recipes"
 
 
+def load_tool(name: str):
+    """tools/NAME.py as a module, imported as `python tools/NAME.py` would (tools/ on
+    sys.path while it loads, for its `benchmarks_md` import).
+
+    Example:
+        bench = load_tool("bench_input")
+    """
+    import importlib.util
+
+    tools = str(REPO / "tools")
+    spec = importlib.util.spec_from_file_location(name, os.path.join(tools, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, tools)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(tools)
+    return module
+
+
 def child_env(**changes: str) -> dict[str, str]:
     """The environment for a subprocess: it imports keras_evomt (and `tests`) from this
     checkout whatever its working directory, and TensorFlow stays quiet."""

@@ -1,29 +1,18 @@
 """tools/bench_quality.py's measures: parameters per task, transfer, fingerprints."""
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path as FsPath
 
 import pytest
 
 from keras_evomt.recipe import load_recipe
 from keras_evomt.search import Search
 from keras_evomt.system import ROOT
-
-TOOLS = FsPath(__file__).resolve().parent.parent / "tools"
+from tests.helpers import load_tool
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(TOOLS))  # as `python tools/bench_quality.py` has it
-    try:
-        spec = importlib.util.spec_from_file_location("bench_quality", TOOLS / "bench_quality.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(TOOLS))
+    return load_tool("bench_quality")
 
 
 @pytest.fixture(scope="module")

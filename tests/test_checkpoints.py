@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import pathlib
 import sys
@@ -17,9 +16,9 @@ from keras_evomt.components.vit import resize_position_table
 from keras_evomt.errors import UserInputError
 from keras_evomt.path import PathModel
 from keras_evomt.system import System
+from tests.helpers import load_tool
 
 SPEC = root_spec("vit_tiny")  # hidden 16, mlp 32, 2 heads, 2 blocks, patch 8, 32 px
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # Our variable -> AugReg (pre-Linen) name, written out here independently of the loader.
 BLOCK_NAMES = {
@@ -268,10 +267,7 @@ def test_positions_are_resized_at_load_time(npz, tensors):
 
 # === Ready roots (tools/convert_root.py) ===
 def _convert_cli():
-    spec = importlib.util.spec_from_file_location("convert_root", REPO / "tools/convert_root.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_tool("convert_root").main
 
 
 def test_convert_root_once_then_load_it_directly(tmp_path, npz):

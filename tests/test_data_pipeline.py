@@ -1,13 +1,12 @@
 """The reference input pipeline: preprocessing, ds_* augmentation, determinism."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_evomt.data import DATA_HPARAM_DEFAULTS, Task, pipeline
 from keras_evomt.errors import UserInputError
+from tests.helpers import load_tool
 
 PLAIN = dict(DATA_HPARAM_DEFAULTS, ds_crop=False, ds_flip_left_right=False)
 
@@ -185,15 +184,8 @@ def test_small_sets_are_cached_big_ones_are_not():
     assert pipeline.maybe_cache(ds, None) is ds
 
 
-def test_bench_input_writes_only_its_section(tmp_path, monkeypatch):
-    import importlib.util
-
-    tools = os.path.join(os.path.dirname(__file__), "..", "tools")
-    monkeypatch.syspath_prepend(tools)  # as `python tools/bench_input.py` has it
-    path = os.path.join(tools, "bench_input.py")
-    spec = importlib.util.spec_from_file_location("bench_input", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_input_writes_only_its_section(tmp_path):
+    bench = load_tool("bench_input")
     output = tmp_path / "BENCHMARKS.md"
     output.write_text("# Benchmarks\n\n## Input pipeline\n\nold\n\n## Search\n\nkept\n")
     args = ["--task", "digits", "--image-size", "16", "--batch-size", "4", "--batches", "1"]

@@ -2,7 +2,6 @@
 
 import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,7 @@ from keras_evomt.components import checkpoints
 from keras_evomt.data.offline import fashion_mnist_files_present
 from keras_evomt.errors import EvomtError, UserInputError
 from keras_evomt.system import System
-
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+from tests.helpers import load_tool
 
 
 def test_the_shipped_root_matches_its_checksum_and_loads():
@@ -52,11 +50,7 @@ def test_a_damaged_or_unknown_builtin_root_is_refused(tmp_path, monkeypatch):
     reason="needs Debian's dataset-fashion-mnist (CI installs it)",
 )
 def test_pretrain_tool_runs_on_a_short_budget(tmp_path):
-    sys.path.insert(0, str(TOOLS))
-    try:
-        import pretrain_root
-    finally:
-        sys.path.remove(str(TOOLS))
+    pretrain_root = load_tool("pretrain_root")
     out = tmp_path / "root.npz"
     figures = pretrain_root.pretrain(str(out), epochs=1, batch_size=64, limit=128, seed=0)
     assert 0.0 <= figures["test_accuracy"] <= 1.0 and figures["params"] > 100_000

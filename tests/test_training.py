@@ -11,7 +11,7 @@ from keras_evomt.errors import UserInputError
 from keras_evomt.training import CandidateTrainer, learning_rate_schedule
 from keras_evomt.training import distribute as dist
 from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
-from tests.helpers import digits, tiny_system, weights_of
+from tests.helpers import digits, load_tool, tiny_system, weights_of
 
 
 def _data():
@@ -162,18 +162,10 @@ def test_xla_under_data_parallelism_is_refused_up_front():
 
 
 @pytest.mark.slow
-def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, monkeypatch, capsys):
-    import importlib.util
+def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, capsys):
     import json
-    import os
 
-    tools = os.path.join(os.path.dirname(__file__), "..", "tools")
-    monkeypatch.syspath_prepend(tools)  # as `python tools/bench_accelerator.py` has it
-    spec = importlib.util.spec_from_file_location(
-        "bench_accelerator", os.path.join(tools, "bench_accelerator.py")
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool("bench_accelerator")
     output = tmp_path / "BENCHMARKS.md"
     output.write_text("# Benchmarks\n\n## Candidate cost\n\nkept\n")
     args = ["--models", "vit_tiny@32", "--precisions", "float32", "--xla", "off"]
