@@ -22,8 +22,8 @@ RECIPES = REPO / "recipes"
 
 
 def load_tool(name: str):
-    """tools/NAME.py as a module, imported as `python tools/NAME.py` would (tools/ on
-    sys.path while it loads, for its `benchmarks_md` import).
+    """The script `name` of the tools folder as a module, imported as running it would
+    import it (the tools folder on sys.path while it loads, for `benchmarks_md`).
 
     Example:
         bench = load_tool("bench_input")
