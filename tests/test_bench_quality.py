@@ -6,6 +6,7 @@ import pytest
 
 from keras_evomt.recipe import load_recipe
 from keras_evomt.search import Search
+from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.system import ROOT
 from tests.helpers import load_tool
 
@@ -25,12 +26,12 @@ def revisited(tmp_path_factory, bench):
     with Search(config, workdir, observer=observer) as search:
         ref.append(search)
         system = search.run()
-    return system, observer
+    return system, observer, workdir
 
 
 @pytest.mark.slow
 def test_params_ratio_counts_every_stored_parameter_once(bench, revisited):
-    system, _ = revisited
+    system, *_ = revisited
     paths = list(system.paths.values())
     stored = sum(system.params(c) for c in {cid for p in paths for cid in p.components})
     assert sum(system.accounted_params(p) for p in paths) == pytest.approx(stored)
@@ -41,8 +42,19 @@ def test_params_ratio_counts_every_stored_parameter_once(bench, revisited):
 
 
 @pytest.mark.slow
+def test_no_candidate_id_is_reused_on_a_revisit(revisited):
+    *_, workdir = revisited
+    records = CandidateJournal(workdir / "search" / "candidates.jsonl").read()
+    assert len(records) == 2 * 2 * 2  # 2 tasks x 2 visits x 2 candidates
+    ids = [r["id"] for r in records]
+    assert len(set(ids)) == len(ids), ids
+    for task in ("digits", "textures"):
+        assert [i for i in ids if i.startswith(task)] == [f"{task}#{n}" for n in range(4)]
+
+
+@pytest.mark.slow
 def test_no_revisit_changes_another_tasks_fingerprint(revisited):
-    system, observer = revisited
+    system, observer, _ = revisited
     assert set(observer.at_finish) == set(system.paths) and not observer.changed
 
 
@@ -65,7 +77,7 @@ def test_only_another_tasks_changed_fingerprint_counts(bench, tmp_path):
 
 @pytest.mark.slow
 def test_transfer_counts_descent_from_any_other_task(bench, revisited):
-    system, _ = revisited
+    system, *_ = revisited
     first, second = list(system.paths)
     own = {
         t: [c for c in p.components if c not in system.root.components]

@@ -19,3 +19,11 @@ def test_population_state_round_trips():
     population = Population.start("a", ["root"], None)
     population.offspring["root"] = 2
     assert Population.from_state(json.loads(json.dumps(population.get_state()))) == population
+
+
+def test_ids_continue_over_visits():
+    kept = Path(task="a", components=[], hparams={"image_size": 32}, id="a#1")
+    revisit = Population.start("a", ["root"], kept, serial=4)  # a#2, a#3 were dropped
+    assert revisit.new_id() == "a#4"
+    # A state written before serials were kept: numbered after the kept path.
+    assert Population.start("a", ["root"], kept).new_id() == "a#2"

@@ -137,6 +137,7 @@ class Search:
         self.state.offspring[task.name] = {
             pid: n for pid, n in population.offspring.items() if pid in kept
         }
+        self.state.serials[task.name] = population.serial
         self.system.end_task(best)
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
@@ -168,6 +169,7 @@ class Search:
             incumbent,
             self._score_of(incumbent) if incumbent else None,
             offspring=self.state.offspring.get(name),
+            serial=self.state.serials.get(name, 0),
         )
         self.state.population = population
         self._commit()

@@ -53,10 +53,15 @@ class Population:
         incumbent: Path | None,
         incumbent_score: float | None = None,
         offspring: dict[str, int] | None = None,
+        serial: int = 0,
     ) -> Population:
         """A new iteration's population: the task's kept path (on a revisit) as its
-        member, `offspring` counts carried over from earlier iterations of the task."""
-        population = cls(task=task, seeds=list(seeds), offspring=dict(offspring or {}))
+        member, `offspring` counts carried over from earlier iterations of the task,
+        and new ids numbered from `serial` (the task's next id over all its visits), so
+        no id names two candidates."""
+        population = cls(
+            task=task, seeds=list(seeds), offspring=dict(offspring or {}), serial=serial
+        )
         if incumbent is not None:
             quality = incumbent.metrics.get("validation_accuracy", 0.0)
             population.members[incumbent.id] = {
@@ -64,8 +69,9 @@ class Population:
                 "quality": quality,
                 "score": quality if incumbent_score is None else incumbent_score,
             }
-            serial = incumbent.id.rsplit("#", 1)[-1]
-            population.serial = int(serial) + 1 if serial.isdigit() else 0
+            number = incumbent.id.rsplit("#", 1)[-1]
+            if number.isdigit():  # a state written before serials were kept
+                population.serial = max(serial, int(number) + 1)
         return population
 
     def new_id(self) -> str:

@@ -2,14 +2,14 @@
 
 It owns what the search needs to resume and nothing of the system itself: the
 active task's population (with the generation's proposals), the offspring counts
-carried between iterations of a task, the position in the task sequence, the random
-state and the committed length of `search/candidates.jsonl`. A commit saves the
-system (a new numbered state) and then writes this file naming that state, so a
-kill at any instant leaves a consistent pair.
+and the next candidate number carried between iterations of a task, the position in
+the task sequence, the random state and the committed length of
+`search/candidates.jsonl`. A commit saves the system (a new numbered state) and then
+writes this file naming that state, so a kill at any instant leaves a consistent pair.
 
-The position and offspring counts are also recorded per kept system state
-(`checkpoints`): if the newest system state is damaged, the search goes on from an
-older one with the bookkeeping as of that state.
+The position, offspring counts and candidate numbers are also recorded per kept
+system state (`checkpoints`): if the newest system state is damaged, the search goes
+on from an older one with the bookkeeping as of that state.
 
 Example:
     state = SearchState.open("runs/demo", seed=0) or SearchState.new(seed=0)
@@ -44,6 +44,7 @@ class SearchState:
     population: Population | None = None
     position: int = 0
     offspring: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    serials: dict[str, int] = dataclasses.field(default_factory=dict)  # next id per task
     candidates_log_bytes: int = 0
     system_state: int | None = None
     checkpoints: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -83,6 +84,7 @@ class SearchState:
         state.population = Population.from_state(population) if population else None
         state.position = int(data.get("position", 0))
         state.offspring = dict(data.get("offspring", {}))
+        state.serials = dict(data.get("serials", {}))
         state.candidates_log_bytes = int(data.get("candidates_log_bytes", 0))
         state.system_state = data.get("system_state")
         state.checkpoints = dict(data.get("checkpoints", {}))
@@ -96,6 +98,7 @@ class SearchState:
             "population": self.population.get_state() if self.population else None,
             "position": self.position,
             "offspring": self.offspring,
+            "serials": self.serials,
             "rng": self.rng.bit_generator.state,
             "candidates_log_bytes": self.candidates_log_bytes,
             "checkpoints": self.checkpoints,
@@ -117,6 +120,7 @@ class SearchState:
         self.population = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
+        self.serials = dict(kept.get("serials", {}))
 
     def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
         """Saves `system` as a new state, then this file naming it (both atomic)."""
@@ -124,6 +128,7 @@ class SearchState:
         self.checkpoints[str(self.system_state)] = {
             "position": self.position,
             "offspring": self.offspring,
+            "serials": self.serials,
         }
         for number in sorted(self.checkpoints, key=int)[:-keep]:
             del self.checkpoints[number]
