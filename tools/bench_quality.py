@@ -15,8 +15,8 @@ JSON line last:
 
 Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant pairs]
            [--no-write]
-Hardware:  2 CPU cores; measured 19.0 minutes on an idle machine (BENCHMARKS.md), 39
-           minutes when it was shared by other work.
+Hardware:  2 CPU cores; measured 19.6 minutes alone (BENCHMARKS.md), 39 minutes when
+           it was shared by other work.
 """
 
 from __future__ import annotations
