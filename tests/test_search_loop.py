@@ -9,6 +9,7 @@ import pytest
 
 from keras_evomt.errors import EvomtError
 from keras_evomt.observe import Observer
+from keras_evomt.recipe import load_recipe
 from keras_evomt.search import Search
 from keras_evomt.search.journal import CandidateJournal
 from tests.helpers import (
@@ -112,6 +113,7 @@ RUN = """
 import sys
 sys.path.insert(0, {root!r})
 from keras_evomt.observe import Observer
+from keras_evomt.recipe import load_recipe
 from keras_evomt.search import Search
 from tests.helpers import tiny_search_config
 config = tiny_search_config(("digits", "textures"))
@@ -177,3 +179,20 @@ def test_missing_data_stops_a_run_before_anything_trains(tmp_path):
     assert "cifar100" in str(error.value) and "svhn_cropped" in str(error.value)  # all at once
     assert not search.system.paths and search.state.position == 0
     assert not CandidateJournal(workdir / "search" / "candidates.jsonl").read()
+
+
+@pytest.mark.slow
+def test_a_revisit_of_a_state_without_candidate_numbers_numbers_after_the_log(tmp_path):
+    config = load_recipe("offline_mini.py:smoke", [])
+    with Search(config, tmp_path) as search:
+        kept = search.run().paths["textures"].id
+    assert kept == "textures#0", "the test needs a kept path older than the last candidate"
+    state_file = tmp_path / "search" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["serials"]  # as written before the numbers were kept
+    state_file.write_text(json.dumps(state))
+    with Search(config, tmp_path) as search:
+        search.evolve("textures")
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    ids = [r["id"] for r in records if r["task"] == "textures"]
+    assert ids == [f"textures#{n}" for n in range(4)], ids

@@ -169,11 +169,23 @@ class Search:
             incumbent,
             self._score_of(incumbent) if incumbent else None,
             offspring=self.state.offspring.get(name),
-            serial=self.state.serials.get(name, 0),
+            serial=self._next_serial(name),
         )
         self.state.population = population
         self._commit()
         return population
+
+    def _next_serial(self, task: str) -> int:
+        """The number of `task`'s next candidate: after every earlier one (a state
+        written before the numbers were kept: after the last one in the candidate log)."""
+        if task in self.state.serials or task not in self.system.paths:
+            return self.state.serials.get(task, 0)
+        numbers = [
+            int(r["id"].rsplit("#", 1)[-1])
+            for r in self.candidates_log.read()
+            if r.get("task") == task and r.get("id", "").rsplit("#", 1)[-1].isdigit()
+        ]
+        return max(numbers, default=-1) + 1
 
     # === A generation ===
     def _generation(self, task, population: Population) -> None:
