@@ -34,7 +34,7 @@ from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import executor_name, validate
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import MutationOptions
-from keras_evomt.search.population import Population
+from keras_evomt.search.population import Population, candidate_number
 from keras_evomt.search.proposer import Proposer, seed_initializers
 from keras_evomt.search.scoring import Scorer, joins_population
 from keras_evomt.search.state import SearchState
@@ -181,11 +181,11 @@ class Search:
         if task in self.state.serials or task not in self.system.paths:
             return self.state.serials.get(task, 0)
         numbers = [
-            int(r["id"].rsplit("#", 1)[-1])
+            candidate_number(r.get("id", ""))
             for r in self.candidates_log.read()
-            if r.get("task") == task and r.get("id", "").rsplit("#", 1)[-1].isdigit()
+            if r.get("task") == task
         ]
-        return max(numbers, default=-1) + 1
+        return max((n for n in numbers if n is not None), default=-1) + 1
 
     # === A generation ===
     def _generation(self, task, population: Population) -> None:

@@ -69,9 +69,9 @@ class Population:
                 "quality": quality,
                 "score": quality if incumbent_score is None else incumbent_score,
             }
-            number = incumbent.id.rsplit("#", 1)[-1]
-            if number.isdigit():  # a state written before serials were kept
-                population.serial = max(serial, int(number) + 1)
+            number = candidate_number(incumbent.id)
+            if number is not None:  # never before the kept path, whatever `serial` says
+                population.serial = max(serial, number + 1)
         return population
 
     def new_id(self) -> str:
@@ -111,3 +111,10 @@ class Population:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Population:
         return cls(**state)
+
+
+def candidate_number(pid: str) -> int | None:
+    """The number of a candidate id (`"digits#3"` -> 3); None for the root or a path
+    named otherwise."""
+    number = pid.rsplit("#", 1)[-1]
+    return int(number) if "#" in pid and number.isdigit() else None
