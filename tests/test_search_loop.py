@@ -78,6 +78,10 @@ def test_a_damaged_newest_state_restarts_the_task_in_flight(tmp_path):
         system = search.run()
     assert list(system.paths) == ["digits", "textures"]
     assert "test_accuracy" in system.paths["textures"].metrics
+    ids = [json.loads(line)["id"] for line in (tmp_path / "search" / "candidates.jsonl").open()]
+    textures = [i for i in ids if i.startswith("textures#")]
+    assert len(textures) == 2 * config.generations * config.candidates_per_generation
+    assert len(set(ids)) == len(ids)  # the redone iteration numbers after the abandoned one
 
 
 @pytest.mark.slow

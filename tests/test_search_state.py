@@ -18,15 +18,17 @@ def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_pat
     state.rng.random()
     for position in range(4):
         state.position = position
-        state.offspring = {"a": {"root": position}}
-        state.serials = {"a": 10 + position}
+        state.offspring["a"] = {"root": position}  # in place, as the search does
+        state.serials["a"] = 10 + position
         state.commit(tmp_path, system, keep=2)
     opened = SearchState.open(tmp_path, seed=3)
     assert opened.to_dict() == state.to_dict() and opened.population == state.population
     assert sorted(opened.checkpoints) == ["3", "4"]  # as many as the system states kept
+    opened.serials["b"] = 4
+    opened.population.serial = 20
     opened.rewind_to(3, info={})
     assert opened.position == 2 and opened.offspring == {"a": {"root": 2}}
-    assert opened.serials == {"a": 12}
+    assert opened.serials == {"a": 20, "b": 4}  # numbers never go back: no id is reused
     assert opened.population is None
     # Version 1 kept the bookkeeping in the system's info: taken over on opening.
     legacy = SearchState.from_dict({"version": 1, "position": 1}, seed=3)

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -114,22 +115,29 @@ class SearchState:
     def rewind_to(self, system_state: int, info: dict[str, Any]) -> None:
         """The bookkeeping as of an older system state (the newer one is damaged): the
         task iteration in flight starts again. `info`: that system's (version 1 kept it
-        there)."""
+        there). Candidate numbers do not go back: the abandoned candidates keep theirs
+        in the candidate log and TensorBoard."""
         legacy = {"position": info.get("sequence_position", 0), **info}
         kept = self.checkpoints.get(str(system_state), legacy)
+        used = dict(self.serials)
+        if self.population is not None:
+            used[self.population.task] = max(
+                used.get(self.population.task, 0), self.population.serial
+            )
         self.population = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
-        self.serials = dict(kept.get("serials", {}))
+        self.serials = {
+            task: max(number, used.get(task, 0))
+            for task, number in {**used, **kept.get("serials", {})}.items()
+        }
 
     def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
         """Saves `system` as a new state, then this file naming it (both atomic)."""
         self.system_state = system.save(workdir, keep=keep)
-        self.checkpoints[str(self.system_state)] = {
-            "position": self.position,
-            "offspring": self.offspring,
-            "serials": self.serials,
-        }
+        self.checkpoints[str(self.system_state)] = copy.deepcopy(
+            {"position": self.position, "offspring": self.offspring, "serials": self.serials}
+        )  # a copy: the search goes on changing its own dicts in place
         for number in sorted(self.checkpoints, key=int)[:-keep]:
             del self.checkpoints[number]
         store.atomic_write_json(self.file(workdir), self.to_dict())
