@@ -36,19 +36,33 @@ def test_lfw_faces():
     task.check(image_size=16)
 
 
-def test_texture_tiles_come_from_disjoint_regions():
+def test_texture_tiles_come_from_disjoint_bands_of_rows():
     positions = np.arange(512 * 512).reshape(512, 512)  # Each pixel holds its own position.
-    train, test = offline.texture_tiles(positions)
-    assert train.shape == (192, 32, 32) and test.shape == (64, 32, 32)
-    assert not set(train.ravel()) & set(test.ravel())
-    assert len(set(train.ravel())) == train.size  # Tiles do not overlap each other either.
+    tiles = offline.texture_tiles(positions)
+    assert {split: t.shape for split, t in tiles.items()} == {
+        "train": (160, 32, 32),
+        "validation": (32, 32, 32),
+        "test": (64, 32, 32),
+    }
+    pixels = {split: set(t.ravel()) for split, t in tiles.items()}
+    assert sum(map(len, pixels.values())) == len(set().union(*pixels.values()))  # disjoint
+    assert len(pixels["train"]) == tiles["train"].size  # Tiles do not overlap each other either.
+    rows = {split: {p // 512 for p in pixels[split]} for split in tiles}
+    assert (
+        max(rows["train"]) < min(rows["validation"]) <= max(rows["validation"]) < min(rows["test"])
+    )
+
+
+def test_texture_tiles_refuse_a_photo_too_small_to_split():
+    with pytest.raises(UserInputError, match="at least 3 rows"):
+        offline.texture_tiles(np.zeros((64, 512), np.uint8))
 
 
 def test_textures():
     task = get_task("textures")
     assert task.num_classes == 3 and task.class_names == list(offline.TEXTURES)
-    train, val, test = split_sizes(task)
-    assert train + val == 3 * 192 and test == 3 * 64
+    assert split_sizes(task) == [3 * 160, 3 * 32, 3 * 64]
+    assert task.describe()["splits"]["validation"] == "validation arrays (96)"
     task.check(image_size=16)
 
 

@@ -49,6 +49,33 @@ def test_from_arrays_carves_validation_from_train(with_test):
     task.check(image_size=8)
 
 
+def test_from_arrays_takes_a_given_validation_split_as_is():
+    x, y = id_images(100), LABELS
+    task = Task.from_arrays(
+        "arrays", x[:60], y[:60], x[80:], y[80:], validation=(x[60:80], y[60:80]), seed=5
+    )
+    assert raw_ids(task, "train") == list(range(60))  # Nothing carved from train.
+    assert raw_ids(task, "validation") == list(range(60, 80))
+    assert raw_ids(task, "test") == list(range(80, 100))
+    assert task.describe()["splits"]["validation"] == "validation arrays (20)"
+
+
+def test_from_arrays_refuses_a_validation_split_without_test_or_with_bad_labels():
+    x, y = id_images(100), LABELS
+    with pytest.raises(UserInputError, match="needs a test split too"):
+        Task.from_arrays("arrays", x[:60], y[:60], validation=(x[60:80], y[60:80]))
+    with pytest.raises(UserInputError, match=r"num_classes=4\). Received: label 7"):
+        Task.from_arrays(
+            "arrays",
+            x[:60],
+            y[:60],
+            x[80:],
+            y[80:],
+            num_classes=4,
+            validation=(x[60:80], np.full(20, 7)),
+        )
+
+
 @pytest.mark.parametrize(
     "x, y, kwargs, message",
     [

@@ -3,14 +3,15 @@
 - `digits`: scikit-learn's `load_digits` (1,797 8x8 gray images, values 0..16, 10 classes).
 - `lfw_faces`: scikit-image's `lfw_subset` (100 faces, 100 non-faces, 25x25 gray), 2 classes.
 - `textures`: non-overlapping 32x32 tiles of scikit-image's texture photos (brick, grass,
-  gravel; one class each). Test tiles come from the bottom quarter of each photo, train
-  and validation tiles from the rest, so no pixel is in two splits.
+  gravel; one class each). Each photo's tile rows are split in bands: test the bottom
+  quarter, validation the eighth above it, train the rest, so no pixel is in two splits
+  and validation is held out as test is.
 - `fashion_mnist`: Debian's `dataset-fashion-mnist` files, converted into the TFDS data dir
   as the TFDS dataset `fashion_mnist` (same features, version and splits as TFDS's own
   builder, which rejects Debian's re-compressed files by checksum).
 
-The test splits of digits and lfw_faces are stratified, with a fixed seed; validation
-is then carved from the rest (Task.from_arrays).
+The test splits of digits and lfw_faces are stratified, with a fixed seed; their
+validation is then carved from the rest (Task.from_arrays).
 
 Example:
     task = digits_task()
@@ -97,20 +98,31 @@ def lfw_faces_task(name: str = "lfw_faces", private: bool = False) -> Task:
     )
 
 
-def texture_tiles(image: np.ndarray, tile: int = TEXTURE_TILE) -> tuple[np.ndarray, np.ndarray]:
-    """(train tiles, test tiles): a grid of non-overlapping tiles; the bottom quarter of
-    the tile rows go to test.
+def texture_tiles(image: np.ndarray, tile: int = TEXTURE_TILE) -> dict[str, np.ndarray]:
+    """Split name -> tiles: a grid of non-overlapping tiles whose rows are split in bands,
+    top to bottom train, validation (an eighth of the rows), test (the bottom quarter).
+
+    Held-out bands keep validation as far from the training tiles as test is: tiles
+    carved at random would neighbour training tiles and rate a model above its test.
 
     Example:
-        train, test = texture_tiles(np.zeros((512, 512), np.uint8))  # 192 and 64 tiles
+        tiles = texture_tiles(np.zeros((512, 512), np.uint8))  # 160, 32 and 64 tiles
     """
     rows, cols = image.shape[0] // tile, image.shape[1] // tile
     grid = image[: rows * tile, : cols * tile].reshape(rows, tile, cols, tile, *image.shape[2:])
     grid = np.moveaxis(grid, 2, 1).reshape(rows, cols, tile, tile, *image.shape[2:])
-    test_rows = max(1, rows // 4)
-    train = grid[: rows - test_rows].reshape(-1, tile, tile, *image.shape[2:])
-    test = grid[rows - test_rows :].reshape(-1, tile, tile, *image.shape[2:])
-    return train, test
+    test_rows, validation_rows = max(1, rows // 4), max(1, rows // 8)
+    if rows < test_rows + validation_rows + 1:
+        raise UserInputError(
+            f"a texture image needs at least 3 rows of {tile}-pixel tiles. "
+            f"Received: shape {image.shape}"
+        )
+    bands = {
+        "train": grid[: rows - test_rows - validation_rows],
+        "validation": grid[rows - test_rows - validation_rows : rows - test_rows],
+        "test": grid[rows - test_rows :],
+    }
+    return {split: band.reshape(-1, tile, tile, *image.shape[2:]) for split, band in bands.items()}
 
 
 def textures_task(name: str = "textures", private: bool = False) -> Task:
@@ -120,14 +132,14 @@ def textures_task(name: str = "textures", private: bool = False) -> Task:
         textures_task().num_classes  # 3
     """
     data = _require("skimage.data", "scikit-image")
-    parts = {"train": ([], []), "test": ([], [])}
+    parts = {split: ([], []) for split in ("train", "validation", "test")}
     for label, texture in enumerate(TEXTURES):
-        train, test = texture_tiles(np.asarray(getattr(data, texture)(), np.uint8))
-        for split, tiles in (("train", train), ("test", test)):
-            parts[split][0].append(tiles)
-            parts[split][1].append(np.full(len(tiles), label, np.int64))
-    (x_train, y_train), (x_test, y_test) = (
-        (np.concatenate(parts[s][0]), np.concatenate(parts[s][1])) for s in ("train", "test")
+        tiles = texture_tiles(np.asarray(getattr(data, texture)(), np.uint8))
+        for split, (images, labels) in parts.items():
+            images.append(tiles[split])
+            labels.append(np.full(len(tiles[split]), label, np.int64))
+    (x_train, y_train), validation, (x_test, y_test) = (
+        (np.concatenate(images), np.concatenate(labels)) for images, labels in parts.values()
     )
     return Task.from_arrays(
         name,
@@ -135,6 +147,7 @@ def textures_task(name: str = "textures", private: bool = False) -> Task:
         y_train,
         x_test,
         y_test,
+        validation=validation,
         num_classes=len(TEXTURES),
         value_range=(0.0, 255.0),
         class_names=list(TEXTURES),

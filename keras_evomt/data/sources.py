@@ -135,19 +135,29 @@ class ArrayLoader(Loader):
         *,
         validation_fraction: float,
         seed: int,
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> ArrayLoader:
-        """Carves validation (and test, when absent) from the training arrays."""
+        """Carves validation (unless given) and test (when absent) from the training arrays."""
         has_test = x_test is not None
-        keep, held = carve(y_train, validation_fraction, seed, parts=1 if has_test else 2)
+        if validation is not None and not has_test:
+            raise UserInputError("a validation split needs a test split too: give x_test, y_test")
         how = f"{validation_fraction:.0%} of train arrays, stratified, seed {seed}"
-        arrays = {
-            "train": (x_train[keep], y_train[keep]),
-            "validation": (x_train[held[0]], y_train[held[0]]),
-        }
-        specs = {
-            "train": f"train arrays minus held out ({len(keep)})",
-            "validation": f"{how} ({len(held[0])})",
-        }
+        if validation is not None:
+            arrays = {"train": (x_train, y_train), "validation": validation}
+            specs = {
+                "train": f"train arrays ({len(y_train)})",
+                "validation": f"validation arrays ({len(validation[1])})",
+            }
+        else:
+            keep, held = carve(y_train, validation_fraction, seed, parts=1 if has_test else 2)
+            arrays = {
+                "train": (x_train[keep], y_train[keep]),
+                "validation": (x_train[held[0]], y_train[held[0]]),
+            }
+            specs = {
+                "train": f"train arrays minus held out ({len(keep)})",
+                "validation": f"{how} ({len(held[0])})",
+            }
         if has_test:
             arrays["test"] = (x_test, y_test)
             specs["test"] = f"test arrays ({len(x_test)})"

@@ -282,6 +282,7 @@ class Task:
         x_test: Any = None,
         y_test: Any = None,
         *,
+        validation: tuple[Any, Any] | None = None,
         num_classes: int | None = None,
         validation_fraction: float = 0.1,
         seed: int = 0,
@@ -292,8 +293,9 @@ class Task:
     ) -> Task:
         """A task from numpy arrays: images (N, H, W) or (N, H, W, C), int labels (N,).
 
-        Validation (and test, without test arrays) is carved from the train arrays:
-        stratified, disjoint, deterministic given `seed`. `num_classes` defaults to
+        Validation (unless given as `validation=(x, y)`, which needs test arrays) and test
+        (without test arrays) are carved from the train arrays: stratified, disjoint,
+        deterministic given `seed`. `num_classes` defaults to
         max label + 1; `value_range` to (0, 255), or (0, 1) for float images <= 1.
 
         Example:
@@ -302,9 +304,14 @@ class Task:
         x_train, y_train = check_arrays(x_train, y_train, "train")
         if (x_test is None) != (y_test is None):
             raise UserInputError("give both x_test and y_test, or neither")
+        all_labels = [y_train]
         if x_test is not None:
             x_test, y_test = check_arrays(x_test, y_test, "test")
-        labels = y_train if y_test is None else np.concatenate([y_train, y_test])
+            all_labels.append(y_test)
+        if validation is not None:
+            validation = check_arrays(*validation, "validation")
+            all_labels.append(validation[1])
+        labels = np.concatenate(all_labels)
         if labels.min() < 0:
             raise UserInputError(f"labels must be >= 0. Received: label {int(labels.min())}")
         if num_classes is None:
@@ -317,7 +324,13 @@ class Task:
         if value_range is None:
             value_range = _infer_value_range(x_train)
         loader = ArrayLoader.from_train_test(
-            x_train, y_train, x_test, y_test, validation_fraction=validation_fraction, seed=seed
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            validation=validation,
         )
         return cls(
             name,
