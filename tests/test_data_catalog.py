@@ -56,3 +56,13 @@ def test_a_prepared_dataset_shows_present(tmp_path):
     rows = {r["name"]: r for r in catalog.describe_tasks(str(tmp_path))}
     assert rows["cifar100"]["present"] and rows["cifar100/1k"]["present"]
     assert not rows["cifar10"]["present"] and rows["digits"]["present"]
+
+
+@pytest.mark.parametrize("name", ["digits", "textures"])
+def test_catalog_names_how_an_offline_task_holds_out_validation(name):
+    from keras_evomt.data import get_task
+
+    listed = {r["name"]: r["splits"] for r in catalog.describe_tasks(None)}[name]
+    built = get_task(name).describe()["splits"]
+    held_out = built["validation"].startswith("10% of train arrays")
+    assert listed["validation"].startswith("10% of train arrays") == held_out

@@ -365,6 +365,11 @@ _HELD_OUT = {
     "validation": "10% of train arrays, stratified, seed 0",
     "test": "test arrays",
 }
+_TILE_BANDS = {  # offline.texture_tiles
+    "train": "tile rows above validation",
+    "validation": "the eighth of tile rows above test",
+    "test": "the bottom quarter of tile rows",
+}
 _OFFLINE_SOURCES: dict[str, tuple[str, str]] = {
     "digits": ("sklearn:digits", "sklearn"),
     "lfw_faces": ("skimage:lfw_subset", "skimage"),
@@ -384,7 +389,7 @@ def describe_tasks(data_dir: str | None = None) -> list[dict[str, Any]]:
     for name in list_tasks():
         if name in _OFFLINE_SOURCES:
             source, module = _OFFLINE_SOURCES[name]
-            splits = dict(_HELD_OUT)
+            splits = dict(_TILE_BANDS if name == "textures" else _HELD_OUT)
             present = importlib.util.find_spec(module) is not None
         else:
             refs = _tfds_splits(name, data_dir)

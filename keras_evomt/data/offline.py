@@ -102,8 +102,8 @@ def texture_tiles(image: np.ndarray, tile: int = TEXTURE_TILE) -> dict[str, np.n
     """Split name -> tiles: a grid of non-overlapping tiles whose rows are split in bands,
     top to bottom train, validation (an eighth of the rows), test (the bottom quarter).
 
-    Held-out bands keep validation as far from the training tiles as test is: tiles
-    carved at random would neighbour training tiles and rate a model above its test.
+    Validation is held out as test is: tiles carved at random from the training rows
+    would have training tiles beside them.
 
     Example:
         tiles = texture_tiles(np.zeros((512, 512), np.uint8))  # 160, 32 and 64 tiles
