@@ -6,22 +6,23 @@ tools/pretrain_root.py; Fashion-MNIST is not one of the tasks).
 
 Command:   evomt run recipes/offline_mini.py --workdir runs/offline_mini
 Hardware:  2 CPU cores, 4 GB of memory.
-Time:      measured 7.6 minutes of search on 2 CPU cores (tools/bench_quality.py,
-           2026-12-01 01:54 UTC).
-Result:    measured then: test accuracy digits 95.3%, textures 83.9%, lfw_faces 92.5%
-           (its best path descends from digits'): mean 90.5%, where fine-tune-all and
-           independent models at the same 1,440 training steps per task reach 93.0% and
-           88.6%; every other task's fingerprint unchanged; µ2Net's accounted parameters
-           per task 0.35x a full model's. Seeds 0-3: mean 90.5-92.9%, 0.35-0.49x (seed 1:
-           92.9%, where fine-tune-all reaches 92.6% and independent models 92.5%;
-           BENCHMARKS.md, "Revisits, one candidate a generation").
+Time:      measured 7.0 minutes of search on 2 CPU cores (tools/bench_quality.py,
+           2026-12-01 03:53 UTC).
+Result:    measured then: test accuracy digits 95.3%, textures 80.2%, lfw_faces 92.5%
+           (textures' best path descends from lfw_faces', lfw_faces' from digits'):
+           mean 89.3%, where fine-tune-all and independent models at the same 1,440
+           training steps per task reach 93.2% and 88.5%; every other task's
+           fingerprint unchanged; µ2Net's accounted parameters per task 0.42x a full
+           model's. Seeds 0-2: mean 89.3-92.3% (91.2% on average, where fine-tune-all
+           averages 93.0% and independent models 90.9%), 0.37-0.57x (BENCHMARKS.md,
+           "Textures' validation split").
 Budget:    the task list twice, 6 generations of one candidate a visit, 3 rounds x 40
            steps (batch 64) a candidate: 1,440 steps per task. On one device candidates
            run in turn, so a chain of single candidates keeps more of a task's training,
            and the second visit tries the other tasks' paths (BENCHMARKS.md, "Revisits,
            one candidate a generation"). A new task's first generation is then one
            candidate: `pairs` (one visit of 6 x 2) tries two sources there, and measured
-           94.3% and 88.6% on seeds 0 and 1.
+           94.3% and 88.6% on seeds 0 and 1 (on textures' former validation split).
 Compare:   the same tasks at the same training steps per task with
            `evomt run recipes/baselines.py:finetune_all --workdir runs/finetune` (and
            `:independent`), then `evomt status --workdir runs/offline_mini --compare
