@@ -295,8 +295,8 @@ class Task:
 
         Validation (unless given as `validation=(x, y)`, which needs test arrays) and test
         (without test arrays) are carved from the train arrays: stratified, disjoint,
-        deterministic given `seed`. `num_classes` defaults to
-        max label + 1; `value_range` to (0, 255), or (0, 1) for float images <= 1.
+        deterministic given `seed`. `num_classes` defaults to max label + 1;
+        `value_range` to (0, 255), or (0, 1) for float images <= 1.
 
         Example:
             task = Task.from_arrays("digits8", x, y, num_classes=10, value_range=(0, 16))

@@ -119,18 +119,14 @@ class SearchState:
         in the candidate log and TensorBoard."""
         legacy = {"position": info.get("sequence_position", 0), **info}
         kept = self.checkpoints.get(str(system_state), legacy)
-        used = dict(self.serials)
-        if self.population is not None:
-            used[self.population.task] = max(
-                used.get(self.population.task, 0), self.population.serial
-            )
+        serials = dict(self.serials)
+        in_flight = [(self.population.task, self.population.serial)] if self.population else []
+        for task, number in [*kept.get("serials", {}).items(), *in_flight]:
+            serials[task] = max(serials.get(task, 0), number)
         self.population = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
-        self.serials = {
-            task: max(number, used.get(task, 0))
-            for task, number in {**used, **kept.get("serials", {})}.items()
-        }
+        self.serials = serials
 
     def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
         """Saves `system` as a new state, then this file naming it (both atomic)."""
