@@ -119,20 +119,18 @@ class SearchState:
         in the candidate log and TensorBoard."""
         legacy = {"position": info.get("sequence_position", 0), **info}
         kept = self.checkpoints.get(str(system_state), legacy)
-        serials = dict(self.serials)
-        in_flight = [(self.population.task, self.population.serial)] if self.population else []
-        for task, number in [*kept.get("serials", {}).items(), *in_flight]:
-            serials[task] = max(serials.get(task, 0), number)
+        if self.population:  # numbers only grow, so the newest ones are kept
+            task = self.population.task
+            self.serials[task] = max(self.serials.get(task, 0), self.population.serial)
         self.population = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
-        self.serials = serials
 
     def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
         """Saves `system` as a new state, then this file naming it (both atomic)."""
         self.system_state = system.save(workdir, keep=keep)
         self.checkpoints[str(self.system_state)] = copy.deepcopy(
-            {"position": self.position, "offspring": self.offspring, "serials": self.serials}
+            {"position": self.position, "offspring": self.offspring}
         )  # a copy: the search goes on changing its own dicts in place
         for number in sorted(self.checkpoints, key=int)[:-keep]:
             del self.checkpoints[number]
