@@ -74,7 +74,8 @@ def candidate_line(record: dict[str, Any]) -> None:
     if record.get("failed"):
         outcome = f"FAILED ({record['failed']})"
     else:
-        outcome = f"quality {100 * record['quality']:.2f}% score {record['score']:.4f} " + (
+        accuracy = record.get("validation_accuracy", record["quality"])
+        outcome = f"validation {100 * accuracy:.2f}% score {record['score']:.4f} " + (
             "joined" if record["joined"] else "dropped"
         )
     console.print(

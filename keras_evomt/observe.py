@@ -110,9 +110,9 @@ class CandidateLog:
                 f"{self.label} step {step}/{self.total} loss {float(loss):.3f} ETA {eta:.0f}s"
             )
 
-    def round(self, round_index: int, quality: float) -> None:
+    def round(self, round_index: int, accuracy: float) -> None:
         with self.writer.as_default(step=round_index + 1):
-            tf.summary.scalar("validation/accuracy", quality)
+            tf.summary.scalar("validation/accuracy", accuracy)
 
     def finished(self, record: dict[str, Any], hparams: dict[str, Any]) -> None:
         with self.writer.as_default():

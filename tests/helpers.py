@@ -59,6 +59,16 @@ def digits(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images.astype("float32"), data.target[order].astype("int32")
 
 
+def digits_datasets(n: int = 64):
+    """(train, validation) of `n` digits: repeating batches of 16, and batches of 24 (a
+    partial last one)."""
+    import tensorflow as tf
+
+    x, y = digits(n)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    return train, tf.data.Dataset.from_tensor_slices((x, y)).batch(24)
+
+
 def tiny_system(root: str = "vit_tiny") -> System:
     keras.utils.set_random_seed(0)
     return System.create(root, image_size=IMAGE_SIZE)

@@ -29,6 +29,8 @@ TASKS = ("digits",)  # with 3 candidates: two waves on 2 actors, the root's bloc
 
 
 def tiny(**changes):
+    # The main job's quality rule: actors must choose kept rounds by it as the chief does.
+    changes.setdefault("score__quality", "accuracy_likelihood")
     return tiny_search_config(TASKS, candidates_per_generation=3, **changes)
 
 

@@ -11,14 +11,7 @@ from keras_evomt.errors import UserInputError
 from keras_evomt.training import CandidateTrainer, learning_rate_schedule
 from keras_evomt.training import distribute as dist
 from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
-from tests.helpers import digits, load_tool, tiny_system, weights_of
-
-
-def _data():
-    x, y = digits(64)
-    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
-    valid = tf.data.Dataset.from_tensor_slices((x, y)).batch(24)  # a partial last batch
-    return train, valid
+from tests.helpers import digits, digits_datasets, load_tool, tiny_system, weights_of
 
 
 def _candidate(system, hparams):
@@ -51,7 +44,7 @@ def test_the_schedule_in_the_graph_equals_the_python_schedule(hparams, total, ro
 
 @pytest.mark.slow
 def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
-    train, valid = _data()
+    train, valid = digits_datasets()
     outcomes = []
     for steps_per_call, progress_every in ((1, None), (4, None), (50, 3)):
         system = tiny_system()
@@ -83,7 +76,7 @@ def test_several_steps_per_call_give_the_weights_of_one_step_per_call():
 
 @pytest.mark.slow
 def test_candidates_sharing_one_trace_train_with_their_own_schedules():
-    train, valid = _data()
+    train, valid = digits_datasets()
     hparams = [
         {"opt_lr": 0.05},
         {"opt_lr": 0.3, "opt_lr_schedule": "restarts", "opt_lr_warmup_ratio": 0.2},

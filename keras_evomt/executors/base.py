@@ -86,6 +86,7 @@ class CandidateJob:
     steps: int
     log: CandidateLog
     device: str | None
+    quality: str = "accuracy"  # the rule that picks the best round (training.quality)
 
     def run(self, system: System, trainer: CandidateTrainer, cache: dict) -> TrainResult:
         train_data, validation_data = self.data.datasets(self.task, cache)
@@ -99,6 +100,7 @@ class CandidateJob:
             on_step=self.log.step,
             on_round=self.log.round,
             progress_every=self.log.observer.log_every_steps,
+            quality=self.quality,
         )
 
 

@@ -119,6 +119,7 @@ class CandidateActor:
                 validation,
                 rounds=job["rounds"],
                 steps_per_round=job["steps"],
+                quality=job["quality"],
             )
         return {
             "result": result.__dict__,

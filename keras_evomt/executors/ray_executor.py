@@ -251,6 +251,7 @@ class RayExecutor:
             "data": dataclasses.asdict(job.data),
             "rounds": job.rounds,
             "steps": job.steps,
+            "quality": job.quality,
             "generation": f"{self._generation}",
         }
         self.stats["own_bytes"] += sum(nbytes(d) for d in own.values())
@@ -290,8 +291,8 @@ class RayExecutor:
             if trained["slots"] is not None:
                 system.slots[cid] = [s.copy() for s in trained["slots"]]  # store: read-only
         result = TrainResult(**reply["result"])
-        for round_index, quality in enumerate(result.rounds):
-            job.log.round(round_index, quality)
+        for round_index, accuracy in enumerate(result.rounds):
+            job.log.round(round_index, accuracy)
         return result
 
     def clear(self) -> None:

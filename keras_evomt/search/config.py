@@ -49,6 +49,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.score.base_flops = 1.0
     c.score.ref_flops = 3.8e12
     c.score.root_shares = False
+    c.score.quality = "accuracy"  # the reference's; "accuracy_likelihood": training/quality.py
 
     c.space = ml_collections.ConfigDict({k: list(v) for k, v in REFERENCE_SPACE.items()})
     c.defaults = ml_collections.ConfigDict(dict(REFERENCE_DEFAULTS))
@@ -117,6 +118,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from keras_evomt.executors import executor_names
     from keras_evomt.search.clone_modes import clone_mode_names
     from keras_evomt.training.distribute import MODES, PRECISIONS, strategy_names
+    from keras_evomt.training.quality import QUALITY_RULES
     from keras_evomt.training.schedules import SCHEDULES
 
     def fail(key: str, value, expected: str) -> None:
@@ -163,6 +165,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "distribute.executor": (config.distribute.executor, executor_names()),
         "distribute.precision": (config.distribute.precision, PRECISIONS),
         "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES),
+        "score.quality": (config.score.get("quality", "accuracy"), tuple(QUALITY_RULES)),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

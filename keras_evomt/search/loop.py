@@ -36,7 +36,7 @@ from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import MutationOptions
 from keras_evomt.search.population import Population, candidate_number
 from keras_evomt.search.proposer import Proposer, seed_initializers
-from keras_evomt.search.scoring import Scorer, joins_population
+from keras_evomt.search.scoring import Scorer, joins_population, validation_quality
 from keras_evomt.search.state import SearchState
 from keras_evomt.system import System
 from keras_evomt.training import CandidateTrainer, TrainResult, distribute
@@ -239,7 +239,15 @@ class Search:
             f"{index + 1}/{len(population.proposals)}",
         )
         return CandidateJob(
-            child, index, task, data, config.validations, steps, log, proposal.get("device")
+            child,
+            index,
+            task,
+            data,
+            config.validations,
+            steps,
+            log,
+            proposal.get("device"),
+            quality=config.score.get("quality", "accuracy"),
         )
 
     def _conclude_generation(self, task, population: Population) -> None:
@@ -288,9 +296,12 @@ class Search:
             record.update(failed=outcome["failed"], score=None, joined=False, seconds=0.0)
             return record
         child.metrics = {
-            "validation_accuracy": outcome["quality"],
+            "validation_accuracy": outcome.get("accuracy", outcome["quality"]),
+            "validation_quality": outcome["quality"],
             "validation_rounds": outcome["rounds"],
         }
+        if "validation_loss" in outcome:
+            child.metrics["validation_loss"] = outcome["validation_loss"]
         score = self._score_of(child)
         joined = joins_population(
             score,
@@ -301,6 +312,7 @@ class Search:
             population.add(child, outcome["quality"], score)
         record.update(
             quality=outcome["quality"],
+            validation_accuracy=child.metrics["validation_accuracy"],
             score=score,
             joined=joined,
             seconds=outcome["seconds"],
@@ -323,7 +335,7 @@ class Search:
 
     def _score_of(self, path: Path) -> float:
         return self.scorer.score(
-            path.metrics.get("validation_accuracy", 0.0),
+            validation_quality(path.metrics),
             accounted_params=self.system.accounted_params(
                 path, root_shares=self.scorer.root_shares
             ),
@@ -435,6 +447,8 @@ def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
         return {"failed": failure_reason(result)}
     return {
         "quality": result.quality,
+        "accuracy": result.accuracy,
+        "validation_loss": result.validation_loss,
         "rounds": result.rounds,
         "seconds": result.seconds,
         "steps": result.steps,

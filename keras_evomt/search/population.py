@@ -20,6 +20,7 @@ import dataclasses
 from typing import Any
 
 from keras_evomt.path import Path
+from keras_evomt.search.scoring import validation_quality
 
 
 @dataclasses.dataclass
@@ -63,7 +64,7 @@ class Population:
             task=task, seeds=list(seeds), offspring=dict(offspring or {}), serial=serial
         )
         if incumbent is not None:
-            quality = incumbent.metrics.get("validation_accuracy", 0.0)
+            quality = validation_quality(incumbent.metrics)
             population.members[incumbent.id] = {
                 "path": incumbent.to_json(),
                 "quality": quality,

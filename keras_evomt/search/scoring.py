@@ -3,7 +3,8 @@
 score = quality * base_params ** (accounted_params / ref_params)
                 * base_flops ** (flops / ref_flops)
 The µ2Net reference uses base 1.0 (score = validation accuracy); µ2Net+ uses
-0.99 with 2.2e9 parameters and 3.8e12 FLOPs.
+0.99 with 2.2e9 parameters and 3.8e12 FLOPs. The quality is the validation accuracy,
+or another rule of training.quality (`Scorer.quality`).
 
 Example:
     Scorer(base_params=0.99, ref_params=2.2e9).score(0.9, accounted_params=2.2e9, flops=0)
@@ -13,12 +14,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
 class Scorer:
     """The score's bases and references; `root_shares` counts the root as a sharer of its
-    components (µ2Net+), which the µ2Net notebook does not.
+    components (µ2Net+), which the µ2Net notebook does not; `quality` names the rule
+    (training.quality) that made the qualities scored.
 
     Example:
         Scorer().score(0.9, accounted_params=3e8, flops=1e11)  # 0.9
@@ -29,6 +32,7 @@ class Scorer:
     base_flops: float = 1.0
     ref_flops: float = 3.8e12
     root_shares: bool = False
+    quality: str = "accuracy"
 
     def score(self, quality: float, *, accounted_params: float, flops: float) -> float:
         return (
@@ -36,6 +40,12 @@ class Scorer:
             * self.base_params ** (accounted_params / self.ref_params)
             * self.base_flops ** (flops / self.ref_flops)
         )
+
+
+def validation_quality(metrics: dict[str, Any]) -> float:
+    """A path's quality as its search scored it (`validation_quality`); a path saved
+    before qualities were kept was scored by its validation accuracy."""
+    return metrics.get("validation_quality", metrics.get("validation_accuracy", 0.0))
 
 
 def joins_population(score: float, parent_score: float | None, same_task: bool) -> bool:

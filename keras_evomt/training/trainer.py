@@ -14,7 +14,7 @@ the schedule's numbers passed in as tensors, so the host does no work per step.
 Example:
     trainer = CandidateTrainer()
     result = trainer.train(system, path, train_ds, val_ds, rounds=4, steps_per_round=50)
-    result.quality  # best validation accuracy; the weights of that round are kept
+    result.quality  # the best round's validation quality; that round's weights are kept
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from keras_evomt.hparams import HParams
 from keras_evomt.path import Path, PathModel
 from keras_evomt.system import System
 from keras_evomt.training import distribute
+from keras_evomt.training.quality import ValidationCounts, quality_of
 from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
 
 
@@ -57,12 +58,17 @@ class NonFiniteLoss(FloatingPointError):
 
 @dataclasses.dataclass
 class TrainResult:
+    """`quality` (under the rule trained with), `accuracy` and `validation_loss` (mean
+    cross-entropy) are the best round's; `rounds` holds every round's accuracy."""
+
     quality: float
     rounds: list[float]
     best_round: int
     steps: int
     seconds: float
     train_loss: float
+    accuracy: float
+    validation_loss: float
 
 
 @dataclasses.dataclass
@@ -123,13 +129,16 @@ class CandidateTrainer:
         on_step: Callable[[int, float, Any, Any], None] | None = None,
         on_round: Callable[[int, float], None] | None = None,
         progress_every: int | None = None,
+        quality: str = "accuracy",
     ) -> TrainResult:
-        """Trains `path`'s own components in place; keeps the best round's weights.
+        """Trains `path`'s own components in place; keeps the weights of the round of
+        best `quality` (a rule of training.quality; the latest of equal rounds).
 
         `train_data` yields global batches (per-replica batch x replicas). Steps run
         `steps_per_call` at a time in one traced loop; `on_step(step, lr, loss, accuracy)`
         is called after each such call, or, with `progress_every`, after each step that is
-        a multiple of it (calls end there) and after the last step.
+        a multiple of it (calls end there) and after the last step; `on_round(round,
+        accuracy)` after each validation.
         """
         start = time.perf_counter()
         model = system.model(path)
@@ -159,8 +168,8 @@ class CandidateTrainer:
         momentum = tf.constant(float(hparams.opt_momentum), tf.float32)
         nesterov = tf.constant(float(bool(hparams.opt_nesterov)), tf.float32)
         batches = iter(self._distribute(train_data))
-        best = (-1.0, -1, None)
-        qualities, step, loss = [], 0, float("nan")
+        best: tuple[float, int, Any, Any] = (-1.0, -1, None, None)
+        accuracies, step, loss = [], 0, float("nan")
         for round_index in range(rounds):
             round_end, sums = step + steps_per_round, []
             while step < round_end:
@@ -196,20 +205,34 @@ class CandidateTrainer:
                 if best[2] is None:
                     raise NonFiniteLoss(f"training loss became {loss} in round {round_index + 1}")
                 break  # diverged after a good round: keep that round's weights
-            quality = self._evaluate(compiled, train_vars, frozen_vars, validation_data)
-            qualities.append(quality)
+            counts = self._evaluate(compiled, train_vars, frozen_vars, validation_data)
+            accuracies.append(counts.accuracy)
             if on_round:
-                on_round(round_index, quality)
-            if quality >= best[0]:
+                on_round(round_index, counts.accuracy)
+            round_quality = quality_of(counts, quality)
+            if round_quality >= best[0]:
                 snapshot = [v.numpy() for v in train_vars + moments]
-                best = (quality, round_index, snapshot)
+                best = (round_quality, round_index, snapshot, counts)
         for variable, value in zip(train_vars + moments, best[2]):
             variable.assign(value)
         _store_moments(system, own_ids, moments)
-        return TrainResult(best[0], qualities, best[1], step, time.perf_counter() - start, loss)
+        return TrainResult(
+            quality=best[0],
+            rounds=accuracies,
+            best_round=best[1],
+            steps=step,
+            seconds=time.perf_counter() - start,
+            train_loss=loss,
+            accuracy=best[3].accuracy,
+            validation_loss=best[3].mean_loss,
+        )
 
     def accuracy(self, system: System, path: Path, data: tf.data.Dataset) -> float:
         """Accuracy of `path` on `data` (batches of images, labels)."""
+        return self.evaluate(system, path, data).accuracy
+
+    def evaluate(self, system: System, path: Path, data: tf.data.Dataset) -> ValidationCounts:
+        """Correct predictions, examples and summed cross-entropy of `path` on `data`."""
         model = system.model(path)
         compiled = self._compiled_for(system, path)
         return self._evaluate(
@@ -226,12 +249,13 @@ class CandidateTrainer:
             end = min(end, (step // progress_every + 1) * progress_every)
         return end
 
-    def _evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> float:
-        hits, seen = compiled.eval_loop(train_vars, frozen_vars, iter(self._distribute(data)))
-        count = int(seen)
-        if count == 0:
+    def _evaluate(self, compiled: _Compiled, train_vars, frozen_vars, data) -> ValidationCounts:
+        hits, seen, loss_sum = compiled.eval_loop(
+            train_vars, frozen_vars, iter(self._distribute(data))
+        )
+        if int(seen) == 0:
             raise ValueError("the validation data is empty.")
-        return int(hits) / count
+        return ValidationCounts(int(hits), int(seen), float(loss_sum))
 
     def _distribute(self, data: tf.data.Dataset):
         if self.replicas == 1:
@@ -314,22 +338,33 @@ class CandidateTrainer:
 
         def replica_step(train_vars, frozen_vars, images, labels):
             logits, _ = template.stateless_call(train_vars, frozen_vars, images, training=False)
-            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32))
-            return tf.reduce_sum(tf.cast(hits, tf.int64)), tf.cast(tf.size(labels), tf.int64)
+            labels = tf.cast(labels, tf.int32)
+            hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels, tf.cast(logits, tf.float32)
+            )
+            return (
+                tf.reduce_sum(tf.cast(hits, tf.int64)),
+                tf.cast(tf.size(labels), tf.int64),
+                tf.reduce_sum(tf.cast(losses, tf.float64)),
+            )
 
         if self.jit_compile:
             replica_step = tf.function(replica_step, jit_compile=True)
 
         def eval_loop(train_vars, frozen_vars, batches):
             hits, seen = tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+            loss_sum = tf.constant(0.0, tf.float64)
             batch = batches.get_next_as_optional()
             while batch.has_value():
                 images, labels = batch.get_value()
-                h, s = strategy.run(replica_step, args=(train_vars, frozen_vars, images, labels))
-                hits += strategy.reduce(tf.distribute.ReduceOp.SUM, h, axis=None)
-                seen += strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None)
+                sums = strategy.run(replica_step, args=(train_vars, frozen_vars, images, labels))
+                h, s, losses = (
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None) for x in sums
+                )
+                hits, seen, loss_sum = hits + h, seen + s, loss_sum + losses
                 batch = batches.get_next_as_optional()
-            return hits, seen
+            return hits, seen, loss_sum
 
         return tf.function(eval_loop, reduce_retracing=True)
 

@@ -1,0 +1,141 @@
+"""Validation quality rules: the reference's accuracy, and accuracy with the validation
+likelihood ranking candidates of equal counts."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from keras_evomt.errors import UserInputError
+from keras_evomt.search.config import default_config, validate
+from keras_evomt.training.quality import QUALITY_RULES, ValidationCounts, quality_of
+
+
+def test_accuracy_is_the_share_of_correct_examples_whatever_the_loss():
+    assert quality_of(ValidationCounts(9, 12, 0.1)) == 0.75
+    assert quality_of(ValidationCounts(9, 12, 50.0), "accuracy") == 0.75
+
+
+def test_one_more_correct_example_always_ranks_higher_under_the_likelihood_rule():
+    examples, extra_losses = 16, [0.0, 1e-3, 0.5, 5.0, 1e4]
+
+    def qualities(correct):  # a wrong prediction gives its class p < 1/2: loss > ln 2
+        return [
+            quality_of(
+                ValidationCounts(correct, examples, (examples - correct) * math.log(2) + extra),
+                "accuracy_likelihood",
+            )
+            for extra in extra_losses
+        ]
+
+    for correct in range(examples):
+        assert min(qualities(correct + 1)) > max(qualities(correct))
+
+
+def test_equal_counts_rank_by_validation_loss_under_the_likelihood_rule():
+    qualities = [
+        quality_of(ValidationCounts(16, 16, loss), "accuracy_likelihood")
+        for loss in (0.0, 0.8, 3.2, 40.0)
+    ]
+    assert qualities == sorted(qualities, reverse=True) and len(set(qualities)) == 4
+    assert qualities[0] == 1.0  # every example right, with certainty
+    assert quality_of(ValidationCounts(16, 16, 3.2), "accuracy_likelihood") == pytest.approx(
+        (16 + math.exp(-0.2)) / 17
+    )
+
+
+def test_every_rule_stays_within_accuracy_and_one_example_more():
+    for (correct, loss), rule in itertools.product([(0, 30.0), (3, 2.0), (10, 0.0)], QUALITY_RULES):
+        counts = ValidationCounts(correct, 10, loss)
+        value = quality_of(counts, rule)
+        assert counts.accuracy * 10 / 11 <= value <= (correct + 1) / 10
+
+
+def test_an_unknown_rule_is_refused_by_name():
+    with pytest.raises(ValueError, match="known: accuracy, accuracy_likelihood"):
+        quality_of(ValidationCounts(1, 2, 0.0), "loss")
+    config = default_config()
+    config.score.quality = "loss"
+    with pytest.raises(UserInputError, match="quality='loss' is invalid.*accuracy_likelihood"):
+        validate(config)
+
+
+@pytest.mark.slow
+def test_validation_counts_the_cross_entropy_keras_computes():
+    import keras
+    import tensorflow as tf
+
+    from keras_evomt.training import CandidateTrainer
+    from tests.helpers import digits, tiny_system
+
+    x, y = digits(40)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # a partial last batch
+    system = tiny_system()
+    system.start_task("a")
+    path = system.new_task_path("a", 10)
+    head = system.components[path.components[-1]]
+    rng = np.random.default_rng(0)
+    head.set_weights([rng.normal(size=w.shape).astype("float32") for w in head.get_weights()])
+    counts = CandidateTrainer().evaluate(system, path, data)
+    logits = system.model(path).predict(x, verbose=0)
+    logits = logits[0] if isinstance(logits, list | tuple) else logits
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")(
+        y, logits
+    )
+    assert counts.examples == 40
+    assert counts.correct == int(np.sum(np.argmax(logits, -1) == y))
+    assert counts.loss_sum == pytest.approx(float(expected), rel=1e-4)
+    assert counts.loss_sum > 0
+
+
+@pytest.mark.slow
+def test_the_kept_round_is_the_one_of_best_quality_under_the_rule():
+    from keras_evomt.training import CandidateTrainer
+    from tests.helpers import digits_datasets, tiny_system
+
+    train, valid = digits_datasets()
+    system = tiny_system()
+    system.start_task("a")
+    path = system.new_task_path("a", 10, {"opt_lr": 0.05})
+    trainer = CandidateTrainer()
+    seen = []
+    evaluate = trainer._evaluate
+    trainer._evaluate = lambda *args: seen.append(evaluate(*args)) or seen[-1]
+    result = trainer.train(
+        system, path, train, valid, rounds=4, steps_per_round=3, quality="accuracy_likelihood"
+    )
+    qualities = [quality_of(counts, "accuracy_likelihood") for counts in seen]
+    assert len(set(qualities)) > 1
+    assert result.quality == max(qualities)
+    assert result.best_round == max(i for i, q in enumerate(qualities) if q == max(qualities))
+    kept = trainer.evaluate(system, path, valid)
+    assert quality_of(kept, "accuracy_likelihood") == result.quality
+    assert result.accuracy == kept.accuracy == result.rounds[result.best_round]
+    assert result.validation_loss == pytest.approx(kept.mean_loss)
+    assert len(result.rounds) == 4
+
+
+@pytest.mark.slow
+def test_a_search_scores_and_logs_the_quality_of_its_rule(tmp_path):
+    from keras_evomt.observe import Observer
+    from keras_evomt.search import Search
+    from keras_evomt.search.journal import CandidateJournal
+    from tests.helpers import tiny_search_config
+
+    config = tiny_search_config(("digits",), score__quality="accuracy_likelihood")
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        best = search.evolve("digits")
+    records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
+    examples = config.validation_examples
+    for record in records:  # within one example of the accuracy, and above it
+        correct = round(record["validation_accuracy"] * examples)
+        assert correct / (examples + 1) < record["quality"] < (correct + 1) / (examples + 1)
+        assert record["score"] == pytest.approx(record["quality"])  # base_params 1: no size term
+    kept = next(r for r in records if r["id"] == best.id)
+    assert best.metrics["validation_quality"] == kept["quality"]
+    assert best.metrics["validation_accuracy"] == kept["validation_accuracy"]
+    assert best.metrics["validation_loss"] > 0
+    assert best.id == max(records, key=lambda r: r["score"])["id"]
