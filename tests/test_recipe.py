@@ -72,6 +72,14 @@ def test_offline_mini_size_scale_variants_combine():
         load_recipe("offline_mini.py:size_scale_50")
 
 
+def test_the_main_job_and_its_baselines_rank_by_the_same_quality_rule():
+    assert load_recipe("offline_mini.py").score.quality == "accuracy_likelihood"
+    for variant in ("finetune_all", "independent"):
+        assert load_recipe(f"baselines.py:{variant}").score.quality == "accuracy_likelihood"
+    assert load_recipe("offline_mini.py:accuracy,size_scale_100").score.quality == "accuracy"
+    assert load_recipe("mu2net_69.py").score.quality == "accuracy"  # the reference's
+
+
 def test_mu2net_69_size_scale_variants_set_the_base_and_num_layers():
     config = load_recipe("mu2net_69.py:vtab_1k,size_scale_90")
     assert config.score.base_params == 0.9 and list(config.space.num_layers) == list(range(1, 25))

@@ -15,7 +15,7 @@ JSON line last:
 
 Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant pairs]
            [--no-write]
-Hardware:  2 CPU cores; measured 19.1 minutes alone (BENCHMARKS.md), 39 minutes when
+Hardware:  2 CPU cores; measured 18.8 minutes alone (BENCHMARKS.md), 39 minutes when
            it was shared by other work.
 """
 
