@@ -29,6 +29,16 @@ from keras_evomt.workdir import WorkdirLayout
 # none, and recipes are then named by their file path.
 RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 
+# Keys added to the config since work directories were first pinned, each with the value
+# that does what earlier versions did: a config pinned before a key existed reads as
+# having that value.
+LATER_KEYS: dict[str, Any] = {
+    "first_generation_candidates": 0,
+    "mutation.adapters": False,
+    "training.steps_per_call": 0,
+    "score.quality": "accuracy",
+}
+
 
 def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
     """The config of `path/to/recipe.py[:variant]` (or a recipe name in recipes/)."""
@@ -102,7 +112,7 @@ def pin_config(
     file = WorkdirLayout(workdir).config
     resolved = json.loads(config.to_json_best_effort())
     if file.exists():
-        pinned = json.loads(file.read_text())
+        pinned = _read_pinned(file)
         if check:
             differ = {
                 k
@@ -125,7 +135,19 @@ def pin_config(
 
 def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
     file = WorkdirLayout(workdir).config
-    return ml_collections.ConfigDict(json.loads(file.read_text())) if file.exists() else None
+    return ml_collections.ConfigDict(_read_pinned(file)) if file.exists() else None
+
+
+def _read_pinned(file: FsPath) -> dict[str, Any]:
+    """A pinned config, with the LATER_KEYS it predates at their earlier behaviour."""
+    pinned = json.loads(file.read_text())
+    for key, value in LATER_KEYS.items():
+        *sections, leaf = key.split(".")
+        node = pinned
+        for section in sections:
+            node = node.setdefault(section, {})
+        node.setdefault(leaf, value)
+    return pinned
 
 
 def task_specs(workdir: str | os.PathLike) -> list[str]:
