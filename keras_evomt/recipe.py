@@ -30,8 +30,8 @@ from keras_evomt.workdir import WorkdirLayout
 RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 
 # Keys added to the config since work directories were first pinned, each with the value
-# that does what earlier versions did: a config pinned before a key existed reads as
-# having that value.
+# that does what earlier versions did (steps_per_call: any value gives the same weights):
+# a config pinned before a key existed reads as having that value.
 LATER_KEYS: dict[str, Any] = {
     "first_generation_candidates": 0,
     "mutation.adapters": False,

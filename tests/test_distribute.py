@@ -54,18 +54,23 @@ for strategy in (mirrored, tf.distribute.get_strategy()):
     system, path = system_and_path(strategy)
     before = weights(system, path)
     result = CandidateTrainer(strategy=strategy).train(system, path, train, valid, rounds=2,
-                                                       steps_per_round=3)
-    results.append((before, weights(system, path), result.quality, strategy.num_replicas_in_sync))
+                                                       steps_per_round=3,
+                                                       quality="accuracy_likelihood")
+    results.append((before, weights(system, path), result, strategy.num_replicas_in_sync))
 (b0, m, qm, rm), (b1, s, qs, rs) = results
 print(json.dumps({"diff": max(float(np.abs(u - v).max()) for u, v in zip(m, s)),
                   "moved": max(float(np.abs(u - v).max()) for u, v in zip(m, b0)),
-                  "qm": qm, "qs": qs, "replicas": [rm, rs]}))
+                  "qm": qm.quality, "qs": qs.quality, "replicas": [rm, rs],
+                  "lm": qm.validation_loss, "ls": qs.validation_loss,
+                  "am": qm.accuracy, "as": qs.accuracy}))
 """
     )
     assert out["replicas"] == [2, 1]
     assert out["moved"] > 1e-3
     assert out["diff"] < 1e-5
-    assert out["qm"] == out["qs"]
+    assert out["am"] == out["as"]  # the validation loss, summed over replicas, agrees too
+    assert out["lm"] == pytest.approx(out["ls"], rel=1e-5) and out["lm"] > 0
+    assert out["qm"] == pytest.approx(out["qs"], rel=1e-6)
 
 
 @pytest.mark.slow

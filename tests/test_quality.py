@@ -54,6 +54,23 @@ def test_every_rule_stays_within_accuracy_and_one_example_more():
         assert counts.accuracy * 10 / 11 <= value <= (correct + 1) / 10
 
 
+def test_a_nan_or_infinite_validation_loss_ranks_as_the_least_likely():
+    for loss in (math.nan, math.inf):
+        assert quality_of(ValidationCounts(7, 10, loss), "accuracy_likelihood") == 7 / 11
+
+
+def test_a_non_finite_validation_loss_is_left_out_of_the_stored_outcome():
+    from keras_evomt.search.loop import _outcome
+    from keras_evomt.training import TrainResult
+
+    def outcome(loss):
+        return _outcome(TrainResult(0.5, [0.5], 0, 3, 1.0, 0.7, accuracy=0.5, validation_loss=loss))
+
+    assert outcome(0.25)["validation_loss"] == 0.25
+    assert "validation_loss" not in outcome(math.nan) and "validation_loss" not in outcome(math.inf)
+    assert outcome(math.nan)["accuracy"] == 0.5
+
+
 def test_an_unknown_rule_is_refused_by_name():
     with pytest.raises(ValueError, match="known: accuracy, accuracy_likelihood"):
         quality_of(ValidationCounts(1, 2, 0.0), "loss")

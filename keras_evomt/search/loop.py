@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path as FsPath
 from typing import Any
@@ -445,14 +446,16 @@ def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
     """A trained candidate's result as plain data (stored in the search state)."""
     if isinstance(result, BaseException):
         return {"failed": failure_reason(result)}
-    return {
+    outcome = {
         "quality": result.quality,
         "accuracy": result.accuracy,
-        "validation_loss": result.validation_loss,
         "rounds": result.rounds,
         "seconds": result.seconds,
         "steps": result.steps,
     }
+    if math.isfinite(result.validation_loss):  # JSON has no NaN or infinity
+        outcome["validation_loss"] = result.validation_loss
+    return outcome
 
 
 def _data_context(config):

@@ -43,7 +43,9 @@ def _accuracy(counts: ValidationCounts) -> float:
 
 
 def _accuracy_likelihood(counts: ValidationCounts) -> float:
-    return (counts.correct + math.exp(-counts.mean_loss)) / (counts.examples + 1)
+    loss = counts.mean_loss
+    likelihood = 0.0 if math.isnan(loss) else math.exp(-loss)  # NaN logits: the least likely
+    return (counts.correct + likelihood) / (counts.examples + 1)
 
 
 QUALITY_RULES: dict[str, Callable[[ValidationCounts], float]] = {

@@ -346,7 +346,7 @@ class CandidateTrainer:
             return (
                 tf.reduce_sum(tf.cast(hits, tf.int64)),
                 tf.cast(tf.size(labels), tf.int64),
-                tf.reduce_sum(tf.cast(losses, tf.float64)),
+                tf.reduce_sum(losses),  # float32: TPUs have no float64
             )
 
         if self.jit_compile:
@@ -354,7 +354,7 @@ class CandidateTrainer:
 
         def eval_loop(train_vars, frozen_vars, batches):
             hits, seen = tf.constant(0, tf.int64), tf.constant(0, tf.int64)
-            loss_sum = tf.constant(0.0, tf.float64)
+            loss_sum = tf.constant(0.0, tf.float32)
             batch = batches.get_next_as_optional()
             while batch.has_value():
                 images, labels = batch.get_value()
