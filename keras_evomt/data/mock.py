@@ -7,7 +7,7 @@ field (`location`) by positions found in another (`type`). This wrapper trims th
 of each `objects` list to a common length, so all 69 reference tasks build and run.
 (Mock data ignores split slicing, and `builder.info.splits` is empty under it.) A split
 read again gives the dataset built the first time: mock data is the same on every read,
-and building it is most of a tiny run's time per task.
+and building it took a fifth of a 6-task `mu2net_69.py:tiny` run (3.3 of 15.9 s).
 
 Example:
     with mock_data(num_examples=8):
