@@ -165,7 +165,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "distribute.executor": (config.distribute.executor, executor_names()),
         "distribute.precision": (config.distribute.precision, PRECISIONS),
         "defaults.opt_lr_schedule": (config.defaults.opt_lr_schedule, SCHEDULES),
-        "score.quality": (config.score.get("quality", "accuracy"), tuple(QUALITY_RULES)),
+        "score.quality": (config.score.quality, tuple(QUALITY_RULES)),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

@@ -248,7 +248,7 @@ class Search:
             steps,
             log,
             proposal.get("device"),
-            quality=config.score.get("quality", "accuracy"),
+            quality=config.score.quality,
         )
 
     def _conclude_generation(self, task, population: Population) -> None:
