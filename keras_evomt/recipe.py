@@ -34,6 +34,7 @@ RECIPES_DIR = FsPath(__file__).resolve().parent.parent / "recipes"
 # a config pinned before a key existed reads as having that value.
 LATER_KEYS: dict[str, Any] = {
     "first_generation_candidates": 0,
+    "first_generation_validations": 0,
     "mutation.adapters": False,
     "training.steps_per_call": 0,
     "score.quality": "accuracy",

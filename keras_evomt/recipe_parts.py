@@ -13,7 +13,7 @@ from __future__ import annotations
 import ml_collections
 
 from keras_evomt.search import default_config
-from keras_evomt.search.config import candidates_per_task
+from keras_evomt.search.config import rounds_per_task
 
 
 def small_vit(
@@ -42,12 +42,15 @@ def budget(
     batch_size: int,
     validation_examples: int,
     first_candidates: int = 0,
+    first_validations: int = 0,
 ) -> ml_collections.ConfigDict:
     """The search budget keys every recipe shares (so `--set generations=1` works);
-    `first_candidates`: a task iteration's first generation's (0 = `candidates`)."""
+    `first_candidates` and `first_validations`: a task iteration's first generation's
+    width and rounds per candidate (0 = `candidates`, `validations`)."""
     config.generations = generations
     config.candidates_per_generation = candidates
     config.first_generation_candidates = first_candidates
+    config.first_generation_validations = first_validations
     config.validations = validations
     config.steps_per_validation = steps
     config.batch_size = batch_size
@@ -130,4 +133,4 @@ def offline_main_job() -> ml_collections.ConfigDict:
 
 def steps_per_task(config: ml_collections.ConfigDict) -> int:
     """Training steps a search spends on one task over all its visits (every candidate's)."""
-    return candidates_per_task(config) * config.validations * config.steps_per_validation
+    return rounds_per_task(config) * config.steps_per_validation

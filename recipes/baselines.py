@@ -3,9 +3,9 @@ candidate per task, no hyperparameter mutation, parent = the root.
 
 Each baseline gets the main job's tasks, root, data defaults and hyperparameter
 defaults (recipes/offline_mini.py), and as many training steps per task as the main
-job's search spends on a task (its candidates over every visit x validations x steps), as the
-reference trains its baselines: validation rounds multiplied by the search's
-candidates per task, each round as long as the search's.
+job's search spends on a task (its candidates over every visit x their validation rounds
+x steps), as the reference trains its baselines: the search's validation rounds per task,
+each round as long as the search's.
 
 Variants:  finetune_all, freeze_bottom (N = mutation.freeze_bottom, default half the
            blocks), adapters (size D = defaults.adapter_dim, before every block),
@@ -19,7 +19,7 @@ Result:    per-task accuracies and parameter counts of each baseline.
 from __future__ import annotations
 
 from keras_evomt.recipe_parts import budget, offline_main_job
-from keras_evomt.search.config import candidates_per_task
+from keras_evomt.search.config import rounds_per_task
 
 VARIANTS = ("finetune_all", "freeze_bottom", "adapters", "independent")
 CLONE_MODES = {
@@ -34,13 +34,13 @@ def get_config(variant: str | None = None):
     if variant not in VARIANTS:
         raise ValueError(f"baselines needs a variant: {', '.join(VARIANTS)}. Received: {variant!r}")
     config = offline_main_job()
-    rounds_per_search = candidates_per_task(config)
+    rounds_per_search = rounds_per_task(config)
     config.task_iterations = 1  # one run per task, as long as all of the search's visits
     budget(
         config,
         generations=1,
         candidates=1,
-        validations=config.validations * rounds_per_search,
+        validations=rounds_per_search,
         steps=config.steps_per_validation,
         batch_size=config.batch_size,
         validation_examples=config.validation_examples,

@@ -26,7 +26,9 @@ Budget:    the task list twice, 6 generations of one candidate a visit, 3 rounds
            candidate: `pairs` (one visit of 6 x 2) tries two sources there, and measured
            94.3% and 88.6% on seeds 0 and 1 (on textures' former validation split, with
            the accuracy rule); two candidates in each visit's first generation average
-           90.7% over seeds 0-2 (BENCHMARKS.md, "Quality rule").
+           90.7% over seeds 0-2 (BENCHMARKS.md, "Quality rule"), and three of one round
+           each 91.7% (`--set first_generation_candidates=3 --set
+           first_generation_validations=1`: "Short first generations").
 Compare:   the same tasks at the same training steps per task with
            `evomt run recipes/baselines.py:finetune_all --workdir runs/finetune` (and
            `:independent`), then `evomt status --workdir runs/offline_mini --compare

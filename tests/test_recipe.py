@@ -100,6 +100,8 @@ def test_every_layout_and_the_baselines_train_each_task_as_many_steps():
         assert steps_per_task(config) == steps_per_task(default) == 1440
     wide_first = ["generations=10", "candidates_per_generation=1", "first_generation_candidates=3"]
     assert steps_per_task(load_recipe("offline_mini.py:pairs", wide_first)) == 1440
+    short_first = ["first_generation_candidates=3", "first_generation_validations=1"]
+    assert steps_per_task(load_recipe("offline_mini.py", short_first)) == 1440
     baseline = load_recipe("baselines.py:finetune_all")
     assert baseline.task_iterations == 1
     assert steps_per_task(baseline) == steps_per_task(default)

@@ -1,4 +1,4 @@
-"""A task's candidates per generation and in all (search/config.py)."""
+"""A task's candidates and validation rounds per generation and in all (search/config.py)."""
 
 import pytest
 
@@ -6,7 +6,9 @@ from keras_evomt.errors import UserInputError
 from keras_evomt.search.config import (
     candidates_per_task,
     default_config,
+    generation_validations,
     generation_width,
+    rounds_per_task,
     validate,
 )
 
@@ -27,8 +29,21 @@ def test_a_wider_first_generation_then_the_usual_width():
     assert candidates_per_task(config) == 24
 
 
-def test_a_negative_first_generation_is_refused():
+def test_a_short_wide_first_generation_costs_one_candidate_of_the_others():
     config = default_config()
-    config.first_generation_candidates = -1
-    with pytest.raises(UserInputError, match="first_generation_candidates=-1"):
+    config.generations, config.candidates_per_generation, config.validations = 6, 1, 3
+    assert rounds_per_task(config) == 18
+    config.first_generation_candidates, config.first_generation_validations = 3, 1
+    assert [generation_validations(config, g) for g in range(3)] == [1, 3, 3]
+    assert candidates_per_task(config) == 8
+    assert rounds_per_task(config) == 18  # 3 x 1 + 5 x 3
+    config.task_iterations = 2
+    assert rounds_per_task(config) == 36
+
+
+@pytest.mark.parametrize("key", ["first_generation_candidates", "first_generation_validations"])
+def test_a_negative_first_generation_is_refused(key):
+    config = default_config()
+    config[key] = -1
+    with pytest.raises(UserInputError, match=f"{key}=-1"):
         validate(config)

@@ -26,6 +26,7 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     config = tiny_search_config(("digits", "textures", "lfw_faces"))
     config.generations, config.candidates_per_generation = 2, 1
     config.first_generation_candidates = 3  # the sources; then one candidate a generation
+    config.first_generation_validations = 1  # each trains one round of the others' two
     search = Search(config, tmp_path, observer=Observer(tmp_path, quiet=True))
     probe = digits(8)[0]
     fingerprints, predictions = {}, {}
@@ -44,6 +45,7 @@ def test_three_tasks_transfer_and_zero_forgetting(tmp_path):
     assert all("hparams" in r and "quality" in r for r in records)
     for task in config.tasks:
         assert [r["generation"] for r in records if r["task"] == task] == [0, 0, 0, 1]
+        assert [r["steps"] for r in records if r["task"] == task] == [3, 3, 3, 6]
     for task, sources in (("textures", 2), ("lfw_faces", 3)):
         first = [r for r in records if r["task"] == task and r["generation"] == 0]
         tried = {r["parent"].rsplit("#", 1)[0] for r in first}

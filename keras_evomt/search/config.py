@@ -36,6 +36,9 @@ def default_config() -> ml_collections.ConfigDict:
     # root: 0 = candidates_per_generation (the reference: every generation one per device).
     c.first_generation_candidates = 0
     c.validations = 4
+    # The validation rounds of a task iteration's first generation: 0 = validations. Fewer
+    # rounds let a wider first generation try several sources at one candidate's cost.
+    c.first_generation_validations = 0
     c.steps_per_validation = 0  # 0: the reference rule, min(train, examples_per_validation)
     c.examples_per_validation = 128_116
     c.batch_size = 64
@@ -103,9 +106,33 @@ def generation_width(config: ml_collections.ConfigDict, generation: int) -> int:
     return first if generation == 0 and first else int(config.candidates_per_generation)
 
 
+def generation_validations(config: ml_collections.ConfigDict, generation: int) -> int:
+    """How many validation rounds each candidate of generation `generation` trains.
+
+    Example:
+        generation_validations(config, 0)  # config.first_generation_validations, when set
+    """
+    first = int(config.get("first_generation_validations", 0))
+    return first if generation == 0 and first else int(config.validations)
+
+
 def candidates_per_task(config: ml_collections.ConfigDict) -> int:
     """Candidates a search trains for one task over all its visits (task_iterations)."""
     per_visit = sum(generation_width(config, g) for g in range(config.generations))
+    return config.task_iterations * per_visit
+
+
+def rounds_per_task(config: ml_collections.ConfigDict) -> int:
+    """Validation rounds a search trains for one task over all its visits: its candidates
+    times their rounds (each round `steps_per_validation` steps).
+
+    Example:
+        rounds_per_task(config) * config.steps_per_validation  # training steps per task
+    """
+    per_visit = sum(
+        generation_width(config, g) * generation_validations(config, g)
+        for g in range(config.generations)
+    )
     return config.task_iterations * per_visit
 
 
@@ -135,12 +162,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ):
         if int(config[key]) < 1:
             fail(key, config[key], "it must be at least 1")
-    if int(config.first_generation_candidates) < 0:
-        fail(
-            "first_generation_candidates",
-            config.first_generation_candidates,
-            "0 (as candidates_per_generation) or more",
-        )
+    for key, usual in (
+        ("first_generation_candidates", "candidates_per_generation"),
+        ("first_generation_validations", "validations"),
+    ):
+        if int(config.get(key, 0)) < 0:
+            fail(key, config[key], f"0 (as {usual}) or more")
     if config.training.steps_per_call < 0:
         fail("training.steps_per_call", config.training.steps_per_call, "0 (by device) or more")
     if config.training.jit_compile and config.distribute.strategy in (

@@ -32,7 +32,7 @@ from keras_evomt.executors import CandidateJob, DataSpec, make_executor
 from keras_evomt.executors.base import failure_reason
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
-from keras_evomt.search.config import executor_name, validate
+from keras_evomt.search.config import executor_name, generation_validations, validate
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import MutationOptions
 from keras_evomt.search.population import Population, candidate_number
@@ -232,10 +232,11 @@ class Search:
         steps = config.steps_per_validation or reference_steps(
             task.num_train_examples, batch, config.examples_per_validation
         )
+        rounds = generation_validations(config, population.generation)
         log = self.observer.candidate_started(
             task.name,
             child.id,
-            step_total=config.validations * steps,
+            step_total=rounds * steps,
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
             f"{index + 1}/{len(population.proposals)}",
         )
@@ -244,7 +245,7 @@ class Search:
             index,
             task,
             data,
-            config.validations,
+            rounds,
             steps,
             log,
             proposal.get("device"),
