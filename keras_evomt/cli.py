@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -146,6 +147,12 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     from keras_evomt import display
     from keras_evomt.summary import status as system_status
 
+    for other in others:
+        if not os.path.isdir(other):
+            raise UserInputError(
+                f"--compare {other} does not exist: give the work directory of another "
+                f"run, e.g. `evomt run recipes/baselines.py:finetune_all --workdir {other}`."
+            )
     rows, totals = system_status(_read_structure(workdir))
     compared = {other: system_status(_read_structure(other))[0] for other in others}
     if as_json:
@@ -205,15 +212,14 @@ set_option = click.option(
 @handle_errors
 def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> None:
     """Run RECIPE[:VARIANT]'s whole task sequence; rerunning resumes where it stopped."""
-    from keras_evomt.recipe import load_recipe, pin_config
+    from keras_evomt.recipe import load_recipe, pinned
     from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
 
     config = load_recipe(recipe, list(overrides))
     validate(config)  # before anything is written to the work directory
     _check_task_names(config, recipe)
-    with WorkdirLock(workdir):
-        config = pin_config(config, workdir)
+    with WorkdirLock(workdir), pinned(config, workdir) as config:
         with _search(config, workdir, quiet) as search:
             system = search.run()
     _finish(system, workdir)
@@ -243,7 +249,7 @@ def evolve(
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
-        pin_config,
+        pinned,
         remember_task_spec,
         stored_config,
         task_specs,
@@ -252,21 +258,22 @@ def evolve(
     from keras_evomt.workdir_lock import WorkdirLock
 
     config = stored_config(workdir)
-    if config is None:
+    new = config is None
+    if new:
         if recipe is None:
             raise UserInputError(
                 f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
             )
         config = load_recipe(recipe, list(overrides))
-        validate(config)  # before anything is written to the work directory
-        config = pin_config(config, workdir)
     else:
         config = apply_overrides(config, list(overrides))
-        validate(config)
+    validate(config)  # before anything is written to the work directory
     task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
-    with WorkdirLock(workdir), _search(config, workdir, quiet) as search:
-        remember_task_spec(workdir, task)
-        search.evolve(task)
+    pin = pinned(config, workdir) if new else contextlib.nullcontext(config)
+    with WorkdirLock(workdir), pin as config:
+        with _search(config, workdir, quiet) as search:
+            remember_task_spec(workdir, task)
+            search.evolve(task)
     _finish(search.system, workdir)
 
 

@@ -13,9 +13,11 @@ Example:
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -94,14 +96,22 @@ def apply_overrides(
         parent, _, leaf = key.rpartition(".")
         target = config if not parent else _section(config, parent)
         old = target[leaf]
+        if isinstance(old, ml_collections.ConfigDict):
+            inner = ", ".join(f"{key}.{k}" for k in old)
+            raise UserInputError(
+                f"--set {key}: '{key}' is a section, not a value; set its keys: {inner}."
+            )
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(old, list) and isinstance(value, tuple):
             value = list(value)
+        if isinstance(old, list) and isinstance(value, str):  # tasks=digits,textures
+            value = [_parse(item) for item in text.split(",") if item.strip()]
+        elif isinstance(old, list) and not isinstance(value, list):  # image_size=24
+            value = [value]
         if type(old) is not type(value) and old is not None:
-            raise UserInputError(
-                f"--set {key}: expected a {type(old).__name__} (now {old!r}). Received: {text!r}"
-            )
+            kind = _KINDS.get(type(old).__name__, f"a {type(old).__name__}")
+            raise UserInputError(f"--set {key}: expected {kind} (now {old!r}). Received: {text!r}")
         target[leaf] = value
     return config
 
@@ -125,6 +135,8 @@ def pin_config(
                     f"{k} ({flatten(pinned).get(k)!r} -> {flatten(resolved).get(k)!r})"
                     for k in sorted(differ)[:6]
                 )
+                if len(differ) > 6:
+                    shown += f" and {len(differ) - 6} more"
                 raise UserInputError(
                     f"{workdir} was started with another config; differing keys: {shown}.",
                     hint="rerun with the same recipe and --set values, or use a new --workdir.",
@@ -132,6 +144,27 @@ def pin_config(
         return ml_collections.ConfigDict(pinned)
     store.atomic_write_json(file, resolved)
     return config
+
+
+@contextlib.contextmanager
+def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Iterator:
+    """`pin_config` for the span of a command: a config this command pinned is taken back
+    if the command fails before the search saved anything (a bad root name, say), so a
+    typo does not bind the directory to it.
+
+    Example:
+        with pinned(config, "runs/demo") as config:
+            Search(config, "runs/demo").run()
+    """
+    layout = WorkdirLayout(workdir)
+    first = not layout.config.exists()
+    config = pin_config(config, workdir)
+    try:
+        yield config
+    except BaseException:
+        if first and not layout.system.exists() and not layout.search_state.exists():
+            layout.config.unlink(missing_ok=True)
+        raise
 
 
 def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
@@ -178,6 +211,15 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a text",
+    "list": "a list, as a,b or [a, b]",
+}
 
 
 def _parse(text: str) -> Any:

@@ -129,8 +129,33 @@ def test_data_list_shows_the_registry():
         ),
         (
             ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generations=two"],
-            "expected a int",
+            "expected a whole number",
         ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "score=1"],
+            "'score' is a section, not a value; set its keys: score.base_flops",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "root.name=vit_nope"],
+            "unknown root 'vit_nope'",
+        ),
+        (
+            [
+                "run",
+                "offline_mini:smoke",
+                "--workdir",
+                "{tmp}",
+                "--set",
+                "root.checkpoint={tmp}/missing.npz",
+            ],
+            "checkpoint not found",
+        ),
+        (
+            ["evolve", "--workdir", "{tmp}", "--task", "digits", "--recipe", "offline_mini:smoke"]
+            + ["--set", "root.name=vit_nope"],
+            "unknown root 'vit_nope'",
+        ),
+        (["status", "--workdir", ".", "--compare", "{tmp}/nope"], "--compare {tmp}/nope does not"),
         (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
         (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
         (["data", "prepare", "cifar11"], "unknown task"),
@@ -151,7 +176,7 @@ def test_data_list_shows_the_registry():
 def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):
     result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
-    assert message in result.output
+    assert message.format(tmp=tmp_path) in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
     assert not (tmp_path / "config.json").exists()  # nothing pinned: a fixed rerun works
 
