@@ -37,6 +37,12 @@ class CheckResult:
     states: int
     files: int
     damage: list[Damage]
+    tasks: list[str] = dataclasses.field(default_factory=list)  # in any readable state
+
+    def unaffected(self) -> list[str]:
+        """The tasks no damaged file's weights reach (optimizer slots aside)."""
+        hit = {t for item in self.damage if not item.slots_only for t in item.tasks}
+        return [t for t in self.tasks if t not in hit]
 
 
 def check_workdir(workdir: str | os.PathLike) -> CheckResult:
@@ -65,7 +71,8 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
         problem, slots_only = _check_file(directory, entry)
         if problem:
             damage.append(Damage(file, problem, sorted(users[file]), slots_only))
-    return CheckResult(len(numbers), len(entries), damage)
+    tasks = sorted(set().union(*users.values()) - {"root"}) if users else []
+    return CheckResult(len(numbers), len(entries), damage, tasks)
 
 
 def _check_file(directory, entry: dict[str, Any]) -> tuple[str | None, bool]:

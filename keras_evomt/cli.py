@@ -190,6 +190,17 @@ def _load_system(workdir: str, tasks=None):
             f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
         )
     system = System.load(workdir, tasks=tasks)
+    lost = [t for t in tasks or () if t not in system.paths]
+    if lost and system.load_warnings:  # the task is in the damaged newer states only
+        from keras_evomt.errors import CorruptStateError
+
+        raise CorruptStateError(
+            f"task {', '.join(map(repr, lost))} cannot be loaded: "
+            f"{'; '.join(system.load_warnings)}, and the older state {system.loaded_state} "
+            "was saved before it existed.",
+            hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks "
+            "they affect; restore those files from a backup.",
+        )
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
@@ -327,9 +338,16 @@ def _finish(system, workdir: str) -> None:
 @click.option(
     "--split", default="test", type=click.Choice(["train", "validation", "test"]), show_default=True
 )
+@click.option(
+    "--data",
+    "source",
+    default=None,
+    help="The task's data, when evomt does not know it (a task added from Python): "
+    "tfds:NAME, dir:PATH or npz:PATH.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
+def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
     from keras_evomt.data.catalog import task_spec
@@ -340,7 +358,18 @@ def evaluate(workdir: str, task: str, split: str, as_json: bool) -> None:
     path = system.path(task)
     config = stored_config(workdir)
     data_dir = (config.data.data_dir or None) if config else None
-    task_data = get_task(task_spec(task, task_specs(workdir)), data_dir=data_dir)
+    spec = f"{task}={source}" if source else task_spec(task, task_specs(workdir))
+    try:
+        task_data = get_task(spec, data_dir=data_dir)
+    except UserInputError as error:
+        if source or not error.message.startswith("unknown task"):
+            raise
+        raise UserInputError(
+            f"evomt does not know the data of task '{task}' (a task added from Python, "
+            "e.g. with Task.from_arrays, keeps no data in the work directory).",
+            hint=f"pass it: `evomt eval --workdir {workdir} --task {task} --data npz:FILE` "
+            "(or dir:PATH, tfds:NAME)",
+        ) from error
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )
@@ -392,7 +421,8 @@ def export(
         system = _load_system(workdir, tasks=names)
         fmt = fmt or "savedmodel"
         written = export_tasks(system, names, out, fmt=fmt, overwrite=overwrite)
-        what = f"{len(names or system.paths)} tasks"
+        count = len(names or system.paths)
+        what = f"{count} task{'s' * (count != 1)}"
     click.echo(f"exported {what} to {written} (input contract: {contract_path(written)})")
 
 
@@ -472,9 +502,15 @@ def check(workdir: str) -> None:
             affects += " (optimizer slots only: inference, eval and export still work)"
         click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
     if result.damage:
+        unaffected = result.unaffected()
+        others = (
+            f"tasks {', '.join(unaffected)} load as usual"
+            if unaffected
+            else "no task loads as it was saved"
+        )
         click.echo(
             f"{len(result.damage)} damaged of {result.files} files in {result.states} kept "
-            "states; the other tasks load as usual. Restore the damaged files from a backup.",
+            f"states; {others}. Restore the damaged files from a backup.",
             err=True,
         )
         sys.exit(1)

@@ -56,7 +56,8 @@ def status_table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(
-        f"{totals['tasks']} tasks, {_count(totals['total_params'])} unique parameters "
+        f"{totals['tasks']} {'task' if totals['tasks'] == 1 else 'tasks'}, "
+        f"{_count(totals['total_params'])} unique parameters "
         f"(root {totals['root']}: {_count(totals['root_params'])}, "
         f"{totals['root_weights']}), {totals['components']} components"
         + (f", active task: {totals['active_task']}" if totals["active_task"] else "")

@@ -447,7 +447,8 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
     lines = [
         f"# keras_evomt report: {workdir}",
         "",
-        f"{len(system.paths)} tasks, {component_count(system)} components, "
+        f"{len(system.paths)} {'task' if len(system.paths) == 1 else 'tasks'}, "
+        f"{component_count(system)} components, "
         f"{system.total_params():,} unique parameters (root `{system.info.get('root')}`: "
         f"{root_params:,}; weights: {system.info.get('checkpoint') or 'random init'}).",
         "",
@@ -459,20 +460,20 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
     lines += [
         "## Tasks",
         "",
-        "| # | task | validation | test | own params | accounted params | path length "
+        "| # | task | validation % | test % | own params | accounted params | path length "
         "| descends from | best score by generation |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, (task, path) in enumerate(system.paths.items(), 1):
         scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
         lines.append(
-            f"| {i} | {task} | {_fraction(path.metrics.get('validation_accuracy'))} "
-            f"| {_fraction(path.metrics.get('test_accuracy'))} "
+            f"| {i} | {task} | {_percent(path.metrics.get('validation_accuracy'))} "
+            f"| {_percent(path.metrics.get('test_accuracy'))} "
             f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
             f"| {len(path.components)} | {path.origin or 'n/a'} | {scores} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _fraction(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.4f}"
+def _percent(value: Any) -> str:  # as `evomt status` shows accuracies
+    return "n/a" if value is None else f"{100 * float(value):.2f}"

@@ -394,3 +394,28 @@ def test_a_run_writes_what_the_workdir_layout_names(grown):
     for path in (layout.config, layout.lock, layout.search_state, layout.candidates):
         assert path.is_file(), path
     assert (layout.system / "weights").is_dir() and (layout.tb / "digits").is_dir()
+
+
+def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
+    from tests.helpers import digits, tiny_system
+
+    system = tiny_system()
+    system.start_task("mine")
+    system.end_task(system.new_task_path("mine", 10))
+    system.save(tmp_path / "run")
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine")
+    assert result.exit_code == 2 and "evomt does not know the data of task 'mine'" in result.output
+    assert "--data npz:FILE" in result.output
+    x, y = digits(40)
+    np.savez(tmp_path / "mine.npz", x_train=x, y_train=y, value_range=[-1, 1])
+    data = f"npz:{tmp_path / 'mine.npz'}"
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data)
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads(
+            evomt(
+                "eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data, "--json"
+            ).output
+        )["split"]
+        == "test"
+    )

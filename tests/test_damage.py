@@ -92,7 +92,26 @@ def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
     assert result.exit_code == 1
     assert f"damaged: weights/{file.name}" in result.output and "affects tasks b\n" in result.output
-    assert "1 damaged of" in result.output
+    assert "1 damaged of" in result.output and "; tasks a load as usual." in result.output
+
+
+def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    grown = System.load(copy)
+    grown.start_task("c")
+    path = grown.new_task_path("c", 10)
+    train(grown, path, *digits(32), steps=1)
+    grown.end_task(path)
+    grown.save(copy)  # state 2: the only one with c
+    file, _ = _own_file(copy, "c")
+    _flip(file, "w0.npy")
+    result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "c"])
+    assert result.exit_code == 1, result.output
+    assert "task 'c' cannot be loaded: state 2 is unusable" in result.output
+    assert "saved before it existed" in result.output and "evomt check" in result.output
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert "; tasks a, b load as usual." in result.output
 
 
 def test_check_passes_a_clean_system(saved):

@@ -92,6 +92,15 @@ def test_from_arrays_refuses_a_validation_split_without_test_or_with_bad_labels(
         (np.zeros([4, 8, 8]), np.array([0, 0.5, 1, 1]), {}, "labels must be integers"),
         (np.zeros([0, 8, 8]), np.zeros(0), {}, "split is empty"),
         (np.full([4, 8, 8], 1000, np.int32), np.array([0, 1, 0, 1]), {}, "pass value_range"),
+        (np.zeros([4, 8, 8]), np.array(list("abab")), {}, "map class names to integers"),
+        (np.array([[[None]]] * 4), np.array([0, 1, 0, 1]), {}, "images must be numbers"),
+        (np.full([4, 8, 8], np.nan), np.array([0, 1, 0, 1]), {}, "hold NaN or infinite"),
+        (
+            np.zeros([4, 8, 8]),
+            np.array([0, 1, 0, 1]),
+            {"x_test": np.zeros([2, 8, 8]), "y_test": np.array([0, 7])},
+            "test or validation labels reach 7, but train labels only 1",
+        ),
     ],
 )
 def test_from_arrays_bad_input(x, y, kwargs, message):
@@ -245,6 +254,33 @@ def test_npz_task(tmp_path):
     assert task.num_classes == 2 and task.source == f"npz:{path}"
     np.savez(path, images=id_images(4))
     with pytest.raises(UserInputError, match=r"must hold arrays x_train and y_train"):
+        get_task(f"npz:{path}")
+    digits_range = np.linspace(0, 16, 40 * 16).reshape(40, 4, 4)
+    np.savez(path, x_train=digits_range, y_train=np.arange(40) % 2)
+    with pytest.raises(UserInputError, match=r"numpy.savez\(\.\.\., value_range=\[low, high\]"):
+        get_task(f"npz:{path}")
+    np.savez(path, x_train=digits_range, y_train=np.arange(40) % 2, value_range=[0, 16])
+    assert get_task(f"npz:{path}").value_range == (0.0, 16.0)
+
+
+@pytest.mark.parametrize(
+    "contents, message",
+    [
+        ("text", "it is not a file of numpy.savez"),
+        ({"x_train": np.array([{}, {}]), "y_train": np.arange(2)}, "x_train in .* holds Python"),
+        (
+            {"x_train": id_images(4), "y_train": np.arange(4) % 2, "value_range": [0]},
+            "value_range in .* must be two numbers",
+        ),
+    ],
+)
+def test_a_bad_npz_file_is_bad_input(tmp_path, contents, message):
+    path = tmp_path / "bad.npz"
+    if isinstance(contents, str):
+        path.write_text(contents)
+    else:
+        np.savez(path, **contents)
+    with pytest.raises(UserInputError, match=message):
         get_task(f"npz:{path}")
 
 

@@ -234,7 +234,11 @@ def prepare_fashion_mnist(
         return f"fashion_mnist: already prepared in {prepared.data_dir}"
     if fashion_mnist_files_present(source_dir):
         builder = _local_fashion_mnist_builder(source_dir, data_dir)
-        builder.download_and_prepare()
+        tfds.disable_progress_bar()  # a local conversion of seconds: no bars
+        try:
+            builder.download_and_prepare()
+        finally:
+            tfds.enable_progress_bar()
         return f"fashion_mnist: prepared in {builder.data_dir} from {source_dir}"
     if download:
         try:

@@ -184,19 +184,47 @@ def _npz_task(name: str, path: str) -> Task:
     import numpy as np
 
     try:
-        arrays = np.load(path)
+        arrays = np.load(path)  # allow_pickle=False: a file never runs code
     except OSError as err:
         raise UserInputError(f"cannot read arrays from {path}: {err}") from err
+    except ValueError as err:  # numpy took it for a pickle
+        raise UserInputError(
+            f"cannot read arrays from {path}: it is not a file of numpy.savez"
+        ) from err
+    if not hasattr(arrays, "files"):
+        raise UserInputError(f"{path} holds one array; save named arrays with numpy.savez")
     missing = {"x_train", "y_train"} - set(arrays.files)
     if missing:
         raise UserInputError(
-            f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test). "
-            f"Received: {sorted(arrays.files)}"
+            f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test, "
+            f"value_range). Received: {sorted(arrays.files)}"
         )
-    optional = {k: arrays[k] for k in ("x_test", "y_test") if k in arrays.files}
-    return Task.from_arrays(
-        name, arrays["x_train"], arrays["y_train"], **optional, source=f"npz:{path}"
-    )
+    names = [k for k in ("x_train", "y_train", "x_test", "y_test", "value_range") if k in arrays]
+    loaded = {}
+    for key in names:
+        try:
+            loaded[key] = arrays[key]
+        except ValueError as err:  # object arrays need pickle, which is never allowed
+            raise UserInputError(
+                f"{key} in {path} holds Python objects; save plain numeric arrays."
+            ) from err
+    value_range = loaded.pop("value_range", None)
+    if value_range is not None:
+        if value_range.shape != (2,) or value_range.dtype.kind not in "uif":
+            raise UserInputError(
+                f"value_range in {path} must be two numbers (low, high), e.g. [0, 16]. "
+                f"Received: {value_range!r}"
+            )
+        value_range = tuple(float(v) for v in value_range)
+    try:
+        return Task.from_arrays(name, **loaded, value_range=value_range, source=f"npz:{path}")
+    except UserInputError as error:
+        if "value_range" not in (error.hint or ""):
+            raise
+        raise UserInputError(
+            error.message,
+            hint="save the range beside the arrays: numpy.savez(..., value_range=[low, high])",
+        ) from error
 
 
 def missing_data(

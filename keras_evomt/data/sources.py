@@ -97,6 +97,17 @@ def carve(
 def check_arrays(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Validates image / label arrays; returns them as numpy arrays."""
     x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "buif":
+        raise UserInputError(
+            f"{what} images must be numbers (uint8, or floats). Received: dtype {x.dtype}"
+        )
+    if y.dtype.kind not in "buif":
+        raise UserInputError(
+            f"{what} labels must be integers 0..K-1 (map class names to integers first). "
+            f"Received: dtype {y.dtype}"
+        )
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserInputError(f"{what} images hold NaN or infinite values")
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 2, 3, 4)):
         raise UserInputError(
             f"{what} images must have shape (N, H, W) or (N, H, W, C) with C in 1..4. "

@@ -316,6 +316,13 @@ class Task:
             raise UserInputError(f"labels must be >= 0. Received: label {int(labels.min())}")
         if num_classes is None:
             num_classes = int(labels.max()) + 1
+            if num_classes > int(y_train.max()) + 1:
+                raise UserInputError(
+                    f"test or validation labels reach {num_classes - 1}, but train labels "
+                    f"only {int(y_train.max())}: no model trained on them can predict those "
+                    f"classes. Check the labels, or pass num_classes={num_classes} if that "
+                    "is intended."
+                )
         elif labels.max() >= num_classes:
             raise UserInputError(
                 f"labels must lie in [0, {num_classes}) (num_classes={num_classes}). "
