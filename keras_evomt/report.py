@@ -10,6 +10,8 @@ Four PNG pictures, readable from 5 to 69+ tasks (heights grow with the task coun
 - `search.png`: the search's best score by generation per task, from
   `path.metrics["best_by_generation"]` or, failing that, the TensorBoard scalar
   `search/best_score` under `DIR/tb/<task>/`.
+`summary.md` links them, with a row per task (accuracies, parameters, the path it
+descends from, the sources its candidates started from).
 Figures use matplotlib's object API (no pyplot), so no global backend is touched.
 
 Example:
@@ -19,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -461,18 +464,42 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
         "## Tasks",
         "",
         "| # | task | validation % | test % | own params | accounted params | path length "
-        "| descends from | best score by generation |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| descends from | sources tried (candidates) | best score by generation |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    tried = sources_tried(workdir)
     for i, (task, path) in enumerate(system.paths.items(), 1):
         scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
+        sources = ", ".join(f"{s} {n}" for s, n in tried.get(task, {}).items()) or "n/a"
         lines.append(
             f"| {i} | {task} | {_percent(path.metrics.get('validation_accuracy'))} "
             f"| {_percent(path.metrics.get('test_accuracy'))} "
             f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
-            f"| {len(path.components)} | {path.origin or 'n/a'} | {scores} |"
+            f"| {len(path.components)} | {path.origin or 'n/a'} | {sources} | {scores} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def sources_tried(workdir: str | os.PathLike) -> dict[str, dict[str, int]]:
+    """Per task, how many of its candidates started from each other task's path or from
+    the root, in the order first tried (DIR/search/candidates.jsonl): the transfer the
+    search tried, kept or not.
+
+    Example:
+        sources_tried("runs/demo")  # {"textures": {"digits": 1, "root": 1}, ...}
+    """
+    file = WorkdirLayout(workdir).candidates
+    tried: dict[str, dict[str, int]] = {}
+    if not file.exists():
+        return tried
+    for line in file.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else {}
+        task, parent = record.get("task"), str(record.get("parent") or "")
+        source = parent.rsplit("#", 1)[0] if "#" in parent else parent
+        if task and source and source != task:
+            counts = tried.setdefault(task, {})
+            counts[source] = counts.get(source, 0) + 1
+    return tried
 
 
 def _percent(value: Any) -> str:  # as `evomt status` shows accuracies

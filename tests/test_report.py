@@ -110,6 +110,18 @@ def test_report_five_tasks(five):
     assert "| 5 | cifar10 |" in summary and summary.rstrip().endswith("n/a |")
 
 
+def test_the_sources_each_task_tried_come_from_the_candidate_log(tmp_path):
+    from keras_evomt.report import sources_tried
+    from keras_evomt.search.journal import CandidateJournal
+
+    assert sources_tried(tmp_path) == {}
+    parents = [("a", "root"), ("a", "a#0"), ("b", "a#1"), ("b", "root"), ("b", "a#0")]
+    CandidateJournal(tmp_path / "search" / "candidates.jsonl").append(
+        [{"task": task, "parent": parent} for task, parent in parents]
+    )
+    assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 2, "root": 1}}
+
+
 @pytest.mark.slow
 def test_report_69_tasks_stays_readable(tmp_path):
     tasks = list_tasks()[:69]
