@@ -28,6 +28,7 @@ class Damage:
     problem: str
     tasks: list[str]
     slots_only: bool = False
+    manifest: bool = False  # a state's manifest: which tasks it held is unknown
 
 
 @dataclasses.dataclass
@@ -62,7 +63,8 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
             manifest = store.read_manifest(directory, number)
         except store.CorruptStateError as error:
             name = store.manifest_file(directory, number).name
-            damage.append(Damage(name, error.message.removeprefix(f"{name} "), []))
+            problem = error.message.removeprefix(f"{name} ")
+            damage.append(Damage(name, problem, [], manifest=True))
             continue
         for cid, entry in manifest["components"].items():
             entries.setdefault(entry["file"], dict(entry, cid=cid))

@@ -190,20 +190,41 @@ def _load_system(workdir: str, tasks=None):
             f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
         )
     system = System.load(workdir, tasks=tasks)
-    lost = [t for t in tasks or () if t not in system.paths]
-    if lost and system.load_warnings:  # the task is in the damaged newer states only
-        from keras_evomt.errors import CorruptStateError
-
-        raise CorruptStateError(
-            f"task {', '.join(map(repr, lost))} cannot be loaded: "
-            f"{'; '.join(system.load_warnings)}, and the older state {system.loaded_state} "
-            "was saved before it existed.",
-            hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks "
-            "they affect; restore those files from a backup.",
-        )
+    missing = [t for t in tasks or () if t not in system.paths]
+    if missing and system.load_warnings:
+        _refuse_tasks_of_damaged_states(workdir, system, missing)
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
+
+
+def _refuse_tasks_of_damaged_states(workdir: str, system, missing: list[str]) -> None:
+    """A task missing from the loaded (older) state that a damaged newer state holds, or
+    may hold (its manifest is unreadable), is refused as damaged, not as unknown."""
+    from keras_evomt import store
+    from keras_evomt.errors import CorruptStateError
+
+    directory = store.system_dir(workdir)
+    held, unreadable = set(), False
+    for number in store.manifest_numbers(directory):
+        if number > system.loaded_state:
+            try:
+                manifest = store.read_manifest(directory, number)
+            except CorruptStateError:
+                unreadable = True
+                continue
+            held.update(p["task"] for p in manifest["system"]["tasks"])
+    lost = [t for t in missing if t in held] or (missing if unreadable else [])
+    if not lost:
+        return  # not in any state: an unknown task, said as such later
+    maybe = "" if set(lost) <= held else " (if it is a task of the damaged states)"
+    raise CorruptStateError(
+        f"task {', '.join(map(repr, lost))} cannot be loaded{maybe}: "
+        f"{'; '.join(system.load_warnings)}, and the older state {system.loaded_state} "
+        "was saved before it existed.",
+        hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks "
+        "they affect; restore those files from a backup.",
+    )
 
 
 set_option = click.option(
@@ -498,13 +519,17 @@ def check(workdir: str) -> None:
     result = check_workdir(workdir)
     for item in result.damage:
         affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"
+        if item.manifest:
+            affects = "its state: tasks added in it cannot be loaded"
         if item.slots_only:
             affects += " (optimizer slots only: inference, eval and export still work)"
         click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
     if result.damage:
         unaffected = result.unaffected()
+        verb = "loads" if len(unaffected) == 1 else "load"
         others = (
-            f"tasks {', '.join(unaffected)} load as usual"
+            f"{'task' if len(unaffected) == 1 else 'tasks'} {', '.join(unaffected)} {verb} "
+            "as saved in the newest readable state"
             if unaffected
             else "no task loads as it was saved"
         )

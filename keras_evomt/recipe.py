@@ -97,7 +97,8 @@ def apply_overrides(
         target = config if not parent else _section(config, parent)
         old = target[leaf]
         if isinstance(old, ml_collections.ConfigDict):
-            inner = ", ".join(f"{key}.{k}" for k in old)
+            names = [f"{key}.{k}" for k in old]
+            inner = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             raise UserInputError(
                 f"--set {key}: '{key}' is a section, not a value; set its keys: {inner}."
             )
@@ -106,7 +107,8 @@ def apply_overrides(
         if isinstance(old, list) and isinstance(value, tuple):
             value = list(value)
         if isinstance(old, list) and isinstance(value, str):  # tasks=digits,textures
-            value = [_parse(item) for item in text.split(",") if item.strip()]
+            items = text.strip().removeprefix("[").removesuffix("]").split(",")
+            value = [_parse(item.strip()) for item in items if item.strip()]
         elif isinstance(old, list) and not isinstance(value, list):  # image_size=24
             value = [value]
         if type(old) is not type(value) and old is not None:
@@ -218,7 +220,7 @@ _KINDS = {
     "float": "a number",
     "bool": "true or false",
     "str": "a text",
-    "list": "a list, as a,b or [a, b]",
+    "list": "a list, as a,b or [a, b]",  # [a, b] of bare words: a,b
 }
 
 

@@ -92,7 +92,9 @@ def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
     assert result.exit_code == 1
     assert f"damaged: weights/{file.name}" in result.output and "affects tasks b\n" in result.output
-    assert "1 damaged of" in result.output and "; tasks a load as usual." in result.output
+    assert (
+        "1 damaged of" in result.output and "; task a loads as saved in the newest" in result.output
+    )
 
 
 def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, tmp_path):
@@ -111,7 +113,17 @@ def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, 
     assert "task 'c' cannot be loaded: state 2 is unusable" in result.output
     assert "saved before it existed" in result.output and "evomt check" in result.output
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
-    assert "; tasks a, b load as usual." in result.output
+    assert "; tasks a, b load as saved in the newest readable state." in result.output
+    result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "d"])
+    assert result.exit_code == 2 and "no task 'd'" in result.output  # a typo, not damage
+    _flip(file, "w0.npy")  # repaired; now the newest manifest is damaged instead
+    (store.system_dir(copy) / "manifest-00000002.json").write_text("{")
+    result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "c"])
+    assert result.exit_code == 1, result.output
+    assert "task 'c' cannot be loaded (if it is a task of the damaged states)" in result.output
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert "damaged: manifest-00000002.json" in result.output
+    assert "affects its state: tasks added in it cannot be loaded" in result.output
 
 
 def test_check_passes_a_clean_system(saved):

@@ -261,12 +261,19 @@ def test_npz_task(tmp_path):
         get_task(f"npz:{path}")
     np.savez(path, x_train=digits_range, y_train=np.arange(40) % 2, value_range=[0, 16])
     assert get_task(f"npz:{path}").value_range == (0.0, 16.0)
+    beyond = {"x_test": id_images(2), "y_test": np.array([0, 4])}
+    np.savez(path, x_train=id_images(40), y_train=np.arange(40) % 2, **beyond)
+    with pytest.raises(UserInputError, match=r"numpy.savez\(\.\.\., num_classes=N\)"):
+        get_task(f"npz:{path}")
+    np.savez(path, x_train=id_images(40), y_train=np.arange(40) % 2, **beyond, num_classes=5)
+    assert get_task(f"npz:{path}").num_classes == 5
 
 
 @pytest.mark.parametrize(
     "contents, message",
     [
-        ("text", "it is not a file of numpy.savez"),
+        ("text", "it is not a whole file of numpy.savez"),
+        ("PK\x03\x04 cut short", "it is not a whole file of numpy.savez"),
         ({"x_train": np.array([{}, {}]), "y_train": np.arange(2)}, "x_train in .* holds Python"),
         (
             {"x_train": id_images(4), "y_train": np.arange(4) % 2, "value_range": [0]},

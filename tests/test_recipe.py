@@ -126,8 +126,14 @@ def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behavio
 
 
 def test_list_keys_take_comma_lists_and_single_values():
-    config = load_recipe("offline_mini.py:smoke", ["tasks=digits,lfw_faces", "space.image_size=24"])
+    config = load_recipe(
+        "offline_mini.py:smoke", ["tasks=digits, lfw_faces", "space.image_size=24"]
+    )
     assert config.tasks == ["digits", "lfw_faces"] and config.space.image_size == [24]
+    assert load_recipe("offline_mini.py", ["tasks=[digits, textures]"]).tasks == [
+        "digits",
+        "textures",
+    ]
     assert load_recipe("offline_mini.py", ["space.opt_lr=[0.1, 0.2]"]).space.opt_lr == [0.1, 0.2]
 
 
@@ -146,8 +152,8 @@ def test_a_command_that_fails_before_the_search_saves_takes_its_config_back(tmp_
         with pinned(load_recipe("offline_mini.py:smoke", ["root.name=vit_nope"]), tmp_path):
             raise UserInputError("unknown root 'vit_nope'")
     assert not (tmp_path / "config.json").exists()
-    pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)  # the fixed rerun pins
-    (tmp_path / "system").mkdir()  # a search saved something: the config stays
     with pytest.raises(RuntimeError), pinned(load_recipe("offline_mini.py:smoke"), tmp_path):
+        (tmp_path / "system").mkdir()  # the search saved something: the config stays
         raise RuntimeError("killed later")
     assert (tmp_path / "config.json").exists()
+    pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)  # and a rerun agrees

@@ -34,6 +34,7 @@ from keras_evomt.data.catalog import (
     split_name,
 )
 from keras_evomt.data.catalog import registered_splits as catalog_splits
+from keras_evomt.data.npz import npz_task
 from keras_evomt.data.task import Task
 from keras_evomt.data.tfds_source import (
     TfdsLoader,
@@ -81,7 +82,7 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
         # One name per data set, wherever the command runs: the absolute path.
         rest = os.path.abspath(os.path.expanduser(rest))
         name = f"{kind}:{rest}"
-        return Task.from_directory(name, rest) if kind == "dir" else _npz_task(name, rest)
+        return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
     raise UserInputError(
         f"unknown task {name!r}",
         hint=closest(name, list_tasks())
@@ -178,53 +179,6 @@ def _fashion_mnist_task(data_dir: str | None, download: bool) -> Task:
         loader=loader,
         class_names=list(label.names),
     )
-
-
-def _npz_task(name: str, path: str) -> Task:
-    import numpy as np
-
-    try:
-        arrays = np.load(path)  # allow_pickle=False: a file never runs code
-    except OSError as err:
-        raise UserInputError(f"cannot read arrays from {path}: {err}") from err
-    except ValueError as err:  # numpy took it for a pickle
-        raise UserInputError(
-            f"cannot read arrays from {path}: it is not a file of numpy.savez"
-        ) from err
-    if not hasattr(arrays, "files"):
-        raise UserInputError(f"{path} holds one array; save named arrays with numpy.savez")
-    missing = {"x_train", "y_train"} - set(arrays.files)
-    if missing:
-        raise UserInputError(
-            f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test, "
-            f"value_range). Received: {sorted(arrays.files)}"
-        )
-    names = [k for k in ("x_train", "y_train", "x_test", "y_test", "value_range") if k in arrays]
-    loaded = {}
-    for key in names:
-        try:
-            loaded[key] = arrays[key]
-        except ValueError as err:  # object arrays need pickle, which is never allowed
-            raise UserInputError(
-                f"{key} in {path} holds Python objects; save plain numeric arrays."
-            ) from err
-    value_range = loaded.pop("value_range", None)
-    if value_range is not None:
-        if value_range.shape != (2,) or value_range.dtype.kind not in "uif":
-            raise UserInputError(
-                f"value_range in {path} must be two numbers (low, high), e.g. [0, 16]. "
-                f"Received: {value_range!r}"
-            )
-        value_range = tuple(float(v) for v in value_range)
-    try:
-        return Task.from_arrays(name, **loaded, value_range=value_range, source=f"npz:{path}")
-    except UserInputError as error:
-        if "value_range" not in (error.hint or ""):
-            raise
-        raise UserInputError(
-            error.message,
-            hint="save the range beside the arrays: numpy.savez(..., value_range=[low, high])",
-        ) from error
 
 
 def missing_data(

@@ -106,7 +106,7 @@ def check_arrays(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
             f"{what} labels must be integers 0..K-1 (map class names to integers first). "
             f"Received: dtype {y.dtype}"
         )
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
+    if x.dtype.kind == "f" and x.size and not np.isfinite([x.min(), x.max()]).all():
         raise UserInputError(f"{what} images hold NaN or infinite values")
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 2, 3, 4)):
         raise UserInputError(

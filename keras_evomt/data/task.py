@@ -320,8 +320,8 @@ class Task:
                 raise UserInputError(
                     f"test or validation labels reach {num_classes - 1}, but train labels "
                     f"only {int(y_train.max())}: no model trained on them can predict those "
-                    f"classes. Check the labels, or pass num_classes={num_classes} if that "
-                    "is intended."
+                    "classes.",
+                    hint=f"check the labels, or pass num_classes={num_classes} if that is intended",
                 )
         elif labels.max() >= num_classes:
             raise UserInputError(
