@@ -118,33 +118,61 @@ def apply_overrides(
     return config
 
 
+# Where and how a run executes, not what it searches: a resumed run may change them (other
+# machines, other devices, data moved). The executors grow the same system.
+EXECUTION_KEYS = frozenset(
+    {
+        "distribute.executor",
+        "distribute.mode",
+        "distribute.devices",
+        "distribute.cpu_devices",
+        "distribute.ray_address",
+        "distribute.ray_actors",
+        "distribute.ray_timeout_s",
+        "distribute.tpu",
+        "distribute.tpu_zone",
+        "distribute.tpu_project",
+        "training.threads",
+        "training.steps_per_call",
+        "data.data_dir",
+        "data.download",
+        "log_every_steps",
+    }
+)
+
+
 def pin_config(
-    config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, check: bool = True
+    config: ml_collections.ConfigDict, workdir: str | os.PathLike
 ) -> ml_collections.ConfigDict:
-    """Writes DIR/config.json on the first run; later, refuses a config that differs."""
+    """Writes DIR/config.json on the first run; later, refuses a config that differs, and
+    returns the pinned one with `config`'s EXECUTION_KEYS.
+
+    Example:
+        config = pin_config(load_recipe("offline_mini.py"), "runs/demo")
+    """
     file = WorkdirLayout(workdir).config
     resolved = json.loads(config.to_json_best_effort())
-    if file.exists():
-        pinned = _read_pinned(file)
-        if check:
-            differ = {
-                k
-                for k in set(flatten(pinned)) | set(flatten(resolved))
-                if flatten(pinned).get(k) != flatten(resolved).get(k)
-            }
-            if differ:
-                shown = ", ".join(
-                    f"{k} ({flatten(pinned).get(k)!r} -> {flatten(resolved).get(k)!r})"
-                    for k in sorted(differ)[:6]
-                )
-                if len(differ) > 6:
-                    shown += f" and {len(differ) - 6} more"
-                raise UserInputError(
-                    f"{workdir} was started with another config; differing keys: {shown}.",
-                    hint="rerun with the same recipe and --set values, or use a new --workdir.",
-                )
-        return ml_collections.ConfigDict(pinned)
-    store.atomic_write_json(file, resolved)
+    if not file.exists():
+        store.atomic_write_json(file, resolved)
+        return config
+    pinned, wanted = flatten(_read_pinned(file)), flatten(resolved)
+    differ = sorted(
+        k
+        for k in set(pinned) | set(wanted)
+        if pinned.get(k) != wanted.get(k) and k not in EXECUTION_KEYS
+    )
+    if differ:
+        shown = ", ".join(f"{k} ({pinned.get(k)!r} -> {wanted.get(k)!r})" for k in differ[:6])
+        if len(differ) > 6:
+            shown += f" and {len(differ) - 6} more"
+        raise UserInputError(
+            f"{workdir} was started with another config; differing keys: {shown}.",
+            hint="rerun with the same recipe and --set values, or use a new --workdir.",
+        )
+    config = ml_collections.ConfigDict(_read_pinned(file))
+    for key in EXECUTION_KEYS & set(wanted):
+        parent, _, leaf = key.rpartition(".")
+        (_section(config, parent) if parent else config)[leaf] = wanted[key]
     return config
 
 

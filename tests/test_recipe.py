@@ -157,3 +157,20 @@ def test_a_command_that_fails_before_the_search_saves_takes_its_config_back(tmp_
         raise RuntimeError("killed later")
     assert (tmp_path / "config.json").exists()
     pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)  # and a rerun agrees
+
+
+def test_a_resumed_run_may_execute_elsewhere_but_not_search_otherwise(tmp_path):
+    from keras_evomt.recipe import EXECUTION_KEYS, pin_config
+
+    first = ["distribute.executor=devices", "distribute.cpu_devices=2", "training.threads=1"]
+    pin_config(load_recipe("offline_mini.py:smoke", first), tmp_path)
+    moved = ["distribute.executor=ray", "data.data_dir=/data/moved"]
+    resumed = pin_config(load_recipe("offline_mini.py:smoke", moved), tmp_path)
+    assert (resumed.distribute.executor, resumed.distribute.cpu_devices) == ("ray", 0)
+    assert (resumed.data.data_dir, resumed.training.threads) == ("/data/moved", 0)
+    with pytest.raises(UserInputError, match=r"differing keys: batch_size \(32 -> 16\)\."):
+        pin_config(load_recipe("offline_mini.py:smoke", [*moved, "batch_size=16"]), tmp_path)
+    config = load_recipe("offline_mini.py")
+    for key in EXECUTION_KEYS:  # every one names a key of the config
+        parent, _, leaf = key.rpartition(".")
+        assert leaf in (config[parent] if parent else config), key
