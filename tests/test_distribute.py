@@ -306,3 +306,17 @@ print(json.dumps({{"compute": head.compute_dtype, "quality": result.quality, "sk
     assert out["skipped"] == 0  # the first steps overflow: nothing is applied
     assert out["moved"] > 0  # once the scale came down, steps applied
     assert out["loss"] == out["loss"] and 0 < out["quality"] <= 1
+
+
+@pytest.mark.parametrize("name", ["banana", "GPU:7"])
+def test_a_device_this_machine_lacks_is_refused_with_its_devices(name):
+    import ml_collections
+
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.training.distribute import candidate_devices
+
+    config = ml_collections.ConfigDict({"devices": ["/cpu:0", name]})
+    with pytest.raises(UserInputError, match=f"names '{name}', which this machine does not"):
+        candidate_devices(config)
+    config.devices = ["/cpu:0", "CPU:0"]
+    assert candidate_devices(config) == ["/cpu:0", "CPU:0"]

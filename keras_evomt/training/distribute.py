@@ -85,7 +85,9 @@ def _default(distribute) -> tf.distribute.Strategy:
 
 @register_strategy("mirrored")
 def _mirrored(distribute) -> tf.distribute.Strategy:
-    return tf.distribute.MirroredStrategy(list(distribute.devices) or None)
+    return tf.distribute.MirroredStrategy(
+        candidate_devices(distribute) if distribute.devices else None
+    )
 
 
 @register_strategy("tpu")
@@ -130,14 +132,33 @@ def split_cpu(count: int) -> None:
 
 
 def candidate_devices(distribute) -> list[str]:
-    """The local devices that each take one candidate (executor=devices)."""
+    """The local devices that each take one candidate (executor=devices); named ones must
+    exist here."""
     if distribute.devices:
+        local = [d.name for d in tf.config.list_logical_devices()]
+        for name in distribute.devices:
+            if not any(_same_device(name, other) for other in local):
+                raise UserInputError(
+                    f"distribute.devices names {name!r}, which this machine does not have; "
+                    f"its devices: {', '.join(local)}.",
+                    hint="name some of those, or --set distribute.devices=[] for all of them",
+                )
         return list(distribute.devices)
     for kind in ("TPU", "GPU", "CPU"):
         devices = [d.name for d in tf.config.list_logical_devices(kind)]
         if devices:
             return devices
     return ["/device:CPU:0"]
+
+
+def _same_device(name: str, local: str) -> bool:
+    """Whether device `name` ("GPU:1", "/gpu:1", "/device:GPU:1") is `local`."""
+    try:
+        spec, other = tf.DeviceSpec.from_string(name), tf.DeviceSpec.from_string(local)
+    except (ValueError, TypeError):
+        return False
+    kind = (spec.device_type or "").upper()
+    return kind == other.device_type and (spec.device_index or 0) == other.device_index
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
