@@ -104,3 +104,17 @@ def test_the_package_exports_every_component_name_and_no_other():
     assert sorted(keras_evomt._COMPONENTS) == sorted(components.__all__)
     for name in components.__all__:
         assert getattr(keras_evomt, name) is getattr(components, name)
+
+
+def test_a_user_class_cannot_take_a_built_in_components_stored_name():
+    from keras_evomt.components import EncoderBlock, register_component
+    from keras_evomt.components.base import Component, component_class
+    from keras_evomt.errors import UserInputError
+
+    class EncoderBlock2(Component):
+        pass
+
+    EncoderBlock2.__name__ = "EncoderBlock"
+    with pytest.raises(UserInputError, match="already registered as 'keras_evomt>EncoderBlock'"):
+        register_component(EncoderBlock2)
+    assert component_class("keras_evomt>EncoderBlock") is EncoderBlock

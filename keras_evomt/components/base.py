@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import keras
 
+from keras_evomt.errors import UserInputError
+
 PACKAGE = "keras_evomt"
 # What a component does in a path (`Component.role`): code that treats components by
 # kind reads the role, never the component's id, so a renamed component keeps its role.
@@ -35,7 +37,23 @@ _REGISTRY: dict[str, type[Component]] = {}
 
 
 def register_component(cls: type[Component]) -> type[Component]:
-    """Registers `cls` with Keras and in the allow-list of loadable components."""
+    """Registers `cls` with Keras and in the allow-list of loadable components; a class
+    of another module with the same name is refused (saved systems load by name).
+
+    Example:
+        @register_component
+        class MyAdapter(Component): ...
+    """
+    name = f"{PACKAGE}>{cls.__name__}"
+    existing = _REGISTRY.get(name)
+    if existing is not None and (existing.__module__, existing.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise UserInputError(
+            f"{existing.__module__}.{existing.__qualname__} is already registered as "
+            f"'{name}', which saved systems load by: give {cls.__qualname__} another name."
+        )
     keras.saving.register_keras_serializable(package=PACKAGE)(cls)
     _REGISTRY[registered_name(cls)] = cls
     return cls
