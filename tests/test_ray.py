@@ -129,6 +129,13 @@ def test_an_unreachable_cluster_exits_2_naming_the_address(tmp_path):
     assert "127.0.0.1:1" in result.output and "ray start --head" in result.output
 
 
+def test_a_ray_client_address_is_refused_before_any_connection():
+    from keras_evomt.executors.ray_executor import _probe
+
+    with pytest.raises(UserInputError, match="Ray Client .ray://. addresses are not supported"):
+        _probe("ray://127.0.0.1:10001", timeout_s=0.1)
+
+
 PROBE = """
 from keras_evomt.executors.ray_executor import connect, import_ray
 connect("", num_cpus=1)

@@ -115,6 +115,12 @@ def _local_home():
 
 
 def _probe(address: str, timeout_s: float) -> None:
+    if "://" in address:  # ray://: the Ray Client, which this executor does not support
+        raise UserInputError(
+            f"config distribute.ray_address={address!r}: Ray Client (ray://) addresses are "
+            "not supported; run evomt on a node of the cluster with 'auto', or give the "
+            "head node's host:port (its GCS port, 6379 by default)."
+        )
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise UserInputError(
