@@ -7,7 +7,8 @@ Every served task is a TF Serving "model" named by the task (or its signature ke
     GET  /v1/models/TASK/metadata         the task's input contract
     POST /v1/models/TASK:predict          {"instances": [...]} -> {"predictions": [...]}
                                           {"inputs": [...]}    -> {"outputs": [...]}
-    POST /v1/models/TASK:predict_image    PNG/JPEG bytes -> {"predictions": [logits], ...}
+    POST /v1/models/TASK:predict_image    PNG/JPEG bytes -> {"predictions": [logits],
+                                          "classes": [the most likely class]}
     GET  /v1/tasks                        every task, its key and image size
     POST /v1/tasks:predict                {"tasks": [...], "instances"|"inputs": ...}
     POST /v1/tasks:predict_image?task=A&task=B   one image, several tasks
@@ -17,7 +18,9 @@ its metadata); image bytes get the task's own preprocessing (RGB, resized to S, 
 [-1, 1]). All tasks share one `MultiTaskModel` over the system's own layers, so each
 component is held once; a request for several tasks runs their shared leading components
 once, then branches. Errors are TF Serving-style JSON, `{"error": "..."}`: 400 for a bad
-request, 404 for an unknown task, 413 for a body over the size limit.
+request (images outside [-1, 1] included), 404 for an unknown task, 405 for a GET of a
+predict URL, 413 for a body over the size limit. Tasks added while it runs are served
+after a restart.
 
 The HTTP server is Werkzeug's threaded WSGI server under a Flask app (the optional extra
 `serve`: `pip install 'keras_evomt[serve]'`): one process keeps the model resident and
@@ -104,7 +107,7 @@ class ServedSystem:
     def predict(self, tasks: list[str], images: np.ndarray) -> dict[str, np.ndarray]:
         """Logits per task for float32 `images` (N, S, S, 3) in [-1, 1]."""
         size = self._same_size(tasks)
-        _check_shape(images, size)
+        _check_images(images, size)
         outputs = self._function(tuple(tasks), size)(tf.constant(images))
         return {task: outputs[task].numpy() for task in tasks}
 
@@ -149,12 +152,18 @@ class ServedSystem:
             return self._functions[tasks]
 
 
-def _check_shape(images: np.ndarray, size: int) -> None:
+def _check_images(images: np.ndarray, size: int) -> None:
     expected = (size, size, 3)
     if images.ndim != 4 or images.shape[1:] != expected or images.shape[0] == 0:
         raise BadRequest(
             f"expected a batch of images of shape {list(expected)} (float32 in [-1, 1]). "
             f"Received: shape {list(images.shape)}"
+        )
+    low, high = float(images.min()), float(images.max())
+    if not (-1.001 <= low and high <= 1.001):  # NaN fails too
+        raise BadRequest(
+            f"expected images scaled to [-1, 1]. Received: values in [{low:g}, {high:g}]; "
+            "send the PNG or JPEG bytes to :predict_image for the task's own scaling."
         )
 
 
@@ -271,6 +280,8 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
 
     @app.get("/v1/models/<path:spec>")
     def model_status(spec: str):
+        if ":" in spec.rpartition("/")[2]:
+            raise BadRequest(f"{spec} takes POST requests, not GET.", status=405)
         name, _, tail = spec.rpartition("/")
         if tail == "metadata" and served.knows(name):
             task = served.task(name)
@@ -374,7 +385,7 @@ def serve(
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     url = f"http://{host}:{server.port}"
     on_ready(
-        f"serving {len(served.tasks)} task(s) at {url} "
+        f"serving {len(served.tasks)} {'task' if len(served.tasks) == 1 else 'tasks'} at {url} "
         f"(POST {url}/v1/models/TASK:predict); SIGTERM or Ctrl-C stops"
     )
     try:

@@ -147,6 +147,14 @@ def test_bad_requests_get_json_errors(client, url, body, status, message):
     assert message in response.json["error"]
 
 
+def test_images_outside_the_models_range_and_gets_of_predict_are_refused(client, images):
+    body = {"instances": (images[:1] * 255).tolist()}
+    response = client.post("/v1/models/a:predict", json=body)
+    assert response.status_code == 400 and "scaled to [-1, 1]" in response.json["error"]
+    response = client.get("/v1/models/a:predict")
+    assert response.status_code == 405 and "takes POST requests" in response.json["error"]
+
+
 def test_unknown_tasks_are_404_with_a_hint(client):
     response = client.get("/v1/models/aa")
     assert response.status_code == 404 and "did you mean: a" in response.json["error"]
@@ -212,7 +220,7 @@ def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, ima
         while port is None and time.monotonic() < deadline:
             line = process.stderr.readline()
             assert line or process.poll() is None, "evomt serve exited early"
-            match = re.search(r"serving 2 task\(s\) at http://127\.0\.0\.1:(\d+)", line)
+            match = re.search(r"serving 2 tasks at http://127\.0\.0\.1:(\d+)", line)
             port = match and int(match.group(1))
         assert port, "evomt serve did not say where it listens"
         body = json.dumps({"instances": images[:1].tolist()}).encode()
