@@ -202,3 +202,15 @@ def test_a_revisit_of_a_state_without_candidate_numbers_numbers_after_the_log(tm
     records = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()
     ids = [r["id"] for r in records if r["task"] == "textures"]
     assert ids == [f"textures#{n}" for n in range(4)], ids
+
+
+def test_a_search_says_which_executor_it_starts(tmp_path, monkeypatch):
+    said = []
+    monkeypatch.setattr(Observer, "message", lambda self, text: said.append(text))
+    config = tiny_search_config(("digits",))
+    config.distribute.executor = "devices"
+    Search(config, tmp_path, observer=Observer(tmp_path)).close()
+    assert said == [
+        "starting the devices executor (distribute.executor) ...",
+        "devices executor: 1 candidate at a time",
+    ]

@@ -81,7 +81,15 @@ class Search:
             self.system, self.state = self._open()
         # After the system exists: starting an executor (Ray) may draw from `random`,
         # which seeds Keras's initializers.
-        self.executor = make_executor(executor_name(config), config, self.trainer)
+        name = executor_name(config)
+        if name != "inline":
+            self.observer.message(f"starting the {name} executor (distribute.executor) ...")
+        self.executor = make_executor(name, config, self.trainer)
+        if name != "inline":
+            width = len(self.executor.devices)
+            self.observer.message(
+                f"{name} executor: {width} {'candidate' if width == 1 else 'candidates'} at a time"
+            )
         root_size = sum(self.system.params(c) for c in self.system.root.components)
         self.scorer = Scorer(
             **{**config.score.to_dict(), "ref_params": config.score.ref_params or root_size}
