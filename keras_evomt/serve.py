@@ -3,7 +3,8 @@
 Every served task is a TF Serving "model" named by the task (or its signature key, e.g.
 `dsprites_label_x_position` for `dsprites/label_x_position`):
 
-    GET  /v1/models/TASK                  status, as TF Serving answers it
+    GET  /v1/models/TASK                  status, as TF Serving answers it (every URL of a
+                                          task also as /v1/models/TASK/versions/1...)
     GET  /v1/models/TASK/metadata         the task's input contract
     POST /v1/models/TASK:predict          {"instances": [...]} -> {"predictions": [...]}
                                           {"inputs": [...]}    -> {"outputs": [...]}
@@ -39,6 +40,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import signal
 import socket
 import threading
@@ -280,6 +282,7 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
 
     @app.get("/v1/models/<path:spec>")
     def model_status(spec: str):
+        spec = _unversioned(spec)
         if ":" in spec.rpartition("/")[2]:
             raise BadRequest(f"{spec} takes POST requests, not GET.", status=405)
         name, _, tail = spec.rpartition("/")
@@ -302,7 +305,7 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
 
     @app.post("/v1/models/<path:spec>")
     def model_predict(spec: str):
-        name, _, verb = spec.rpartition(":")
+        name, _, verb = _unversioned(spec).rpartition(":")
         if verb not in ("predict", "predict_image") or not name:
             raise BadRequest(
                 f"unknown request '{spec}'; use /v1/models/TASK:predict or "
@@ -318,6 +321,21 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
         return flask.jsonify({"predictions" if row else "outputs": outputs[task].tolist()})
 
     return app
+
+
+def _unversioned(spec: str) -> str:
+    """TF Serving's `TASK/versions/1[...]` as `TASK[...]`: every task has one version, 1."""
+    match = re.fullmatch(r"(.+?)/versions/(\d+)(/metadata|:\w+)?", spec)
+    if not match:
+        return spec
+    name, version, rest = match.groups()
+    if version != "1":
+        raise BadRequest(
+            f"Servable not found for request: Specific({name}, {version}); each task has "
+            "one version, 1.",
+            status=404,
+        )
+    return name + (rest or "")
 
 
 def _image_bytes(request) -> bytes:

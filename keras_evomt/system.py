@@ -232,7 +232,12 @@ class System:
         return self.paths[task]
 
     def model(self, task_or_path: str | Path) -> PathModel:
-        """A keras.Model running exactly that path with the shared layer objects."""
+        """A keras.Model running exactly that path with the shared layer objects: float32
+        images (batch, S, S, 3) scaled to [-1, 1] in, logits out (S: `path.image_size`).
+
+        Example:
+            logits = system.model("digits")(images)
+        """
         path = self.path(task_or_path) if isinstance(task_or_path, str) else task_or_path
         missing = [cid for cid in path.components if cid not in self.components]
         if missing:

@@ -53,6 +53,8 @@ def test_rerunning_resumes_and_does_nothing_more(grown):
     result = evomt("run", "recipes/offline_mini.py:smoke", "--workdir", workdir, "--quiet")
     assert result.exit_code == 0
     assert json.loads(evomt("status", "--workdir", workdir, "--json").output) == before
+    result = evomt("run", "recipes/offline_mini.py:smoke", "--workdir", workdir)
+    assert "every task of this run is done (2 task iterations); nothing to run" in result.output
 
 
 @pytest.mark.slow

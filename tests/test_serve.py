@@ -155,6 +155,16 @@ def test_images_outside_the_models_range_and_gets_of_predict_are_refused(client,
     assert response.status_code == 405 and "takes POST requests" in response.json["error"]
 
 
+def test_tf_servings_versioned_urls_name_the_one_version(client, images):
+    body = {"instances": images[:1].tolist()}
+    plain = client.post("/v1/models/a:predict", json=body).json
+    assert client.post("/v1/models/a/versions/1:predict", json=body).json == plain
+    assert client.get("/v1/models/a/versions/1").status_code == 200
+    assert client.get("/v1/models/a/versions/1/metadata").json["model_spec"]["name"] == "a"
+    response = client.post("/v1/models/a/versions/2:predict", json=body)
+    assert response.status_code == 404 and "Specific(a, 2)" in response.json["error"]
+
+
 def test_unknown_tasks_are_404_with_a_hint(client):
     response = client.get("/v1/models/aa")
     assert response.status_code == 404 and "did you mean: a" in response.json["error"]

@@ -105,6 +105,11 @@ class Search:
     def run(self) -> System:
         """Runs (or resumes) the config's whole task sequence."""
         sequence = [t for _ in range(self.config.task_iterations) for t in self.config.tasks]
+        if self.state.position >= len(sequence) and self.state.population is None:
+            self.observer.message(
+                f"every task of this run is done ({len(sequence)} task iterations); nothing "
+                f"to run. To add a task: evomt evolve --workdir {self.workdir} --task NAME."
+            )
         with _data_context(self.config):
             missing = []
             for name in dict.fromkeys(sequence[self.state.position :]):
