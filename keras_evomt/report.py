@@ -493,7 +493,10 @@ def sources_tried(workdir: str | os.PathLike) -> dict[str, dict[str, int]]:
     if not file.exists():
         return tried
     for line in file.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line) if line.strip() else {}
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # blank, or a line a running search is writing
+            continue
         task, parent = record.get("task"), str(record.get("parent") or "")
         source = parent.rsplit("#", 1)[0] if "#" in parent else parent
         if task and source and source != task:

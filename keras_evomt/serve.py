@@ -283,7 +283,7 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
     @app.get("/v1/models/<path:spec>")
     def model_status(spec: str):
         spec = _unversioned(spec)
-        if ":" in spec.rpartition("/")[2]:
+        if spec.endswith((":predict", ":predict_image")):
             raise BadRequest(f"{spec} takes POST requests, not GET.", status=405)
         name, _, tail = spec.rpartition("/")
         if tail == "metadata" and served.knows(name):

@@ -116,9 +116,10 @@ def test_the_sources_each_task_tried_come_from_the_candidate_log(tmp_path):
 
     assert sources_tried(tmp_path) == {}
     parents = [("a", "root"), ("a", "a#0"), ("b", "a#1"), ("b", "root"), ("b", "a#0")]
-    CandidateJournal(tmp_path / "search" / "candidates.jsonl").append(
-        [{"task": task, "parent": parent} for task, parent in parents]
-    )
+    log = tmp_path / "search" / "candidates.jsonl"
+    CandidateJournal(log).append([{"task": task, "parent": parent} for task, parent in parents])
+    with open(log, "a") as f:
+        f.write('{"task": "b", "par')  # a line a running search is writing
     assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 2, "root": 1}}
 
 

@@ -234,7 +234,7 @@ def prepare_fashion_mnist(
         return f"fashion_mnist: already prepared in {prepared.data_dir}"
     if fashion_mnist_files_present(source_dir):
         builder = _local_fashion_mnist_builder(source_dir, data_dir)
-        tfds.disable_progress_bar()  # a local conversion of seconds: no bars
+        tfds.disable_progress_bar()  # a local conversion: no download bars
         try:
             builder.download_and_prepare()
         finally:
