@@ -389,6 +389,7 @@ def test_missing_data_with_known_sizes_says_about_how_much():
     assert "evomt data prepare a b --download --data-dir /d" in message
 
 
+@pytest.mark.slow
 def test_a_run_writes_what_the_workdir_layout_names(grown):
     from keras_evomt.workdir import WorkdirLayout
 
