@@ -91,9 +91,8 @@ class Search:
                 f"{name} executor: {width} {'candidate' if width == 1 else 'candidates'} at a time"
             )
         root_size = sum(self.system.params(c) for c in self.system.root.components)
-        self.scorer = Scorer(
-            **{**config.score.to_dict(), "ref_params": config.score.ref_params or root_size}
-        )
+        bases = {k: v for k, v in config.score.items() if k != "quality"}  # quality: trainer's
+        self.scorer = Scorer(**{**bases, "ref_params": config.score.ref_params or root_size})
         options = MutationOptions(**config.mutation.to_dict())
         self.proposer = Proposer(config, self.system, self.state.rng, options, self.strategy.scope)
         self.candidates_log = CandidateJournal(WorkdirLayout(self.workdir).candidates)

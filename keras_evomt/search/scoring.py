@@ -4,7 +4,7 @@ score = quality * base_params ** (accounted_params / ref_params)
                 * base_flops ** (flops / ref_flops)
 The µ2Net reference uses base 1.0 (score = validation accuracy); µ2Net+ uses
 0.99 with 2.2e9 parameters and 3.8e12 FLOPs. The quality is the validation accuracy,
-or another rule of training.quality (`Scorer.quality`).
+or another rule of training.quality (config `score.quality`, applied by the trainer).
 
 Example:
     Scorer(base_params=0.99, ref_params=2.2e9).score(0.9, accounted_params=2.2e9, flops=0)
@@ -20,8 +20,7 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class Scorer:
     """The score's bases and references; `root_shares` counts the root as a sharer of its
-    components (µ2Net+), which the µ2Net notebook does not; `quality` names the rule
-    (training.quality) that made the qualities scored.
+    components (µ2Net+), which the µ2Net notebook does not.
 
     Example:
         Scorer().score(0.9, accounted_params=3e8, flops=1e11)  # 0.9
@@ -32,7 +31,6 @@ class Scorer:
     base_flops: float = 1.0
     ref_flops: float = 3.8e12
     root_shares: bool = False
-    quality: str = "accuracy"
 
     def score(self, quality: float, *, accounted_params: float, flops: float) -> float:
         return (
