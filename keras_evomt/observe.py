@@ -1,6 +1,7 @@
 """What a running search reports: TensorBoard logs under DIR/tb/ and console lines.
 
-TensorBoard: per candidate (run tb/<task>/<candidate>) the training loss, accuracy
+TensorBoard: per candidate (run tb/<task>/<task>_<n> for candidate <task>#<n>; an unnamed
+`npz:` or `dir:` task's folder is `workdir.tb_run_name`'s) the training loss, accuracy
 and learning rate, validation accuracy per round, and its hyperparameters through
 the HParams plugin; per task (run tb/<task>) the best score by generation, the
 test accuracy and parameters added; the system's growth (run tb/system).
@@ -30,30 +31,32 @@ class Observer:
     def __init__(
         self, workdir: str | os.PathLike, *, quiet: bool = False, log_every_steps: int = 10
     ):
-        self.root = os.fspath(WorkdirLayout(workdir).tb)
+        self.layout = WorkdirLayout(workdir)
         self.quiet = quiet
         self.log_every_steps = max(1, log_every_steps)
         self._writers: dict[str, Any] = {}
 
-    def _writer(self, run: str):
+    def _writer(self, folder) -> Any:
+        run = os.fspath(folder)
         if run not in self._writers:
-            self._writers[run] = tf.summary.create_file_writer(os.path.join(self.root, run))
+            self._writers[run] = tf.summary.create_file_writer(run)
         return self._writers[run]
 
     def candidate_started(
         self, task: str, candidate_id: str, *, label: str, step_total: int
     ) -> CandidateLog:
         """A log for one candidate (its own TensorBoard run; safe to use from a thread)."""
-        run = os.path.join(self.root, task, candidate_id.replace("#", "_"))
+        run = os.fspath(self.layout.tb_candidate(task, candidate_id))
         return CandidateLog(
             self, tf.summary.create_file_writer(run), candidate_id, label, step_total
         )
 
     # === Generations, tasks, the system ===
     def generation_finished(self, task: str, generation: int, best_score: float) -> None:
-        with self._writer(task).as_default(step=generation + 1):
+        writer = self._writer(self.layout.tb_task(task))
+        with writer.as_default(step=generation + 1):
             tf.summary.scalar("search/best_score", best_score)
-        self._writer(task).flush()
+        writer.flush()
 
     def task_finished(
         self,
@@ -63,12 +66,12 @@ class Observer:
         total_params: int,
         num_tasks: int,
     ) -> None:
-        with self._writer(task).as_default(step=0):
+        with self._writer(self.layout.tb_task(task)).as_default(step=0):
             for key, value in metrics.items():
                 if isinstance(value, int | float):
                     tf.summary.scalar(f"task/{key}", value)
             tf.summary.scalar("task/params_added", params_added)
-        with self._writer("system").as_default(step=num_tasks):
+        with self._writer(self.layout.tb_system).as_default(step=num_tasks):
             tf.summary.scalar("system/unique_params", total_params)
             tf.summary.scalar("system/tasks", num_tasks)
         self.flush()

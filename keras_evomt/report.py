@@ -186,7 +186,7 @@ def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
     stored = path.metrics.get("best_by_generation")
     if stored:
         return [float(v) for v in stored]
-    events = WorkdirLayout(workdir).tb / path.task
+    events = WorkdirLayout(workdir).tb_task(path.task)
     if not events.is_dir():
         return []
     from tensorboard.backend.event_processing import event_accumulator

@@ -6,7 +6,7 @@
     DIR/system/                   the saved system: manifests and weights (`store`)
     DIR/search/state.json         the search's committed state (`search/state.py`)
     DIR/search/candidates.jsonl   one line per finished candidate (`search/journal.py`)
-    DIR/tb/TASK/                  TensorBoard logs (`observe`)
+    DIR/tb/TASK/                  TensorBoard logs (`observe`); TASK/TASK_N per candidate
     DIR/reports/                  `evomt report`'s pictures and summary
 
 Example:
@@ -17,8 +17,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 from pathlib import Path as FsPath
+
+_PLAIN_RUN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,5 +67,36 @@ class WorkdirLayout:
         return self.root / "tb"
 
     @property
+    def tb_system(self) -> FsPath:
+        """The system's TensorBoard run (its growth, task by task)."""
+        return self.tb / "system"
+
+    def tb_task(self, task: str) -> FsPath:
+        """The task's TensorBoard run (`tb_run_name`)."""
+        return self.tb / tb_run_name(task)
+
+    def tb_candidate(self, task: str, candidate_id: str) -> FsPath:
+        """A candidate's run, inside its task's: `tb/digits/digits_3` for `digits#3`."""
+        run = self.tb_task(task)
+        return run / f"{run.name}_{candidate_id.rpartition('#')[2]}"
+
+    @property
     def reports(self) -> FsPath:
         return self.root / "reports"
+
+
+def tb_run_name(task: str) -> str:
+    """The folder of `task`'s TensorBoard run, relative to `tb/`.
+
+    A plain or registry name is used as it is (`digits`, `kitti/count_vehicles`). An
+    unnamed `dir:` or `npz:` task, named by its source, becomes one folder: the name
+    with other characters replaced by `_`, then 8 hex digits of its sha256, so that two
+    sources never share a run.
+
+    Example:
+        tb_run_name("npz:/data/mine.npz")  # 'npz_data_mine.npz-<8 hex digits>'
+    """
+    if _PLAIN_RUN.fullmatch(task):
+        return task
+    readable = re.sub(r"[^A-Za-z0-9_.\-]+", "_", task).strip("_.")[-80:]
+    return f"{readable}-{hashlib.sha256(task.encode()).hexdigest()[:8]}"

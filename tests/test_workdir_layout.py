@@ -75,3 +75,27 @@ def test_the_layout_is_where_the_writers_write(tmp_path):
     assert written == {"lock", "config.json", "tasks.json"}
     assert layout.lock.is_file() and layout.config.is_file() and layout.tasks.is_file()
     assert store.system_dir(tmp_path) == layout.system  # the rest: a run, in test_cli.py
+
+
+def test_a_task_named_by_its_source_gets_one_tensorboard_folder(tmp_path):
+    from keras_evomt.observe import Observer
+    from keras_evomt.workdir import tb_run_name
+
+    assert tb_run_name("digits") == "digits"
+    assert tb_run_name("kitti/count_vehicles") == "kitti/count_vehicles"
+    mine, other = tb_run_name("npz:/data/mine.npz"), tb_run_name("npz:/data/mine_npz")
+    assert mine.startswith("npz_data_mine.npz-") and "/" not in mine and ":" not in mine
+    assert mine != other  # a readable part alike, the hash apart
+    assert "/" not in tb_run_name("../escape") and tb_run_name("../escape") != ".."
+
+    observer = Observer(tmp_path, quiet=True)
+    observer.candidate_started(
+        "npz:/data/mine.npz", "npz:/data/mine.npz#3", label="mine", step_total=1
+    )
+    observer.generation_finished("npz:/data/mine.npz", 0, 0.5)
+    observer.close()
+    layout = WorkdirLayout(tmp_path)
+    assert [p.name for p in layout.tb.iterdir()] == [mine]
+    assert layout.tb_candidate("npz:/data/mine.npz", "npz:/data/mine.npz#3").parent.name == mine
+    assert (layout.tb / mine / f"{mine}_3").is_dir()
+    assert layout.tb_candidate("digits", "digits#3") == layout.tb / "digits" / "digits_3"
