@@ -34,7 +34,7 @@ def status(system: System) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         )
     totals = {
         "tasks": len(system.paths),
-        "components": len(system.component_ids()),
+        "components": len(system.kept_component_ids()),
         "total_params": system.total_params(),
         "root_params": sum(system.params(c) for c in system.root.components) if system.root else 0,
         "root": system.info.get("root"),

@@ -278,10 +278,14 @@ class System:
             total += self.params(cid) / len(sharers)
         return total
 
+    def kept_component_ids(self) -> set[str]:
+        """Ids of the components the root and the tasks' kept paths use (not those only
+        a running search's candidates hold)."""
+        return {cid for path in self.all_paths() for cid in path.components}
+
     def total_params(self) -> int:
         """Unique parameters over the root and every task's path."""
-        used = {cid for path in self.all_paths() for cid in path.components}
-        return sum(self.params(c) for c in used)
+        return sum(self.params(c) for c in self.kept_component_ids())
 
     def input_shapes(self, ids: list[str], image_size: int) -> list[tuple]:
         """The per-example input shape each component of `ids` receives."""

@@ -236,3 +236,21 @@ def test_the_status_read_from_the_manifest_alone_matches_the_loaded_system(saved
     workdir, system, _ = saved
     assert status(read_structure(workdir)) == status(System.load(workdir))
     assert status(read_structure(workdir)) == status(system)
+
+
+def test_status_counts_the_kept_paths_components_not_a_running_searchs(tmp_path):
+    from keras_evomt.structure import read_structure
+    from keras_evomt.summary import status
+
+    system = tiny_system()
+    system.start_task("a")
+    system.end_task(system.new_task_path("a", 10))
+    kept = status(system)[1]["components"]
+    assert kept == len({c for p in system.all_paths() for c in p.components})
+    system.start_task("b")
+    candidate = system.new_task_path("b", 10)  # a candidate in flight holds a new head
+    assert set(candidate.components) - system.kept_component_ids()
+    assert len(system.component_ids()) > kept  # the system holds them meanwhile
+    system.save(tmp_path)
+    assert status(system)[1]["components"] == kept
+    assert status(read_structure(tmp_path))[1]["components"] == kept
