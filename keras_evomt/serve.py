@@ -5,7 +5,8 @@ Every served task is a TF Serving "model" named by the task (or its signature ke
 
     GET  /v1/models/TASK                  status, as TF Serving answers it (every URL of a
                                           task also as /v1/models/TASK/versions/1...)
-    GET  /v1/models/TASK/metadata         the task's input contract
+    GET  /v1/models/TASK/metadata         TF Serving's signature_def (input "images",
+                                          output "logits") and the task's contract
     POST /v1/models/TASK:predict          {"instances": [...]} -> {"predictions": [...]}
                                           {"inputs": [...]}    -> {"outputs": [...]}
     POST /v1/models/TASK:predict_image    PNG/JPEG bytes -> {"predictions": [logits],
@@ -61,6 +62,31 @@ DEFAULT_MAX_REQUEST_MB = 64
 MAX_IMAGE_PIXELS = 64_000_000  # decoded image bytes would exceed 190 MB beyond this
 IDLE_CONNECTION_S = 5  # an idle keep-alive connection is closed after this
 IMAGE_FORMATS = ("PNG", "JPEG")
+
+
+def signature_def(contract: dict[str, Any]) -> dict[str, Any]:
+    """A task's `serving_default` signature as TF Serving's metadata gives it (proto3
+    JSON: sizes are strings, -1 an unknown size).
+
+    Example:
+        signature_def(served.contracts["digits"])["signature_def"]["serving_default"]
+    """
+
+    def tensor(spec: dict[str, Any]) -> dict[str, Any]:
+        dims = [{"size": str(-1 if d is None else d), "name": ""} for d in spec["shape"]]
+        return {
+            "dtype": "DT_FLOAT",
+            "tensor_shape": {"dim": dims, "unknown_rank": False},
+            "name": spec["name"],
+        }
+
+    inputs, outputs = contract["input"], contract["output"]
+    signature = {
+        "inputs": {inputs["name"]: tensor(inputs)},
+        "outputs": {outputs["name"]: tensor(outputs)},
+        "method_name": "tensorflow/serving/predict",
+    }
+    return {"signature_def": {"serving_default": signature}}
 
 
 class BadRequest(Exception):
@@ -290,7 +316,10 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
             task = served.task(name)
             return flask.jsonify(
                 model_spec={"name": name, "signature_name": "serving_default", "version": "1"},
-                metadata={"contract": served.contracts[task]},
+                metadata={
+                    "signature_def": signature_def(served.contracts[task]),
+                    "contract": served.contracts[task],
+                },
             )
         served.task(spec)
         return flask.jsonify(

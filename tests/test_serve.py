@@ -59,6 +59,12 @@ def test_status_metadata_and_the_task_list(client, served):
         metadata = client.get(f"/v1/models/{name}/metadata").json["metadata"]["contract"]
         assert metadata["task"] == DSPRITES and metadata["input"]["image_size"] == 32
         assert metadata["output"]["num_classes"] == 7
+    signature = client.get(f"/v1/models/{DSPRITES}/metadata").json["metadata"]["signature_def"]
+    default = signature["signature_def"]["serving_default"]
+    assert default["method_name"] == "tensorflow/serving/predict"
+    dims = [d["size"] for d in default["inputs"]["images"]["tensor_shape"]["dim"]]
+    assert dims == ["-1", "32", "32", "3"] and default["inputs"]["images"]["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in default["outputs"]["logits"]["tensor_shape"]["dim"]] == ["-1", "7"]
     listed = client.get("/v1/tasks").json["tasks"]
     assert [t["task"] for t in listed] == TASKS
     assert listed[1]["key"] == "dsprites_label_x_position"
