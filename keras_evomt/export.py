@@ -183,7 +183,7 @@ def standalone_model(system: System, task: str) -> PathModel:
     components = []
     for cid in path.components:
         components.append(copy_component(system.components[cid], name=cid))
-    return PathModel(components, name=f"{_safe(task)}_model")
+    return PathModel(components, image_size=path.image_size, name=f"{_safe(task)}_model")
 
 
 def preprocessing_contract(

@@ -26,6 +26,7 @@ import keras
 from keras_evomt.components.base import PACKAGE, Component, copy_component
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT
+from keras_evomt.path_model import check_image_batch
 from keras_evomt.system import System
 
 # Names a task's signature key may not take: attributes of a loaded SavedModel and the
@@ -89,6 +90,7 @@ class MultiTaskModel(keras.Model):
         return list(self.task_paths)
 
     def call(self, images, tasks=None, training=None):
+        check_image_batch(images, self.image_sizes.values(), "this multi-task model", size=False)
         tasks = self.requested(tasks, images.shape[1])
         outputs: dict = {}
         self._branch(images, tasks, 0, outputs, training)
@@ -110,7 +112,15 @@ class MultiTaskModel(keras.Model):
     def requested(self, tasks: str | Iterable[str] | None, size: int | None = None) -> list[str]:
         """The task list a call runs, checked against the model's tasks and `size`."""
         if tasks is None:
-            return [t for t in self.task_paths if size is None or self.image_sizes[t] == size]
+            chosen = [t for t in self.task_paths if size is None or self.image_sizes[t] == size]
+            if not chosen:
+                sizes = sorted(set(self.image_sizes.values()))
+                raise UserInputError(
+                    f"no task of this model takes {size}x{size} images; its tasks take "
+                    f"{' or '.join(f'{s}x{s}' for s in sizes)}",
+                    hint="resize the images first (as the task's data pipeline does)",
+                )
+            return chosen
         tasks = [tasks] if isinstance(tasks, str) else list(dict.fromkeys(tasks))
         unknown = [t for t in tasks if t not in self.task_paths]
         if unknown:

@@ -10,10 +10,43 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import keras
 
 import keras_evomt.components  # noqa: F401 - registers the built-in components
 from keras_evomt.components.base import PACKAGE, Component
+from keras_evomt.errors import UserInputError
+
+
+def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -> None:
+    """Refuses, with what to do, a batch that is not float (N, S, S, 3) for one of `sizes`
+    (`size=False`: any S).
+
+    Looks at the static shape and dtype only: no cost per step once traced.
+
+    Example:
+        check_image_batch(np.zeros((2, 32, 32, 3), "float32"), [32], "digits")  # passes
+    """
+    sizes = sorted(set(sizes))
+    shape, dtype = tuple(getattr(x, "shape", ())), getattr(x, "dtype", "")
+    dtype = str(getattr(dtype, "name", dtype))
+    wanted = " or ".join(f"(batch, {s}, {s}, 3)" for s in sizes)
+    if "float" not in dtype:
+        raise UserInputError(
+            f"{who} takes float images scaled to [-1, 1]. Received: dtype {dtype}",
+            hint="convert 0-255 pixels with x.astype('float32') / 127.5 - 1",
+        )
+    if len(shape) != 4 or shape[-1] not in (3, None):
+        raise UserInputError(
+            f"{who} takes RGB image batches {wanted}. Received: shape {shape}",
+            hint="tile gray images to 3 channels and add the batch axis",
+        )
+    if size and shape[1] is not None and (shape[1] not in sizes or shape[2] != shape[1]):
+        raise UserInputError(
+            f"{who} takes {wanted} images. Received: shape {shape}",
+            hint="resize the images first (as the task's data pipeline does)",
+        )
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -28,12 +61,15 @@ class PathModel(keras.Model):
         logits = model(images)
     """
 
-    def __init__(self, components: list[Component], **kwargs):
+    def __init__(self, components: list[Component], image_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.components = list(components)
+        self.image_size = image_size  # when given, calls are checked against it
         self.built = all(c.built for c in self.components)
 
     def call(self, x, training=None):
+        if self.image_size is not None:
+            check_image_batch(x, [self.image_size], f"model '{self.name}'")
         for component in self.components:
             x = component(x, training=training)
         return x
@@ -42,6 +78,7 @@ class PathModel(keras.Model):
         return {
             **super().get_config(),
             "components": [keras.saving.serialize_keras_object(c) for c in self.components],
+            "image_size": self.image_size,
         }
 
     @classmethod

@@ -252,7 +252,9 @@ class System:
         from keras_evomt.path_model import PathModel
 
         return PathModel(
-            [self.components[cid] for cid in path.components], name=f"path_{_safe(path.task)}"
+            [self.components[cid] for cid in path.components],
+            image_size=path.image_size,
+            name=f"path_{_safe(path.task)}",
         )
 
     # === Figures ===
@@ -295,6 +297,11 @@ class System:
             shapes.append(tuple(shape[1:]))
             shape = self.components[cid].compute_output_shape(shape)
         return shapes
+
+    def num_classes(self, path: Path) -> int:
+        """The number of classes `path`'s model scores (its last component's outputs)."""
+        shape = (None, *self.input_shapes(path.components, path.image_size)[-1])
+        return int(self.components[path.components[-1]].compute_output_shape(shape)[-1])
 
     def flops(self, path: Path) -> int:
         """FLOPs of one forward pass of `path` for one example (multiply-add = 2)."""

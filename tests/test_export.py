@@ -1,4 +1,5 @@
 import json
+import re
 
 import keras
 import numpy as np
@@ -47,6 +48,38 @@ def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
     assert contract["input"]["value_range"] == [-1.0, 1.0]
     assert contract["output"]["num_classes"] == 7
     assert contract["fingerprint"] == system.fingerprint("b")
+
+
+@pytest.mark.parametrize(
+    "bad, says, multitask_says",
+    [
+        (
+            np.zeros((2, 28, 28, 3), "float32"),
+            "takes (batch, 32, 32, 3) images",
+            "no task of this model takes 28x28 images",
+        ),
+        (
+            np.zeros((2, 32, 32), "float32"),
+            "takes RGB image batches (batch, 32, 32, 3)",
+            "takes RGB image batches (batch, 32, 32, 3)",
+        ),
+        (
+            np.zeros((2, 32, 32, 3), "uint8"),
+            "float images scaled to [-1, 1]. Received: dtype uint8",
+            "float images scaled to [-1, 1]. Received: dtype uint8",
+        ),
+    ],
+)
+def test_models_of_a_task_say_what_images_they_take(grown, tmp_path, bad, says, multitask_says):
+    from keras_evomt.multitask import multitask_model
+
+    workdir, system, _ = grown
+    exported = keras.saving.load_model(export_task(workdir, "a", tmp_path / "a.keras"))
+    for model in (system.model("a"), exported):
+        with pytest.raises(UserInputError, match=re.escape(says)):
+            model(bad)
+    with pytest.raises(UserInputError, match=re.escape(multitask_says)):
+        multitask_model(system, ["a", "b"])(bad)
 
 
 @pytest.mark.slow
