@@ -277,7 +277,7 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.data.catalog import task_spec
+    from keras_evomt.data.catalog import check_one_source_per_name, task_spec
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
@@ -301,6 +301,7 @@ def evolve(
         config = apply_overrides(config, list(overrides))
     validate(config)  # before anything is written to the work directory
     task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
+    check_one_source_per_name([*config.tasks, *task_specs(workdir), task])
     pin = pinned(config, workdir) if new else contextlib.nullcontext(config)
     with WorkdirLock(workdir), pin as config:
         with _search(config, workdir, quiet) as search:
@@ -326,9 +327,7 @@ def _search(config, workdir: str, quiet: bool):
     from keras_evomt.search import Search
 
     observer = Observer(workdir, quiet=quiet, log_every_steps=config.log_every_steps)
-    search = Search(config, workdir, observer=observer)
-    observer.message(f"TensorBoard: tensorboard --logdir {WorkdirLayout(workdir).tb}")
-    return search
+    return Search(config, workdir, observer=observer)
 
 
 def _finish(system, workdir: str) -> None:
@@ -383,6 +382,11 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     try:
         task_data = get_task(spec, data_dir=data_dir)
     except UserInputError as error:
+        if source and error.message.startswith("unknown task") and ":" not in source:
+            raise UserInputError(
+                f"--data {source} names no data source",
+                hint=f"a file or folder takes its kind: --data npz:{source} (or dir:PATH)",
+            ) from error
         if source or not error.message.startswith("unknown task"):
             raise
         raise UserInputError(
@@ -391,6 +395,13 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
             hint=f"pass it: `evomt eval --workdir {workdir} --task {task} --data npz:FILE` "
             "(or dir:PATH, tfds:NAME)",
         ) from error
+    classes = system.num_classes(path)
+    if task_data.num_classes > classes:
+        raise UserInputError(
+            f"task '{task}' scores {classes} classes, but this data has "
+            f"{task_data.num_classes} (labels up to {task_data.num_classes - 1})",
+            hint="evaluate a task on the data it was trained on",
+        )
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )

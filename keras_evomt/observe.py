@@ -35,6 +35,7 @@ class Observer:
         self.quiet = quiet
         self.log_every_steps = max(1, log_every_steps)
         self._writers: dict[str, Any] = {}
+        self._announced = False
 
     def _writer(self, folder) -> Any:
         run = os.fspath(folder)
@@ -45,7 +46,11 @@ class Observer:
     def candidate_started(
         self, task: str, candidate_id: str, *, label: str, step_total: int
     ) -> CandidateLog:
-        """A log for one candidate (its own TensorBoard run; safe to use from a thread)."""
+        """A log for one candidate (its own TensorBoard run; safe to use from a thread).
+        The first one says where the logs are."""
+        if not self._announced:
+            self._announced = True
+            self.message(f"TensorBoard: tensorboard --logdir {self.layout.tb}")
         run = os.fspath(self.layout.tb_candidate(task, candidate_id))
         return CandidateLog(
             self, tf.summary.create_file_writer(run), candidate_id, label, step_total

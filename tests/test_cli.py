@@ -422,3 +422,21 @@ def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
         )["split"]
         == "test"
     )
+    np.savez(tmp_path / "more.npz", x_train=x, y_train=np.arange(40) % 12, value_range=[-1, 1])
+    more = f"npz:{tmp_path / 'more.npz'}"
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", more)
+    assert result.exit_code == 2, result.output
+    assert "task 'mine' scores 10 classes, but this data has 12" in result.output
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", "mine.npz")
+    assert result.exit_code == 2 and "--data npz:mine.npz" in result.output
+
+
+def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
+    workdir = tmp_path / "run"
+    result = evomt(
+        "evolve", "--workdir", workdir, "--recipe", "recipes/offline_mini.py:smoke",
+        "--task", f"digits=dir:{tmp_path}",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "task 'digits' already has its data (digits)" in result.output
+    assert not workdir.exists() or not any(workdir.iterdir())  # nothing pinned or written

@@ -66,3 +66,21 @@ def test_catalog_names_how_an_offline_task_holds_out_validation(name):
     built = get_task(name).describe()["splits"]
     held_out = built["validation"].startswith("10% of train arrays")
     assert listed["validation"].startswith("10% of train arrays") == held_out
+
+
+def test_a_task_name_keeps_one_source(tmp_path, monkeypatch):
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.search.config import default_config, validate
+
+    monkeypatch.chdir(tmp_path)
+    same = ["a=dir:data/a", f"a=dir:{tmp_path}/data/a", "digits", "digits", "dir:data/b"]
+    catalog.check_one_source_per_name([*same, f"dir:{tmp_path}/data/b"])
+    assert catalog.name_and_source("dir:data/b") == (f"dir:{tmp_path}/data/b",) * 2
+    with pytest.raises(
+        UserInputError, match=r"task 'a' already has its data \(dir:.*/data/a\); .* take dir:/x"
+    ):
+        catalog.check_one_source_per_name([*same, "private:a=dir:/x"])
+    config = default_config()
+    config.tasks = ["shapes=dir:/data/one", "shapes=npz:/data/two.npz"]
+    with pytest.raises(UserInputError, match="shapes_2=npz:/data/two.npz"):
+        validate(config)

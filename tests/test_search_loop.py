@@ -214,3 +214,29 @@ def test_a_search_says_which_executor_it_starts(tmp_path, monkeypatch):
         "starting the devices executor (distribute.executor) ...",
         "devices executor: 1 candidate at a time",
     ]
+
+
+def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path):
+    from keras_evomt.data import Task
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.search import evolve
+
+    config = tiny_search_config(("digits",), candidates_per_generation=1, validations=1)
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        search.run()
+    journal = CandidateJournal(tmp_path / "search" / "candidates.jsonl")
+    before = journal.read()
+    x, y = digits(64)
+    two_classes = Task.from_arrays("digits", x, y % 2)
+    with pytest.raises(UserInputError, match="'digits' has 10 classes in this system, but"):
+        evolve(tmp_path, two_classes, config, observer=Observer(tmp_path, quiet=True))
+    other_root = tiny_search_config(("digits",), root__name="vit_mini")
+    with pytest.raises(UserInputError, match=r"another root: root.name='vit_mini'"):
+        evolve(tmp_path, "digits", other_root, observer=Observer(tmp_path, quiet=True))
+    with pytest.raises(UserInputError, match="must be an ml_collections.ConfigDict"):
+        evolve(tmp_path, "digits", {"generations": 1})
+    with pytest.raises(UserInputError, match="a task name or a keras_evomt Task"):
+        evolve(tmp_path, (x, y), config, observer=Observer(tmp_path, quiet=True))
+    assert journal.read() == before  # nothing trained, nothing written
+    with pytest.raises(AttributeError, match="cannot be added since the config is locked"):
+        config.generation = 1  # a typo of generations

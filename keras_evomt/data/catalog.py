@@ -290,6 +290,41 @@ def split_name(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
+def name_and_source(spec: str) -> tuple[str, str]:
+    """The task name a spec gives and the data it names, as `get_task` names them
+    (unnamed `dir:` and `npz:` paths made absolute; "private:" ignored).
+
+    Example:
+        name_and_source("flowers=dir:data/flowers")  # ("flowers", "dir:/home/me/data/flowers")
+    """
+    user_name, source = split_name(spec.removeprefix("private:"))
+    kind, _, rest = source.partition(":")
+    if rest and kind in ("dir", "npz"):
+        source = f"{kind}:{os.path.abspath(os.path.expanduser(rest))}"
+    return (user_name or source), source
+
+
+def check_one_source_per_name(specs: Iterable[str]) -> None:
+    """Refuses specs that give one task name two different data sources: a task keeps
+    its data, so a revisit or an `evolve` must name the same data.
+
+    Example:
+        check_one_source_per_name(["a=dir:/x", "a=dir:/y"])  # UserInputError
+    """
+    sources: dict[str, str] = {}
+    for spec in specs:
+        if not isinstance(spec, str):
+            continue
+        name, source = name_and_source(spec)
+        known = sources.setdefault(name, source)
+        if known != source:
+            raise UserInputError(
+                f"task '{name}' already has its data ({known}); a task keeps its data, so "
+                f"it cannot take {source}",
+                hint=f"give the new data a name of its own, e.g. {name}_2={source}",
+            )
+
+
 def task_spec(name: str, specs: Iterable[str]) -> str:
     """The spec among `specs` (e.g. a config's task list) that defines task `name`, else
     `name` itself: `evomt eval --task flowers` finds "flowers=dir:/data/flowers".

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import ml_collections
 
+from keras_evomt.data.catalog import check_one_source_per_name
 from keras_evomt.errors import UserInputError
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """The µ2Net reference search (ViT-L/16 root at 384 px), unlocked for recipes."""
+    """The µ2Net reference search (ViT-L/16 root at 384 px), locked: a key it does not
+    have is refused (`c.generation = 1` fails, naming the keys there are); `space` and
+    `defaults` stay open, so recipes may add hyperparameters to them."""
     c = ml_collections.ConfigDict()
     c.tasks = ["cifar10"]
     c.task_iterations = 1  # passes over the task list
@@ -93,6 +96,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.distribute.tpu_project = ""
 
     c.log_every_steps = 10
+    c.lock()
+    c.space.unlock()  # hyperparameter spaces are open: recipes add keys (adapter_dim, ...)
+    c.defaults.unlock()
     return c
 
 
@@ -148,6 +154,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from keras_evomt.training.quality import QUALITY_RULES
     from keras_evomt.training.schedules import SCHEDULES
 
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserInputError(
+            "a search config must be an ml_collections.ConfigDict. Received: "
+            f"{type(config).__name__}",
+            hint="start from keras_evomt.search.default_config() (or a recipe's "
+            "get_config()) and set its keys",
+        )
+
     def fail(key: str, value, expected: str) -> None:
         raise UserInputError(f"config {key}={value!r} is invalid: {expected}.")
 
@@ -167,9 +181,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         ("first_generation_validations", "validations"),
     ):
         if int(config.get(key, 0)) < 0:
-            fail(key, config[key], f"0 (as {usual}) or more")
+            fail(key, config[key], f"it must be 0 (as {usual}) or more")
     if config.training.steps_per_call < 0:
-        fail("training.steps_per_call", config.training.steps_per_call, "0 (by device) or more")
+        fail(
+            "training.steps_per_call",
+            config.training.steps_per_call,
+            "it must be 0 (by device) or more",
+        )
     if config.training.jit_compile and config.distribute.strategy in (
         "mirrored",
         "multi_worker_mirrored",
@@ -181,9 +199,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "training.jit_compile=false or use distribute.mode=candidates",
         )
     if config.steps_per_validation < 0:
-        fail("steps_per_validation", config.steps_per_validation, "0 (reference rule) or more")
+        fail(
+            "steps_per_validation",
+            config.steps_per_validation,
+            "it must be 0 (reference rule) or more",
+        )
     if not config.tasks:
-        fail("tasks", config.tasks, "name at least one task")
+        fail("tasks", config.tasks, "it must name at least one task")
+    check_one_source_per_name(config.tasks)
     choices = {
         "mutation.clone_mode": (config.mutation.clone_mode, clone_mode_names()),
         "parents.seeds": (config.parents.seeds, ("all", "root")),
@@ -199,40 +222,56 @@ def validate(config: ml_collections.ConfigDict) -> None:
             fail(key, value, f"use one of {', '.join(allowed)}")
     executor_name(config)
     if config.distribute.ray_actors < 0:
-        fail("distribute.ray_actors", config.distribute.ray_actors, "0 (one per device) or more")
+        fail(
+            "distribute.ray_actors",
+            config.distribute.ray_actors,
+            "it must be 0 (one per device) or more",
+        )
     if config.training.threads < 0:
-        fail("training.threads", config.training.threads, "0 (TF's default) or more")
+        fail("training.threads", config.training.threads, "it must be 0 (TF's default) or more")
     if config.score.ref_params < 0:
-        fail("score.ref_params", config.score.ref_params, "0 (the root's size) or more")
+        fail("score.ref_params", config.score.ref_params, "it must be 0 (the root's size) or more")
     if config.score.ref_flops <= 0:
-        fail("score.ref_flops", config.score.ref_flops, "a positive number")
+        fail("score.ref_flops", config.score.ref_flops, "it must be a positive number")
     for key in ("base_params", "base_flops"):
         if not 0 < config.score[key] <= 1:
-            fail(f"score.{key}", config.score[key], "a base in (0, 1]")
+            fail(f"score.{key}", config.score[key], "it must be a base in (0, 1]")
     patch = config.root.patch_size
     for key, values in config.space.items():
         values = list(values)
         if not values:
-            fail(f"space.{key}", values, "list at least one value")
+            fail(f"space.{key}", values, "it must list at least one value")
         if key == "image_size" and any(v < patch or v % patch for v in values):
-            fail("space.image_size", values, f"multiples of root.patch_size={patch}")
+            fail(
+                "space.image_size",
+                values,
+                f"its values must be multiples of root.patch_size={patch}",
+            )
         if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
-            fail("space.opt_lr_schedule", values, f"values among {', '.join(SCHEDULES)}")
+            fail(
+                "space.opt_lr_schedule", values, f"its values must be among {', '.join(SCHEDULES)}"
+            )
         if key in ("_mu_", "opt_momentum") and not all(
             isinstance(v, int | float) and 0 <= v <= 1 for v in values
         ):
-            fail(f"space.{key}", values, "numbers in [0, 1]")
+            fail(f"space.{key}", values, "its values must be numbers in [0, 1]")
         if key in ("num_layers", "adapter_dim") and not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= (key == "adapter_dim")
             for v in values
         ):
-            fail(f"space.{key}", values, "whole numbers (adapter_dim: at least 1)")
+            fail(
+                f"space.{key}", values, "its values must be whole numbers (adapter_dim: at least 1)"
+            )
         if key == "opt_lr" and not all(isinstance(v, int | float) and v > 0 for v in values):
-            fail("space.opt_lr", values, "positive numbers")
+            fail("space.opt_lr", values, "its values must be positive numbers")
     if not 0 <= config.defaults["_mu_"] <= 1:
-        fail("defaults._mu_", config.defaults["_mu_"], "a probability in [0, 1]")
+        fail("defaults._mu_", config.defaults["_mu_"], "it must be a probability in [0, 1]")
     if config.root.image_size % patch:
-        fail("root.image_size", config.root.image_size, f"a multiple of patch_size={patch}")
+        fail(
+            "root.image_size",
+            config.root.image_size,
+            f"it must be a multiple of patch_size={patch}",
+        )
 
 
 def executor_name(config: ml_collections.ConfigDict) -> str:

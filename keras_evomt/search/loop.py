@@ -370,7 +370,14 @@ class Search:
     # === Tasks ===
     def _task(self, task: Any):
         if not isinstance(task, str):
+            if not hasattr(task, "check") or not hasattr(task, "num_classes"):
+                raise UserInputError(
+                    f"a task must be a task name or a keras_evomt Task. Received: "
+                    f"{type(task).__name__}",
+                    hint="wrap arrays as Task.from_arrays(name, x_train, y_train)",
+                )
             task.check(self.config.root.image_size)
+            self._check_classes(task)
             self._tasks[task.name] = task
             return task
         if task not in self._tasks:
@@ -381,8 +388,19 @@ class Search:
                 task, data_dir=data.data_dir or None, download=data.download
             )
             self._tasks[task].check(self.config.root.image_size)
+            self._check_classes(self._tasks[task])
             self._named.add(task)
         return self._tasks[task]
+
+    def _check_classes(self, task) -> None:
+        """A revisited task's data must have the classes its kept path scores."""
+        kept = self.system.paths.get(task.name)
+        if kept is not None and self.system.num_classes(kept) != task.num_classes:
+            raise UserInputError(
+                f"task '{task.name}' has {self.system.num_classes(kept)} classes in this "
+                f"system, but the data given for it now has {task.num_classes}",
+                hint="a task keeps its data: give the new data a name of its own",
+            )
 
     # === State ===
     def _open(self) -> tuple[System, SearchState]:
@@ -392,11 +410,14 @@ class Search:
                 system = System.load(self.workdir, state=state.system_state, slots=True)
             except CorruptStateError as error:
                 system = self._recover(state, error)
+            _check_root(self.config.root, system.info, self.workdir)
             state.adopt_legacy(system.info)
             return system, state
         state = SearchState.new(self.config.seed)
         if store.system_dir(self.workdir).exists():
-            return System.load(self.workdir, slots=True), state
+            system = System.load(self.workdir, slots=True)
+            _check_root(self.config.root, system.info, self.workdir)
+            return system, state
         root = self.config.root
         system = System.create(
             root.name,
@@ -453,6 +474,26 @@ def evolve(
         workdir = workdir_or_system
     with Search(config, workdir, **kwargs) as search:
         return search.evolve(task)
+
+
+def _check_root(root, info: dict[str, Any], workdir) -> None:
+    """A config must describe the root the work directory's system grows from: the
+    system keeps its own, so a differing `root.*` would be silently ignored."""
+    stored = {
+        "name": info.get("root"),
+        "image_size": info.get("image_size"),
+        "patch_size": info.get("patch_size"),
+    }
+    differ = [
+        f"root.{key}={root[key]!r} (the system's: {value!r})"
+        for key, value in stored.items()
+        if value is not None and key in root and root[key] != value
+    ]
+    if differ:
+        raise UserInputError(
+            f"{workdir} holds a system grown from another root: {', '.join(differ)}",
+            hint="set the config's root.* to the system's, or use a new work directory",
+        )
 
 
 def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
