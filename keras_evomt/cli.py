@@ -292,6 +292,12 @@ def evolve(
     config = stored_config(workdir)
     new = config is None
     if new:
+        if recipe is None and WorkdirLayout(workdir).system.exists():
+            raise UserInputError(
+                f"{workdir} holds a system made from Python (it has no config.json): pass "
+                "--recipe RECIPE to evolve it from the command line",
+                hint="the recipe's root.* must be the system's root",
+            )
         if recipe is None:
             raise UserInputError(
                 f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
@@ -374,6 +380,7 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
+    task = _task_name(task)
     system = _load_system(workdir, tasks=[task])
     path = system.path(task)
     config = stored_config(workdir)
@@ -443,6 +450,7 @@ def export(
     if sum((task is not None, all_tasks, tasks is not None)) != 1:
         raise UserInputError("name what to export: exactly one of --task, --tasks or --all.")
     if task is not None:
+        task = _task_name(task)
         fmt = fmt or "keras"
         written = export_task(
             _load_system(workdir, tasks=[task]), task, out, fmt=fmt, overwrite=overwrite
@@ -459,10 +467,18 @@ def export(
 
 
 def _task_list(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [_task_name(name.strip()) for name in text.split(",") if name.strip()]
     if not names:
         raise UserInputError(f"--tasks needs task names, e.g. --tasks a,b. Received: {text!r}")
     return names
+
+
+def _task_name(name: str) -> str:
+    """A task as the system names it: an unnamed `dir:`/`npz:` path made absolute, as
+    `evomt run` named it (`--task dir:data/flowers` finds `dir:/home/me/data/flowers`)."""
+    from keras_evomt.data.catalog import name_and_source, split_name
+
+    return name if split_name(name)[0] else name_and_source(name)[0]
 
 
 @main.command()
@@ -538,12 +554,15 @@ def check(workdir: str) -> None:
     if result.damage:
         unaffected = result.unaffected()
         verb = "loads" if len(unaffected) == 1 else "load"
-        others = (
-            f"{'task' if len(unaffected) == 1 else 'tasks'} {', '.join(unaffected)} {verb} "
-            "as saved in the newest readable state"
-            if unaffected
-            else "no task loads as it was saved"
-        )
+        if all(item.slots_only for item in result.damage):
+            others = "every task still loads for inference (eval, export, serve)"
+        elif unaffected:
+            others = (
+                f"the {'task' if len(unaffected) == 1 else 'tasks'} not named above "
+                f"({', '.join(unaffected)}) {verb} as saved in the newest readable state"
+            )
+        else:
+            others = "no task loads as it was saved"
         click.echo(
             f"{len(result.damage)} damaged of {result.files} files in {result.states} kept "
             f"states; {others}. Restore the damaged files from a backup.",

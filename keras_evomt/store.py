@@ -405,7 +405,8 @@ def newest_good(
     raise CorruptStateError(
         f"no loadable state in {directory}: " + "; ".join(warnings),
         hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
-        "affect (the other tasks still load); restore those files from a backup.",
+        "affect; the other tasks still load (System.load(workdir, tasks=[...]), or evomt "
+        "eval / export of one task); restore those files from a backup.",
     )
 
 

@@ -298,6 +298,15 @@ class System:
             shape = self.components[cid].compute_output_shape(shape)
         return shapes
 
+    def __repr__(self) -> str:
+        tasks = list(self.paths)
+        shown = ", ".join(tasks[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5 else "")
+        return (
+            f"<System: {len(tasks)} {'task' if len(tasks) == 1 else 'tasks'}"
+            f"{': ' + shown if tasks else ''}; root {self.info.get('root')}, "
+            f"{self.total_params():,} parameters>"
+        )
+
     def num_classes(self, path: Path) -> int:
         """The number of classes `path`'s model scores (its last component's outputs)."""
         shape = (None, *self.input_shapes(path.components, path.image_size)[-1])

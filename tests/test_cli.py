@@ -440,3 +440,20 @@ def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
     assert result.exit_code == 2, result.output
     assert "task 'digits' already has its data (digits)" in result.output
     assert not workdir.exists() or not any(workdir.iterdir())  # nothing pinned or written
+
+
+def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch):
+    from tests.helpers import tiny_system
+
+    system = tiny_system()
+    name = f"dir:{tmp_path}/data/flat"  # as `evomt run` names an unnamed dir: task
+    system.start_task(name)
+    system.end_task(system.new_task_path(name, 3))
+    system.save(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    result = evomt("export", "--workdir", "run", "--task", "dir:data/flat", "--out", "flat.keras")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "flat.keras").exists()
+    result = evomt("evolve", "--workdir", "run", "--task", "dir:data/flat")
+    assert result.exit_code == 2
+    assert "holds a system made from Python (it has no config.json): pass --recipe" in result.output

@@ -78,6 +78,7 @@ def test_a_damaged_slot_blocks_no_inference_and_check_names_it(saved, tmp_path):
     assert result.exit_code == 1
     assert f"damaged: weights/{file.name}" in result.output
     assert "affects tasks b (optimizer slots only" in result.output
+    assert "; every task still loads for inference (eval, export, serve)." in result.output
 
 
 def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
@@ -93,7 +94,8 @@ def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
     assert result.exit_code == 1
     assert f"damaged: weights/{file.name}" in result.output and "affects tasks b\n" in result.output
     assert (
-        "1 damaged of" in result.output and "; task a loads as saved in the newest" in result.output
+        "1 damaged of" in result.output
+        and "; the task not named above (a) loads as saved" in result.output
     )
 
 
@@ -113,7 +115,10 @@ def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, 
     assert "task 'c' cannot be loaded: state 2 is unusable" in result.output
     assert "saved before it existed" in result.output and "evomt check" in result.output
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
-    assert "; tasks a, b load as saved in the newest readable state." in result.output
+    assert (
+        "; the tasks not named above (a, b) load as saved in the newest readable state."
+        in result.output
+    )
     result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "d"])
     assert result.exit_code == 2 and "no task 'd'" in result.output  # a typo, not damage
     _flip(file, "w0.npy")  # repaired; now the newest manifest is damaged instead

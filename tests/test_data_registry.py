@@ -3,6 +3,7 @@
 import re
 import time
 
+import numpy as np
 import pytest
 
 from keras_evomt.data import describe_tasks, get_task, list_tasks, prepare_task
@@ -216,3 +217,16 @@ def test_private_prefix_and_offline_prepare():
     assert task.private and task.name == "digits"
     assert not get_task("digits").private
     assert "nothing to prepare" in prepare_task("digits")
+
+
+def test_a_user_sources_error_names_the_source(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "only").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "only" / f"{i}.png")
+    with pytest.raises(UserInputError, match=rf"^dir:{tmp_path}: a task needs at least 2 classes"):
+        get_task(f"mine=dir:{tmp_path}")
+    np.savez(tmp_path / "one.npz", x_train=np.zeros((4, 8, 8)), y_train=np.zeros(4), num_classes=1)
+    with pytest.raises(UserInputError, match=rf"^npz:{tmp_path}/one.npz: "):
+        get_task(f"npz:{tmp_path}/one.npz")

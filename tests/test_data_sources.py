@@ -123,6 +123,23 @@ def test_from_arrays_value_range():
     np.testing.assert_allclose(images, 0.0)
     with pytest.raises(UserInputError, match="give both x_test and y_test"):
         Task.from_arrays("d", np.zeros([20, 4, 4]), y, x_test=np.zeros([2, 4, 4]))
+    bytes_ = np.full([20, 4, 4], 255, np.uint8)
+    with pytest.raises(
+        UserInputError, match=r"values in \[255, 255\], outside value_range=\(0, 16\)"
+    ):
+        Task.from_arrays("h", bytes_, y, value_range=(0, 16))
+    with pytest.raises(UserInputError, match=r"outside value_range=\(0, 16\)"):  # test images
+        Task.from_arrays("i", np.zeros([20, 4, 4]), y, bytes_[:2], y[:2], value_range=(0, 16))
+
+
+def test_labels_of_shape_n_by_1_are_taken_and_one_hot_ones_get_a_hint():
+    x, y = np.zeros([20, 4, 4], np.uint8), np.array([0, 1] * 10)
+    task = Task.from_arrays("a", x, y[:, None])  # keras.datasets' shape
+    assert task.num_classes == 2
+    _, labels = next(iter(task.eval_dataset("train", image_size=4, batch_size=20)))
+    assert labels.shape == (len(labels),)
+    with pytest.raises(UserInputError, match=r"one-hot labels: pass y.argmax\(axis=1\)"):
+        Task.from_arrays("b", x, np.eye(2)[y])
 
 
 def _dataset(n, as_dict=False):

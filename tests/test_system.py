@@ -122,3 +122,12 @@ def test_parameter_figures_and_garbage_collection():
     assert system.path(ROOT) is system.root
     with pytest.raises(UserInputError, match="no task 'c'"):
         system.model("c")
+
+
+def test_a_system_shows_its_tasks_root_and_size():
+    system = tiny_system()
+    assert repr(system) == f"<System: 0 tasks; root vit_tiny, {system.total_params():,} parameters>"
+    for task in "abcdefg":
+        system.start_task(task)
+        system.end_task(system.new_task_path(task, 3))
+    assert repr(system).startswith("<System: 7 tasks: a, b, c, d, e and 2 more; root vit_tiny, ")

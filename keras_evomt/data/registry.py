@@ -82,7 +82,14 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
         # One name per data set, wherever the command runs: the absolute path.
         rest = os.path.abspath(os.path.expanduser(rest))
         name = f"{kind}:{rest}"
-        return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
+        try:
+            return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
+        except MissingDataError:
+            raise
+        except UserInputError as error:  # say which of a run's tasks it is about
+            if rest in error.message:
+                raise
+            raise UserInputError(f"{name}: {error.message}", hint=error.hint) from None
     raise UserInputError(
         f"unknown task {name!r}",
         hint=closest(name, list_tasks())

@@ -113,10 +113,13 @@ def check_arrays(x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
             f"{what} images must have shape (N, H, W) or (N, H, W, C) with C in 1..4. "
             f"Received: shape {x.shape}"
         )
+    if y.ndim == 2 and y.shape[1] == 1:  # (N, 1), as keras.datasets gives them
+        y = y[:, 0]
     if y.ndim != 1 or len(y) != len(x):
         raise UserInputError(
             f"{what} labels must have shape (N,) matching the {len(x)} images. "
-            f"Received: shape {y.shape}"
+            f"Received: shape {y.shape}",
+            hint="one-hot labels: pass y.argmax(axis=1)" if y.ndim == 2 else None,
         )
     if len(x) == 0:
         raise UserInputError(f"{what} split is empty (0 examples)")

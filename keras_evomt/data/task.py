@@ -330,6 +330,8 @@ class Task:
             )
         if value_range is None:
             value_range = _infer_value_range(x_train)
+        else:
+            _check_value_range(value_range, [x for x in (x_train, x_test) if x is not None])
         loader = ArrayLoader.from_train_test(
             x_train,
             y_train,
@@ -448,6 +450,23 @@ def _check_split(split: str) -> str:
             hint=closest(str(split), SPLITS) or None,
         )
     return split
+
+
+def _check_value_range(value_range, arrays: list[np.ndarray]) -> None:
+    """Refuses a stated pixel range the images leave (by more than 1% of its width)."""
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        return  # Task() says what a value_range must be
+    seen_low = min(float(np.min(x)) for x in arrays if np.size(x))
+    seen_high = max(float(np.max(x)) for x in arrays if np.size(x))
+    slack = 0.01 * (high - low)
+    if seen_low < low - slack or seen_high > high + slack:
+        raise UserInputError(
+            f"the images hold values in [{seen_low:g}, {seen_high:g}], outside "
+            f"value_range=({low:g}, {high:g}): they would be scaled wrongly",
+            hint="pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
+        )
 
 
 def _infer_value_range(x: np.ndarray) -> tuple[float, float]:
