@@ -219,6 +219,7 @@ def preprocessing_contract(
             "dtype": "float32",
             "shape": [None, num_classes],
             "num_classes": num_classes,
+            "class_names": system.class_names(task),
             "meaning": "unnormalised class scores; softmax gives probabilities",
         },
         "fingerprint": system.fingerprint(path),

@@ -10,7 +10,8 @@ Every served task is a TF Serving "model" named by the task (or its signature ke
     POST /v1/models/TASK:predict          {"instances": [...]} -> {"predictions": [...]}
                                           {"inputs": [...]}    -> {"outputs": [...]}
     POST /v1/models/TASK:predict_image    PNG/JPEG bytes -> {"predictions": [logits],
-                                          "classes": [the most likely class]}
+                                          "classes": [the most likely class], and
+                                          "class_names" when the task's data named them}
     GET  /v1/tasks                        every task, its key and image size
     POST /v1/tasks:predict                {"tasks": [...], "instances"|"inputs": ...}
     POST /v1/tasks:predict_image?task=A&task=B   one image, several tasks
@@ -345,7 +346,10 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
         if verb == "predict_image":
             images = served.preprocess(_image_bytes(flask.request), served.image_size(task))
             logits = served.predict([task], images)[task]
-            return flask.jsonify(predictions=logits.tolist(), classes=logits.argmax(-1).tolist())
+            classes = logits.argmax(-1).tolist()
+            names = served.contracts[task]["output"]["class_names"]
+            named = {"class_names": [names[c] for c in classes]} if names else {}
+            return flask.jsonify(predictions=logits.tolist(), classes=classes, **named)
         outputs, row = predict_body([task])
         return flask.jsonify({"predictions" if row else "outputs": outputs[task].tolist()})
 

@@ -298,6 +298,17 @@ class System:
             shape = self.components[cid].compute_output_shape(shape)
         return shapes
 
+    def set_class_names(self, task: str, names: list | None) -> None:
+        """Keeps `task`'s class names (by label index) in the system's info, when its
+        data named them one per class; exports and `evomt serve` report them."""
+        path = self.paths.get(task)
+        if names and path is not None and len(names) == self.num_classes(path):
+            self.info.setdefault("class_names", {})[task] = [str(n) for n in names]
+
+    def class_names(self, task: str) -> list[str] | None:
+        """`task`'s class names by label index, if its data named them."""
+        return self.info.get("class_names", {}).get(task)
+
     def __repr__(self) -> str:
         tasks = list(self.paths)
         shown = ", ".join(tasks[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5 else "")

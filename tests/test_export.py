@@ -28,6 +28,8 @@ def grown(tmp_path_factory):
         head.set_weights([rng.normal(0, 1, w.shape).astype("float32") for w in head.weights])
         path.id, path.metrics = f"{task}#0", {"validation_accuracy": 0.5}
         system.end_task(path)
+    system.set_class_names("b", list("abcdefg"))
+    system.set_class_names("a", ["too", "few"])  # not one per class: not kept
     system.save(workdir)
     images = digits(16)[0]
     return workdir, system, images
@@ -47,6 +49,8 @@ def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
     assert contract["input"]["shape"] == [None, IMAGE_SIZE, IMAGE_SIZE, 3]
     assert contract["input"]["value_range"] == [-1.0, 1.0]
     assert contract["output"]["num_classes"] == 7
+    assert contract["output"]["class_names"] == list("abcdefg")
+    assert system.class_names("a") is None
     assert contract["fingerprint"] == system.fingerprint("b")
 
 

@@ -226,6 +226,9 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
         search.run()
     journal = CandidateJournal(tmp_path / "search" / "candidates.jsonl")
     before = journal.read()
+    from keras_evomt.system import System
+
+    assert System.load(tmp_path).class_names("digits") == [str(d) for d in range(10)]
     x, y = digits(64)
     two_classes = Task.from_arrays("digits", x, y % 2)
     with pytest.raises(UserInputError, match="'digits' has 10 classes in this system, but"):

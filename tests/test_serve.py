@@ -27,7 +27,9 @@ DSPRITES = "dsprites/label_x_position"
 
 @pytest.fixture(scope="module")
 def system():
-    return several_tasks_system()
+    system = several_tasks_system()
+    system.set_class_names("c", list("vwxyz"))  # c's data named its 5 classes
+    return system
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,9 @@ def test_image_bytes_get_the_tasks_own_preprocessing(client, system):
     assert response.status_code == 200, response.json
     np.testing.assert_allclose(response.json["predictions"], expected, atol=1e-5, rtol=0)
     assert response.json["classes"] == expected.argmax(-1).tolist()
+    assert response.json["class_names"] == ["vwxyz"[c] for c in response.json["classes"]]
+    unnamed = client.post("/v1/models/a:predict_image", data=png_bytes(picture)).json
+    assert "classes" in unnamed and "class_names" not in unnamed
     as_curl_sends_it = client.post(
         "/v1/models/c:predict_image",
         data=png_bytes(picture),

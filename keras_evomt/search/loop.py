@@ -152,6 +152,7 @@ class Search:
         }
         self.state.serials[task.name] = population.serial
         self.system.end_task(best)
+        self.system.set_class_names(task.name, getattr(task, "class_names", None))
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
         self._test(task, best)
