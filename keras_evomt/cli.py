@@ -558,7 +558,7 @@ def check(workdir: str) -> None:
             others = "every task still loads for inference (eval, export, serve)"
         elif unaffected:
             others = (
-                f"the {'task' if len(unaffected) == 1 else 'tasks'} not named above "
+                f"the {'task' if len(unaffected) == 1 else 'tasks'} whose weights are intact "
                 f"({', '.join(unaffected)}) {verb} as saved in the newest readable state"
             )
         else:

@@ -89,8 +89,17 @@ class MultiTaskModel(keras.Model):
     def tasks(self) -> list[str]:
         return list(self.task_paths)
 
-    def call(self, images, tasks=None, training=None):
+    def __call__(self, images, *args, **kwargs):
+        # Checked before Keras's __call__, which would wrap the error in its own text.
         check_image_batch(images, self.image_sizes.values(), "this multi-task model", size=False)
+        try:
+            size = images.shape[1]
+        except (IndexError, TypeError, ValueError):  # unknown rank: checked where it runs
+            size = None
+        self.requested(kwargs.get("tasks", args[0] if args else None), size)
+        return super().__call__(images, *args, **kwargs)
+
+    def call(self, images, tasks=None, training=None):
         tasks = self.requested(tasks, images.shape[1])
         outputs: dict = {}
         self._branch(images, tasks, 0, outputs, training)

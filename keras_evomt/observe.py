@@ -1,6 +1,7 @@
 """What a running search reports: TensorBoard logs under DIR/tb/ and console lines.
 
-TensorBoard: per candidate (run tb/<task>/<task>_<n> for candidate <task>#<n>; an unnamed
+TensorBoard: per candidate (run tb/<task>/<last>_<n> for candidate <task>#<n>, <last> the
+last part of the task's name; an unnamed
 `npz:` or `dir:` task's folder is `workdir.tb_run_name`'s) the training loss, accuracy
 and learning rate, validation accuracy per round, and its hyperparameters through
 the HParams plugin; per task (run tb/<task>) the best score by generation, the

@@ -29,7 +29,7 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
         check_image_batch(np.zeros((2, 32, 32, 3), "float32"), [32], "digits")  # passes
     """
     sizes = sorted(set(sizes))
-    shape, dtype = tuple(getattr(x, "shape", ())), getattr(x, "dtype", "")
+    dtype = getattr(x, "dtype", "")
     dtype = str(getattr(dtype, "name", dtype))
     wanted = " or ".join(f"(batch, {s}, {s}, 3)" for s in sizes)
     if "float" not in dtype:
@@ -37,12 +37,16 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
             f"{who} takes float images scaled to [-1, 1]. Received: dtype {dtype}",
             hint="convert 0-255 pixels with x.astype('float32') / 127.5 - 1",
         )
+    if getattr(getattr(x, "shape", None), "rank", 0) is None:
+        return  # a trace of unknown rank: the components say what they need
+    shape = tuple(getattr(x, "shape", ()))
     if len(shape) != 4 or shape[-1] not in (3, None):
         raise UserInputError(
             f"{who} takes RGB image batches {wanted}. Received: shape {shape}",
             hint="tile gray images to 3 channels and add the batch axis",
         )
-    if size and shape[1] is not None and (shape[1] not in sizes or shape[2] != shape[1]):
+    square = None in shape[1:3] or shape[1] == shape[2]
+    if not square or (size and shape[1] is not None and shape[1] not in sizes):
         raise UserInputError(
             f"{who} takes {wanted} images. Received: shape {shape}",
             hint="resize the images first (as the task's data pipeline does)",
@@ -67,9 +71,13 @@ class PathModel(keras.Model):
         self.image_size = image_size  # when given, calls are checked against it
         self.built = all(c.built for c in self.components)
 
-    def call(self, x, training=None):
+    def __call__(self, x, *args, **kwargs):
+        # Checked before Keras's __call__, which would wrap the error in its own text.
         if self.image_size is not None:
             check_image_batch(x, [self.image_size], f"model '{self.name}'")
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x, training=None):
         for component in self.components:
             x = component(x, training=training)
         return x

@@ -179,8 +179,9 @@ def pin_config(
 @contextlib.contextmanager
 def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Iterator:
     """`pin_config` for the span of a command: a config this command pinned is taken back
-    if the command fails before the search saved anything (a bad root name, say), so a
-    typo does not bind the directory to it.
+    if the command fails before the search committed anything (a bad root name, say, or
+    a recipe that does not fit a system made from Python), so a typo does not bind the
+    directory to it.
 
     Example:
         with pinned(config, "runs/demo") as config:
@@ -188,13 +189,23 @@ def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Ite
     """
     layout = WorkdirLayout(workdir)
     first = not layout.config.exists()
+    state_before = _stamp(layout.search_state)
     config = pin_config(config, workdir)
     try:
         yield config
     except BaseException:
-        if first and not layout.system.exists() and not layout.search_state.exists():
+        if first and _stamp(layout.search_state) == state_before:  # nothing searched
             layout.config.unlink(missing_ok=True)
         raise
+
+
+def _stamp(file: FsPath) -> tuple[int, int] | None:
+    """(size, mtime_ns) of `file`, None if it does not exist: whether a command changed it."""
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
@@ -224,7 +235,11 @@ def task_specs(workdir: str | os.PathLike) -> list[str]:
 
 
 def remember_task_spec(workdir: str | os.PathLike, spec: str) -> None:
-    """Adds a spec given on the command line to the work directory's `tasks.json`."""
+    """Adds a spec given on the command line to the work directory's `tasks.json` (a
+    relative `dir:`/`npz:` path made absolute: it names that data from any folder)."""
+    from keras_evomt.data.catalog import absolute_spec
+
+    spec = absolute_spec(spec)
     specs = task_specs(workdir)
     if spec not in specs:
         file = WorkdirLayout(workdir).tasks

@@ -302,8 +302,9 @@ class System:
         """Keeps `task`'s class names (by label index) in the system's info, when its
         data named them one per class; exports and `evomt serve` report them."""
         path = self.paths.get(task)
+        names = None if names is None else [str(n) for n in names]
         if names and path is not None and len(names) == self.num_classes(path):
-            self.info.setdefault("class_names", {})[task] = [str(n) for n in names]
+            self.info.setdefault("class_names", {})[task] = names
 
     def class_names(self, task: str) -> list[str] | None:
         """`task`'s class names by label index, if its data named them."""

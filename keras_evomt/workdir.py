@@ -6,7 +6,7 @@
     DIR/system/                   the saved system: manifests and weights (`store`)
     DIR/search/state.json         the search's committed state (`search/state.py`)
     DIR/search/candidates.jsonl   one line per finished candidate (`search/journal.py`)
-    DIR/tb/TASK/                  TensorBoard logs (`observe`); TASK/TASK_N per candidate
+    DIR/tb/TASK/                  TensorBoard logs (`observe`); TASK/LAST_N per candidate
     DIR/reports/                  `evomt report`'s pictures and summary
 
 Example:

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from keras_evomt.cli import main
 from keras_evomt.workdir_lock import WorkdirLock
-from tests.helpers import child_env
+from tests.helpers import REPO, child_env
 
 
 def evomt(*args):
@@ -457,3 +457,7 @@ def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch)
     result = evomt("evolve", "--workdir", "run", "--task", "dir:data/flat")
     assert result.exit_code == 2
     assert "holds a system made from Python (it has no config.json): pass --recipe" in result.output
+    recipe = "recipes/offline_mini.py"  # its root is vit_mini, the system's vit_tiny
+    result = evomt("evolve", "--workdir", "run", "--recipe", REPO / recipe, "--task", "dir:x")
+    assert result.exit_code == 2 and "another root: root.name='vit_mini'" in result.output
+    assert not (tmp_path / "run" / "config.json").exists()  # a mistake does not bind it

@@ -95,7 +95,7 @@ def test_a_damaged_component_blocks_only_its_tasks(saved, tmp_path):
     assert f"damaged: weights/{file.name}" in result.output and "affects tasks b\n" in result.output
     assert (
         "1 damaged of" in result.output
-        and "; the task not named above (a) loads as saved" in result.output
+        and "; the task whose weights are intact (a) loads as saved" in result.output
     )
 
 
@@ -116,7 +116,7 @@ def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, 
     assert "saved before it existed" in result.output and "evomt check" in result.output
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
     assert (
-        "; the tasks not named above (a, b) load as saved in the newest readable state."
+        "; the tasks whose weights are intact (a, b) load as saved in the newest readable state."
         in result.output
     )
     result = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "d"])

@@ -80,6 +80,13 @@ def test_a_task_name_keeps_one_source(tmp_path, monkeypatch):
         UserInputError, match=r"task 'a' already has its data \(dir:.*/data/a\); .* take dir:/x"
     ):
         catalog.check_one_source_per_name([*same, "private:a=dir:/x"])
+    catalog.check_one_source_per_name(["cifar10", "cifar10=tfds:cifar10"])  # get_task's same
+    with pytest.raises(UserInputError, match="already has its data"):
+        catalog.check_one_source_per_name(["cifar10=dir:/x", "tfds:cifar10"])  # named cifar10
+    from keras_evomt.recipe import remember_task_spec, task_specs
+
+    remember_task_spec(tmp_path, "f=dir:data/f")  # stored as the data it names from here
+    assert task_specs(tmp_path) == [f"f=dir:{tmp_path}/data/f"]
     config = default_config()
     config.tasks = ["shapes=dir:/data/one", "shapes=npz:/data/two.npz"]
     with pytest.raises(UserInputError, match="shapes_2=npz:/data/two.npz"):

@@ -132,6 +132,15 @@ def test_from_arrays_value_range():
         Task.from_arrays("i", np.zeros([20, 4, 4]), y, bytes_[:2], y[:2], value_range=(0, 16))
 
 
+def test_class_names_are_strings_one_per_class():
+    x, y = np.zeros([20, 4, 4], np.uint8), np.array([0, 1] * 10)
+    task = Task.from_arrays("a", x, y, class_names=np.array(["no", "yes"]))  # sklearn's kind
+    assert task.class_names == ["no", "yes"] and task.num_classes == 2
+    assert Task.from_arrays("b", x, y, class_names=list("xyz")).num_classes == 3  # names say 3
+    with pytest.raises(UserInputError, match="class_names must name each of the 2 classes"):
+        Task.from_arrays("c", x, y, num_classes=2, class_names=["no"])
+
+
 def test_labels_of_shape_n_by_1_are_taken_and_one_hot_ones_get_a_hint():
     x, y = np.zeros([20, 4, 4], np.uint8), np.array([0, 1] * 10)
     task = Task.from_arrays("a", x, y[:, None])  # keras.datasets' shape

@@ -225,7 +225,8 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
     with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
         search.run()
     journal = CandidateJournal(tmp_path / "search" / "candidates.jsonl")
-    before = journal.read()
+    state_file, manifests = tmp_path / "search" / "state.json", tmp_path / "system"
+    before = journal.read(), state_file.read_bytes(), sorted(manifests.glob("manifest-*"))
     from keras_evomt.system import System
 
     assert System.load(tmp_path).class_names("digits") == [str(d) for d in range(10)]
@@ -240,6 +241,14 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
         evolve(tmp_path, "digits", {"generations": 1})
     with pytest.raises(UserInputError, match="a task name or a keras_evomt Task"):
         evolve(tmp_path, (x, y), config, observer=Observer(tmp_path, quiet=True))
-    assert journal.read() == before  # nothing trained, nothing written
+    after = journal.read(), state_file.read_bytes(), sorted(manifests.glob("manifest-*"))
+    assert after == before  # nothing trained, nothing written
+    from keras_evomt.search import default_config
+    from tests.helpers import tiny_system
+
+    fresh = tmp_path.parent / f"{tmp_path.name}_fresh"
+    with pytest.raises(UserInputError, match="another root: root.name='vit_l16'"):
+        evolve(tiny_system(), "digits", default_config(), workdir=fresh)
+    assert not (fresh / "system").exists()  # checked before the system is written
     with pytest.raises(AttributeError, match="cannot be added since the config is locked"):
         config.generation = 1  # a typo of generations

@@ -297,11 +297,26 @@ def name_and_source(spec: str) -> tuple[str, str]:
     Example:
         name_and_source("flowers=dir:data/flowers")  # ("flowers", "dir:/home/me/data/flowers")
     """
+    user_name, source = split_name(absolute_spec(spec.removeprefix("private:")))
+    kind, _, rest = source.partition(":")
+    if rest and kind == "tfds":  # `get_task` names it as the data set: "tfds:x" is "x"
+        source = rest
+    return (user_name or source), source
+
+
+def absolute_spec(spec: str) -> str:
+    """`spec` with a relative `dir:` or `npz:` path made absolute (from the current
+    folder), so that it names the same data from anywhere.
+
+    Example:
+        absolute_spec("flowers=dir:data/flowers")  # "flowers=dir:/home/me/data/flowers"
+    """
+    private = "private:" if spec.startswith("private:") else ""
     user_name, source = split_name(spec.removeprefix("private:"))
     kind, _, rest = source.partition(":")
     if rest and kind in ("dir", "npz"):
         source = f"{kind}:{os.path.abspath(os.path.expanduser(rest))}"
-    return (user_name or source), source
+    return f"{private}{user_name + '=' if user_name else ''}{source}"
 
 
 def check_one_source_per_name(specs: Iterable[str]) -> None:

@@ -122,12 +122,19 @@ def tfds_task(name: str, *, data_dir: str | None = None, download: bool = False)
     derivation = vtab.DERIVATIONS.get(name.removesuffix("/1k"))
     loader = TfdsLoader(name, splits, derive=plain_example(), data_dir=data_dir, download=download)
     features = loader.builder("train").info.features
+    class_names = None
     if derivation is not None:
         loader.derive, num_classes = derivation.build(features)
     else:
         num_classes = features["label"].num_classes
+        names = list(getattr(features["label"], "names", None) or [])
+        class_names = names if len(names) == num_classes else None
     return Task(
-        name, num_classes=num_classes, source=f"tfds:{splits['train'].dataset}", loader=loader
+        name,
+        num_classes=num_classes,
+        source=f"tfds:{splits['train'].dataset}",
+        loader=loader,
+        class_names=class_names,
     )
 
 

@@ -81,6 +81,14 @@ class Task:
         self.source = source
         self.private = bool(private)
         self.value_range = (low, high)
+        if class_names is not None:
+            class_names = [str(n) for n in class_names]
+            if len(class_names) != self.num_classes:
+                raise UserInputError(
+                    f"class_names must name each of the {self.num_classes} classes, in label "
+                    f"order. Received: {len(class_names)} names",
+                    hint="pass num_classes as well when some class has no example",
+                )
         self.class_names = class_names
         self._loader = loader
 
@@ -314,6 +322,8 @@ class Task:
         labels = np.concatenate(all_labels)
         if labels.min() < 0:
             raise UserInputError(f"labels must be >= 0. Received: label {int(labels.min())}")
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)  # the names say how many classes there are
         if num_classes is None:
             num_classes = int(labels.max()) + 1
             if num_classes > int(y_train.max()) + 1:
@@ -331,7 +341,8 @@ class Task:
         if value_range is None:
             value_range = _infer_value_range(x_train)
         else:
-            _check_value_range(value_range, [x for x in (x_train, x_test) if x is not None])
+            given = (x_train, x_test, validation[0] if validation is not None else None)
+            _check_value_range(value_range, [x for x in given if x is not None])
         loader = ArrayLoader.from_train_test(
             x_train,
             y_train,
@@ -453,14 +464,15 @@ def _check_split(split: str) -> str:
 
 
 def _check_value_range(value_range, arrays: list[np.ndarray]) -> None:
-    """Refuses a stated pixel range the images leave (by more than 1% of its width)."""
+    """Refuses a stated pixel range the images leave by more than a tenth of its width
+    (slightly outside is clipped by the pipeline; far outside is a wrong range)."""
     try:
         low, high = (float(v) for v in value_range)
     except (TypeError, ValueError):
         return  # Task() says what a value_range must be
     seen_low = min(float(np.min(x)) for x in arrays if np.size(x))
     seen_high = max(float(np.max(x)) for x in arrays if np.size(x))
-    slack = 0.01 * (high - low)
+    slack = 0.1 * (high - low)
     if seen_low < low - slack or seen_high > high + slack:
         raise UserInputError(
             f"the images hold values in [{seen_low:g}, {seen_high:g}], outside "

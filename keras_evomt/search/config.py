@@ -274,6 +274,30 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
 
 
+def check_root(root, info: dict, workdir) -> None:
+    """A config must describe the root the work directory's system grows from: the
+    system keeps its own, so a differing `root.*` would be silently ignored.
+
+    Example:
+        check_root(config.root, System.load("runs/demo").info, "runs/demo")
+    """
+    stored = {
+        "name": info.get("root"),
+        "image_size": info.get("image_size"),
+        "patch_size": info.get("patch_size"),
+    }
+    differ = [
+        f"root.{key}={root[key]!r} (the system's: {value!r})"
+        for key, value in stored.items()
+        if value is not None and key in root and root[key] != value
+    ]
+    if differ:
+        raise UserInputError(
+            f"{workdir} holds a system grown from another root: {', '.join(differ)}",
+            hint="set the config's root.* to the system's, or use a new work directory",
+        )
+
+
 def executor_name(config: ml_collections.ConfigDict) -> str:
     """The executor the config selects; `distribute.mode=candidates` (the older spelling)
     means `devices`.

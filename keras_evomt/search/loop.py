@@ -32,7 +32,12 @@ from keras_evomt.executors import CandidateJob, DataSpec, make_executor
 from keras_evomt.executors.base import failure_reason
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
-from keras_evomt.search.config import executor_name, generation_validations, validate
+from keras_evomt.search.config import (
+    check_root,
+    executor_name,
+    generation_validations,
+    validate,
+)
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import MutationOptions
 from keras_evomt.search.population import Population, candidate_number
@@ -400,7 +405,8 @@ class Search:
             raise UserInputError(
                 f"task '{task.name}' has {self.system.num_classes(kept)} classes in this "
                 f"system, but the data given for it now has {task.num_classes}",
-                hint="a task keeps its data: give the new data a name of its own",
+                hint="a task keeps its data: give the new data a name of its own (or, if "
+                "some class has no example in it, pass num_classes)",
             )
 
     # === State ===
@@ -411,13 +417,13 @@ class Search:
                 system = System.load(self.workdir, state=state.system_state, slots=True)
             except CorruptStateError as error:
                 system = self._recover(state, error)
-            _check_root(self.config.root, system.info, self.workdir)
+            check_root(self.config.root, system.info, self.workdir)
             state.adopt_legacy(system.info)
             return system, state
         state = SearchState.new(self.config.seed)
         if store.system_dir(self.workdir).exists():
             system = System.load(self.workdir, slots=True)
-            _check_root(self.config.root, system.info, self.workdir)
+            check_root(self.config.root, system.info, self.workdir)
             return system, state
         root = self.config.root
         system = System.create(
@@ -470,31 +476,13 @@ def evolve(
                     "directory instead of a System to evolve it."
                 )
         else:
+            validate(config)  # before the system is written there
+            check_root(config.root, workdir_or_system.info, workdir)
             workdir_or_system.save(workdir)
     else:
         workdir = workdir_or_system
     with Search(config, workdir, **kwargs) as search:
         return search.evolve(task)
-
-
-def _check_root(root, info: dict[str, Any], workdir) -> None:
-    """A config must describe the root the work directory's system grows from: the
-    system keeps its own, so a differing `root.*` would be silently ignored."""
-    stored = {
-        "name": info.get("root"),
-        "image_size": info.get("image_size"),
-        "patch_size": info.get("patch_size"),
-    }
-    differ = [
-        f"root.{key}={root[key]!r} (the system's: {value!r})"
-        for key, value in stored.items()
-        if value is not None and key in root and root[key] != value
-    ]
-    if differ:
-        raise UserInputError(
-            f"{workdir} holds a system grown from another root: {', '.join(differ)}",
-            hint="set the config's root.* to the system's, or use a new work directory",
-        )
 
 
 def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
