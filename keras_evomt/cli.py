@@ -282,7 +282,7 @@ def evolve(
         apply_overrides,
         load_recipe,
         pinned,
-        remember_task_spec,
+        remembered_task_spec,
         stored_config,
         task_specs,
     )
@@ -310,8 +310,7 @@ def evolve(
     check_one_source_per_name([*config.tasks, *task_specs(workdir), task])
     pin = pinned(config, workdir) if new else contextlib.nullcontext(config)
     with WorkdirLock(workdir), pin as config:
-        with _search(config, workdir, quiet) as search:
-            remember_task_spec(workdir, task)
+        with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):
             search.evolve(task)
     _finish(search.system, workdir)
 

@@ -199,13 +199,14 @@ def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Ite
         raise
 
 
-def _stamp(file: FsPath) -> tuple[int, int] | None:
-    """(size, mtime_ns) of `file`, None if it does not exist: whether a command changed it."""
+def _stamp(file: FsPath) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns) of `file`, None if it does not exist: whether a command
+    changed it (state writes replace the file, so the inode changes too)."""
     try:
         info = file.stat()
     except FileNotFoundError:
         return None
-    return info.st_size, info.st_mtime_ns
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | None:
@@ -234,17 +235,32 @@ def task_specs(workdir: str | os.PathLike) -> list[str]:
     return [*(config.tasks if config else []), *given]
 
 
-def remember_task_spec(workdir: str | os.PathLike, spec: str) -> None:
+@contextlib.contextmanager
+def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None]:
     """Adds a spec given on the command line to the work directory's `tasks.json` (a
-    relative `dir:`/`npz:` path made absolute: it names that data from any folder)."""
+    relative `dir:`/`npz:` path made absolute: it names that data from any folder), so
+    a rerun by name resumes it; taken back if the command fails before the search
+    committed anything (a wrong path does not bind the name).
+
+    Example:
+        with remembered_task_spec("runs/demo", "flowers=dir:data/flowers"):
+            search.evolve("flowers=dir:data/flowers")
+    """
     from keras_evomt.data.catalog import absolute_spec
 
+    layout = WorkdirLayout(workdir)
     spec = absolute_spec(spec)
-    specs = task_specs(workdir)
-    if spec not in specs:
-        file = WorkdirLayout(workdir).tasks
-        given = json.loads(file.read_text()) if file.exists() else []
-        store.atomic_write_json(file, [*given, spec])
+    given = json.loads(layout.tasks.read_text()) if layout.tasks.exists() else []
+    added = spec not in task_specs(workdir)
+    if added:
+        store.atomic_write_json(layout.tasks, [*given, spec])
+    state_before = _stamp(layout.search_state)
+    try:
+        yield
+    except BaseException:
+        if added and _stamp(layout.search_state) == state_before:
+            store.atomic_write_json(layout.tasks, given)
+        raise
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

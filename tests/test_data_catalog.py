@@ -83,10 +83,16 @@ def test_a_task_name_keeps_one_source(tmp_path, monkeypatch):
     catalog.check_one_source_per_name(["cifar10", "cifar10=tfds:cifar10"])  # get_task's same
     with pytest.raises(UserInputError, match="already has its data"):
         catalog.check_one_source_per_name(["cifar10=dir:/x", "tfds:cifar10"])  # named cifar10
-    from keras_evomt.recipe import remember_task_spec, task_specs
+    from keras_evomt.recipe import remembered_task_spec, task_specs
 
-    remember_task_spec(tmp_path, "f=dir:data/f")  # stored as the data it names from here
+    with remembered_task_spec(tmp_path, "f=dir:data/f"):  # kept as the data it names from here
+        pass
     assert task_specs(tmp_path) == [f"f=dir:{tmp_path}/data/f"]
+    with pytest.raises(RuntimeError), remembered_task_spec(tmp_path, "g=dir:/wrong"):
+        raise RuntimeError("the command failed before the search committed anything")
+    assert task_specs(tmp_path) == [f"f=dir:{tmp_path}/data/f"]  # g=dir:/wrong taken back
+    assert catalog.name_and_source("tfds:beans") == ("tfds:beans", "tfds:beans")  # unregistered
+    catalog.check_one_source_per_name(["tfds:beans", "beans=dir:/data/b"])  # two tasks
     config = default_config()
     config.tasks = ["shapes=dir:/data/one", "shapes=npz:/data/two.npz"]
     with pytest.raises(UserInputError, match="shapes_2=npz:/data/two.npz"):

@@ -64,13 +64,14 @@ def test_the_layout_is_where_the_writers_write(tmp_path):
     import ml_collections
 
     from keras_evomt import store
-    from keras_evomt.recipe import pin_config, remember_task_spec
+    from keras_evomt.recipe import pin_config, remembered_task_spec
     from keras_evomt.workdir_lock import WorkdirLock
 
     layout = WorkdirLayout(str(tmp_path))
     with WorkdirLock(tmp_path):
         pin_config(ml_collections.ConfigDict({"tasks": ["digits"]}), tmp_path)
-        remember_task_spec(tmp_path, "flowers=dir:/data/flowers")
+        with remembered_task_spec(tmp_path, "flowers=dir:/data/flowers"):
+            pass
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
     assert written == {"lock", "config.json", "tasks.json"}
     assert layout.lock.is_file() and layout.config.is_file() and layout.tasks.is_file()

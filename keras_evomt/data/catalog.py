@@ -299,7 +299,7 @@ def name_and_source(spec: str) -> tuple[str, str]:
     """
     user_name, source = split_name(absolute_spec(spec.removeprefix("private:")))
     kind, _, rest = source.partition(":")
-    if rest and kind == "tfds":  # `get_task` names it as the data set: "tfds:x" is "x"
+    if rest and kind == "tfds" and rest in _REFERENCE_TASKS:  # `get_task` names it "x"
         source = rest
     return (user_name or source), source
 
