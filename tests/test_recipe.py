@@ -145,17 +145,23 @@ def test_a_conflicting_config_says_how_many_keys_it_did_not_name(tmp_path):
         pin_config(load_recipe("offline_mini.py"), tmp_path)
 
 
-def test_a_command_that_fails_before_the_search_saves_takes_its_config_back(tmp_path):
+def test_a_command_that_fails_before_the_search_commits_takes_its_config_back(tmp_path):
     from keras_evomt.recipe import pin_config, pinned
 
     with pytest.raises(UserInputError, match="unknown root"):
         with pinned(load_recipe("offline_mini.py:smoke", ["root.name=vit_nope"]), tmp_path):
             raise UserInputError("unknown root 'vit_nope'")
     assert not (tmp_path / "config.json").exists()
+    (tmp_path / "system").mkdir()  # a system made from Python: its search state stays
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "state.json").write_text("{}")
+    with pytest.raises(UserInputError), pinned(load_recipe("offline_mini.py:smoke"), tmp_path):
+        raise UserInputError("holds a system grown from another root")
+    assert not (tmp_path / "config.json").exists()  # a recipe that did not fit: taken back
     with pytest.raises(RuntimeError), pinned(load_recipe("offline_mini.py:smoke"), tmp_path):
-        (tmp_path / "system").mkdir()  # the search saved something: the config stays
+        (tmp_path / "search" / "state.json").write_text('{"position": 1}')  # a commit
         raise RuntimeError("killed later")
-    assert (tmp_path / "config.json").exists()
+    assert (tmp_path / "config.json").exists()  # the search committed: the config stays
     pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)  # and a rerun agrees
 
 
