@@ -189,13 +189,22 @@ def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Ite
     """
     layout = WorkdirLayout(workdir)
     first = not layout.config.exists()
-    state_before = _stamp(layout.search_state)
-    config = pin_config(config, workdir)
+    take_back = (lambda: layout.config.unlink(missing_ok=True)) if first else (lambda: None)
+    with _undone_unless_searched(workdir, take_back):
+        yield pin_config(config, workdir)
+
+
+@contextlib.contextmanager
+def _undone_unless_searched(workdir: str | os.PathLike, undo) -> Iterator[None]:
+    """Calls `undo` when the block fails before the search committed anything (its
+    state file unchanged), then lets the error go on."""
+    state = WorkdirLayout(workdir).search_state
+    before = _stamp(state)
     try:
-        yield config
+        yield
     except BaseException:
-        if first and _stamp(layout.search_state) == state_before:  # nothing searched
-            layout.config.unlink(missing_ok=True)
+        if _stamp(state) == before:
+            undo()
         raise
 
 
@@ -248,19 +257,15 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
     """
     from keras_evomt.data.catalog import absolute_spec
 
-    layout = WorkdirLayout(workdir)
+    file = WorkdirLayout(workdir).tasks
     spec = absolute_spec(spec)
-    given = json.loads(layout.tasks.read_text()) if layout.tasks.exists() else []
-    added = spec not in task_specs(workdir)
-    if added:
-        store.atomic_write_json(layout.tasks, [*given, spec])
-    state_before = _stamp(layout.search_state)
-    try:
+    given = json.loads(file.read_text()) if file.exists() else []
+    if spec in task_specs(workdir):
         yield
-    except BaseException:
-        if added and _stamp(layout.search_state) == state_before:
-            store.atomic_write_json(layout.tasks, given)
-        raise
+        return
+    store.atomic_write_json(file, [*given, spec])
+    with _undone_unless_searched(workdir, lambda: store.atomic_write_json(file, given)):
+        yield
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

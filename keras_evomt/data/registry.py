@@ -22,13 +22,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 
 from keras_evomt.data import offline, vtab
 from keras_evomt.data.catalog import (
     _REFERENCE_TASKS,
     _splits,
+    absolute_spec,
     default_splits,
     list_tasks,
     split_name,
@@ -79,9 +79,8 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
     if rest and kind == "tfds":
         return tfds_task(rest, data_dir=data_dir, download=download)
     if rest and kind in ("dir", "npz"):
-        # One name per data set, wherever the command runs: the absolute path.
-        rest = os.path.abspath(os.path.expanduser(rest))
-        name = f"{kind}:{rest}"
+        name = absolute_spec(name)  # one name per data set, wherever the command runs
+        rest = name.partition(":")[2]
         try:
             return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
         except MissingDataError:
