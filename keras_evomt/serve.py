@@ -14,7 +14,9 @@ Every served task is a TF Serving "model" named by the task (or its signature ke
                                           "class_names" when the task's data named them}
     GET  /v1/tasks                        every task, its key and image size
     POST /v1/tasks:predict                {"tasks": [...], "instances"|"inputs": ...}
-    POST /v1/tasks:predict_image?task=A&task=B   one image, several tasks
+    POST /v1/tasks:predict_image?task=A&task=B   one image, several tasks: one row
+                                          each of "predictions", "classes" (and
+                                          "class_names" of tasks whose data named them)
 
 Instances are float32 images (S, S, 3) scaled to [-1, 1] (S: the task's image size, see
 its metadata); image bytes get the task's own preprocessing (RGB, resized to S, scaled to
@@ -305,7 +307,15 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
         for size in dict.fromkeys(served.image_size(t) for t in tasks):
             group = [t for t in tasks if served.image_size(t) == size]
             outputs.update(served.predict(group, served.preprocess(data, size)))
-        return flask.jsonify(predictions=_rows({t: outputs[t] for t in tasks}))
+        outputs = {t: outputs[t] for t in tasks}
+        classes = {t: y.argmax(-1) for t, y in outputs.items()}
+        named = {t: _class_names(served, t, c) for t, c in classes.items()}
+        named = {t: np.asarray(n) for t, n in named.items() if n}
+        return flask.jsonify(
+            predictions=_rows(outputs),
+            classes=_rows(classes),
+            **({"class_names": _rows(named)} if named else {}),
+        )
 
     @app.get("/v1/models/<path:spec>")
     def model_status(spec: str):
@@ -347,13 +357,19 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
             images = served.preprocess(_image_bytes(flask.request), served.image_size(task))
             logits = served.predict([task], images)[task]
             classes = logits.argmax(-1).tolist()
-            names = served.contracts[task]["output"]["class_names"]
-            named = {"class_names": [names[c] for c in classes]} if names else {}
+            names = _class_names(served, task, classes)
+            named = {"class_names": names} if names else {}
             return flask.jsonify(predictions=logits.tolist(), classes=classes, **named)
         outputs, row = predict_body([task])
         return flask.jsonify({"predictions" if row else "outputs": outputs[task].tolist()})
 
     return app
+
+
+def _class_names(served: ServedSystem, task: str, classes: Iterable[int]) -> list[str]:
+    """The names of `classes` when the task's data named its classes, else []."""
+    names = served.contracts[task]["output"]["class_names"]
+    return [names[c] for c in classes] if names else []
 
 
 def _unversioned(spec: str) -> str:

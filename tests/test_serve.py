@@ -128,6 +128,12 @@ def test_image_bytes_get_the_tasks_own_preprocessing(client, system):
         f"/v1/tasks:predict_image?task=a&task={DSPRITES}", data=png_bytes(picture, "JPEG")
     )
     assert jpeg.status_code == 200 and list(jpeg.json["predictions"][0]) == ["a", DSPRITES]
+    several = client.post("/v1/tasks:predict_image?task=c&task=a", data=png_bytes(picture)).json
+    assert [list(row) for row in several["predictions"]] == [["c", "a"]]
+    np.testing.assert_allclose(several["predictions"][0]["c"], expected[0], atol=1e-5, rtol=0)
+    assert several["classes"] == [{"c": response.json["classes"][0], "a": unnamed["classes"][0]}]
+    assert several["class_names"] == [{"c": response.json["class_names"][0]}]  # a: unnamed
+    assert "class_names" not in jpeg.json
 
 
 BAD_REQUESTS = [
