@@ -375,7 +375,8 @@ def _finish(system, workdir: str) -> None:
 def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
-    from keras_evomt.data.catalog import task_spec
+    from keras_evomt.data.catalog import absolute_spec, task_spec
+    from keras_evomt.data.npz import npz_test_task
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
@@ -386,7 +387,10 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     data_dir = (config.data.data_dir or None) if config else None
     spec = f"{task}={source}" if source else task_spec(task, task_specs(workdir))
     try:
-        task_data = get_task(spec, data_dir=data_dir)
+        if source and source.startswith("npz:") and split == "test":  # test arrays suffice
+            task_data = npz_test_task(task, absolute_spec(source).partition(":")[2])
+        else:
+            task_data = get_task(spec, data_dir=data_dir)
     except UserInputError as error:
         if source and error.message.startswith("unknown task") and ":" not in source:
             raise UserInputError(

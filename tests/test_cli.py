@@ -431,6 +431,35 @@ def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
     assert result.exit_code == 2 and "--data npz:mine.npz" in result.output
 
 
+def test_eval_takes_a_file_of_test_arrays_alone(tmp_path):
+    from tests.helpers import digits, tiny_system
+
+    system = tiny_system()
+    system.start_task("mine")
+    system.end_task(system.new_task_path("mine", 10))
+    system.save(tmp_path / "run")
+    x, y = digits(60)
+    np.savez(tmp_path / "both.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    np.savez(tmp_path / "held_out.npz", x_test=x[40:], y_test=y[40:])
+
+    def accuracy(data: str, *options: str):
+        run = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data,
+                    "--json", *options)  # fmt: skip
+        return run.exit_code, (
+            json.loads(run.output)["accuracy"] if run.exit_code == 0 else run.output
+        )
+
+    code, held_out = accuracy(f"npz:{tmp_path / 'held_out.npz'}")
+    assert code == 0, held_out
+    assert (0, held_out) == accuracy(f"npz:{tmp_path / 'both.npz'}")  # the same 20 test images
+    code, output = accuracy(f"npz:{tmp_path / 'held_out.npz'}", "--split", "validation")
+    assert code == 2 and "must hold arrays x_train and y_train" in output
+    assert "test arrays alone serve `evomt eval --split test`" in output
+    np.savez(tmp_path / "labels_only.npz", y_test=y)
+    code, output = accuracy(f"npz:{tmp_path / 'labels_only.npz'}")
+    assert code == 2 and "must hold arrays x_test and y_test (or x_train and y_train)" in output
+
+
 def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
     workdir = tmp_path / "run"
     result = evomt(

@@ -27,12 +27,42 @@ def npz_task(name: str, path: str) -> Task:
     arrays = _open(path)
     missing = {"x_train", "y_train"} - set(arrays.files)
     if missing:
+        test_only = {"x_test", "y_test"} <= set(arrays.files)
         raise UserInputError(
             f"{path} must hold arrays x_train and y_train (optionally x_test, y_test, "
-            f"value_range, num_classes). Received: {sorted(arrays.files)}"
+            f"value_range, num_classes). Received: {sorted(arrays.files)}",
+            hint="test arrays alone serve `evomt eval --split test`" if test_only else None,
         )
-    loaded = {k: _array(arrays, k, path) for k in (*ARRAYS, *SETTINGS) if k in arrays.files}
+    return _task(name, path, arrays, ARRAYS)
+
+
+def npz_test_task(name: str, path: str) -> Task:
+    """For evaluation on a test split: `path` may hold `x_test` and `y_test` alone.
+
+    Such a file's task has the test arrays as every split, so only its test split is
+    meaningful; a file with train arrays gives `npz_task`'s task.
+
+    Example:
+        numpy.savez("held_out.npz", x_test=x, y_test=y)
+        task = npz_test_task("digits", "held_out.npz")
+    """
+    arrays = _open(path)
+    if "x_train" in arrays.files:
+        return npz_task(name, path)
+    if not {"x_test", "y_test"} <= set(arrays.files):
+        raise UserInputError(
+            f"{path} must hold arrays x_test and y_test (or x_train and y_train) to evaluate "
+            f"a task on. Received: {sorted(arrays.files)}"
+        )
+    return _task(name, path, arrays, ("x_test", "y_test"), test_only=True)
+
+
+def _task(name: str, path: str, arrays, keys: tuple[str, ...], test_only: bool = False) -> Task:
+    loaded = {k: _array(arrays, k, path) for k in (*keys, *SETTINGS) if k in arrays.files}
     settings = {k: _setting(loaded.pop(k), k, path) for k in SETTINGS if k in loaded}
+    if test_only:
+        x, y = loaded["x_test"], loaded["y_test"]
+        loaded = {"x_train": x, "y_train": y, "x_test": x, "y_test": y, "validation": (x, y)}
     try:
         return Task.from_arrays(name, **loaded, **settings, source=f"npz:{path}")
     except UserInputError as error:
