@@ -70,7 +70,7 @@ def export_task(
             f"{', '.join(system.paths) or 'no tasks yet'}."
         )
     model = standalone_model(system, task)
-    contract = preprocessing_contract(system, task, model, fmt)
+    contract = preprocessing_contract(system, task, fmt)
     return _write_export(model, contract, out, fmt, _write_savedmodel)
 
 
@@ -132,7 +132,7 @@ def multitask_contract(system: System, tasks: list[str], fmt: str) -> dict[str, 
     return {
         "format": fmt,
         "tasks": {
-            t: {**preprocessing_contract(system, t, None, fmt), "signature": keys[t]} for t in tasks
+            t: {**preprocessing_contract(system, t, fmt), "signature": keys[t]} for t in tasks
         },
         "signatures_by_task": keys,
         "tasks_by_signature": {key: task for task, key in keys.items()},
@@ -186,18 +186,11 @@ def standalone_model(system: System, task: str) -> PathModel:
     return PathModel(components, image_size=path.image_size, name=f"{_safe(task)}_model")
 
 
-def preprocessing_contract(
-    system: System, task: str, model: PathModel | None, fmt: str
-) -> dict[str, Any]:
-    """What the task's model expects and returns, as plain JSON (`model`: the task's
-    exported model, or None for the system's own components)."""
+def preprocessing_contract(system: System, task: str, fmt: str) -> dict[str, Any]:
+    """What the task's model expects and returns, as plain JSON."""
     path = system.path(task)
     size = path.image_size
-    shape: tuple = (None, size, size, 3)
-    components = model.components if model else [system.components[c] for c in path.components]
-    for component in components:
-        shape = component.compute_output_shape(shape)
-    num_classes = int(shape[-1])
+    num_classes = system.num_classes(path)
     return {
         "task": task,
         "format": fmt,

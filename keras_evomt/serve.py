@@ -113,7 +113,7 @@ class ServedSystem:
         self.model = multitask_model(system, tasks)  # the system's own layers, no copies
         self.tasks = self.model.tasks
         self.keys = signature_keys(self.tasks)
-        self.contracts = {t: preprocessing_contract(system, t, None, "serve") for t in self.tasks}
+        self.contracts = {t: preprocessing_contract(system, t, "serve") for t in self.tasks}
         self._names = {**{key: t for t, key in self.keys.items()}, **{t: t for t in self.tasks}}
         self._functions: dict[tuple[str, ...], Callable] = {}
         self._lock = threading.Lock()
