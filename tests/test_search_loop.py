@@ -252,3 +252,17 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
     assert not (fresh / "system").exists()  # checked before the system is written
     with pytest.raises(AttributeError, match="cannot be added since the config is locked"):
         config.generation = 1  # a typo of generations
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_its_first_save_starts_over(tmp_path):
+    config = tiny_search_config(("digits",))
+    fresh, killed = tmp_path / "fresh", tmp_path / "killed"
+    weights = killed / "system" / "weights"  # what a kill before the first manifest leaves
+    weights.mkdir(parents=True)
+    (weights / "block.0-a1b2.npz").write_bytes(b"half")
+    (weights / ".block.1-c3d4.npz.x1y2.tmp").write_bytes(b"half")
+    for workdir in (fresh, killed):
+        with Search(config, workdir, observer=Observer(workdir, quiet=True)) as search:
+            search.run()
+    assert _fingerprints(killed) == _fingerprints(fresh)

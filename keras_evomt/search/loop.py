@@ -421,7 +421,7 @@ class Search:
             state.adopt_legacy(system.info)
             return system, state
         state = SearchState.new(self.config.seed)
-        if store.system_dir(self.workdir).exists():
+        if store.manifest_numbers(store.system_dir(self.workdir)):  # else never committed
             system = System.load(self.workdir, slots=True)
             check_root(self.config.root, system.info, self.workdir)
             return system, state
