@@ -114,10 +114,17 @@ def export_tasks(
 def _write_export(model, contract: dict, out: FsPath, fmt: str, write_savedmodel) -> FsPath:
     """Writes `model` as `fmt` to `out` and its contract beside it (readable by all)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "keras":
-        _write_keras(model, out)
-    else:
-        write_savedmodel(model, contract, out)
+    staged = _stage_keras(model, out) if fmt == "keras" else write_savedmodel(model, contract, out)
+    try:
+        # A kill between these steps leaves a model without a contract, never a model
+        # beside another model's contract.
+        contract_path(out).unlink(missing_ok=True)
+        _swap_into_place(staged, out)
+    finally:
+        if staged.is_dir():
+            shutil.rmtree(staged, ignore_errors=True)
+        else:
+            staged.unlink(missing_ok=True)
     store.atomic_write_json(contract_path(out), contract)
     _readable(contract_path(out))
     return out
@@ -224,19 +231,35 @@ def preprocessing_contract(system: System, task: str, fmt: str) -> dict[str, Any
 
 
 # === Writers ===
-def _write_keras(model: PathModel, out: FsPath) -> None:
+def _stage_keras(model: PathModel, out: FsPath) -> FsPath:
+    """The .keras file written beside `out` under a temporary name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
     os.close(fd)
     try:
         model.save(tmp, overwrite=True)
         _readable(FsPath(tmp))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return FsPath(tmp)
 
 
-def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> None:
+def _swap_into_place(staged: FsPath, out: FsPath) -> None:
+    """Moves `staged` to `out`; an old folder at `out` is moved aside first and deleted
+    after, so a kill leaves either export whole (the old one possibly under a hidden
+    name), never a half-deleted one."""
+    if out.is_dir() and not out.is_symlink():
+        aside = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, aside / out.name)
+        os.replace(staged, out)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        if staged.is_dir() and out.exists():  # a file where the folder goes
+            out.unlink()
+        os.replace(staged, out)
+
+
+def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> FsPath:
     size = contract["input"]["image_size"]
     text = json.dumps(contract, indent=1)
     archive = _new_archive()
@@ -246,12 +269,12 @@ def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -
         input_signature=[_images_spec(size)],
     )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
-    _write_archive(archive, text, out)
+    return _write_archive(archive, text, out)
 
 
 def _write_multitask_savedmodel(
     model: MultiTaskModel, contract: dict[str, Any], out: FsPath
-) -> None:
+) -> FsPath:
     """One signature per task (its key), then one `all_<size>` per image size."""
     text = json.dumps(contract, indent=1)
     archive = _new_archive()
@@ -269,7 +292,7 @@ def _write_multitask_savedmodel(
             input_signature=[_images_spec(model.image_sizes[tasks[0]])],
         )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
-    _write_archive(archive, text, out)
+    return _write_archive(archive, text, out)
 
 
 def _new_archive() -> keras.export.ExportArchive:
@@ -286,19 +309,19 @@ def _images_spec(size: int) -> tf.TensorSpec:
     return tf.TensorSpec((None, size, size, 3), tf.float32, name="images")
 
 
-def _write_archive(archive: keras.export.ExportArchive, text: str, out: FsPath) -> None:
-    """Writes the SavedModel with `text` as `assets/contract.json`, atomically."""
+def _write_archive(archive: keras.export.ExportArchive, text: str, out: FsPath) -> FsPath:
+    """The SavedModel, with `text` as `assets/contract.json`, in a temporary folder
+    beside `out`."""
     tmp = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         archive.write_out(str(tmp), verbose=False)
         (tmp / "assets").mkdir(exist_ok=True)
         (tmp / "assets" / "contract.json").write_text(text)
         _readable(tmp, directory=True)
-        if out.exists():  # overwrite: only the swap itself is not atomic
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
 
 
 def _readable(path: FsPath, directory: bool = False) -> None:

@@ -143,3 +143,25 @@ def test_export_rejects_bad_input(grown, tmp_path):
     assert "overwrite" in str(error.value)
     assert export_task(system, "a", out, overwrite=True) == out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "a.keras.contract.json"]
+
+
+@pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("savedmodel", "m")])
+def test_an_overwrite_never_leaves_a_model_beside_another_models_contract(
+    grown, tmp_path, monkeypatch, fmt, name
+):
+    from keras_evomt import export
+
+    _, system, _ = grown
+    out = export_task(system, "a", tmp_path / name, fmt=fmt)
+    assert export_task(system, "b", out, fmt=fmt, overwrite=True) == out
+    assert json.loads(contract_path(out).read_text())["task"] == "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, f"{name}.contract.json"])
+
+    def killed(staged, out):  # as a kill between the contract's removal and the swap
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_swap_into_place", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_task(system, "a", out, fmt=fmt, overwrite=True)
+    assert not contract_path(out).exists()  # b's model stays, without a contract
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no staged leftovers
