@@ -71,7 +71,7 @@ def export_task(
         )
     model = standalone_model(system, task)
     contract = preprocessing_contract(system, task, fmt)
-    return _write_export(model, contract, out, fmt, _write_savedmodel)
+    return _write_export(model, contract, out, fmt, _stage_savedmodel)
 
 
 def export_tasks(
@@ -108,13 +108,13 @@ def export_tasks(
     tasks = list(system.paths) if tasks is None else tasks
     model = multitask_model(system, tasks, copy=True)
     contract = multitask_contract(system, tasks, fmt)
-    return _write_export(model, contract, out, fmt, _write_multitask_savedmodel)
+    return _write_export(model, contract, out, fmt, _stage_multitask_savedmodel)
 
 
-def _write_export(model, contract: dict, out: FsPath, fmt: str, write_savedmodel) -> FsPath:
+def _write_export(model, contract: dict, out: FsPath, fmt: str, stage_savedmodel) -> FsPath:
     """Writes `model` as `fmt` to `out` and its contract beside it (readable by all)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged = _stage_keras(model, out) if fmt == "keras" else write_savedmodel(model, contract, out)
+    staged = _stage_keras(model, out) if fmt == "keras" else stage_savedmodel(model, contract, out)
     try:
         # A kill between these steps leaves a model without a contract, never a model
         # beside another model's contract.
@@ -259,7 +259,7 @@ def _swap_into_place(staged: FsPath, out: FsPath) -> None:
         os.replace(staged, out)
 
 
-def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> FsPath:
+def _stage_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -> FsPath:
     size = contract["input"]["image_size"]
     text = json.dumps(contract, indent=1)
     archive = _new_archive()
@@ -269,10 +269,10 @@ def _write_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -
         input_signature=[_images_spec(size)],
     )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
-    return _write_archive(archive, text, out)
+    return _stage_archive(archive, text, out)
 
 
-def _write_multitask_savedmodel(
+def _stage_multitask_savedmodel(
     model: MultiTaskModel, contract: dict[str, Any], out: FsPath
 ) -> FsPath:
     """One signature per task (its key), then one `all_<size>` per image size."""
@@ -292,7 +292,7 @@ def _write_multitask_savedmodel(
             input_signature=[_images_spec(model.image_sizes[tasks[0]])],
         )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
-    return _write_archive(archive, text, out)
+    return _stage_archive(archive, text, out)
 
 
 def _new_archive() -> keras.export.ExportArchive:
@@ -309,7 +309,7 @@ def _images_spec(size: int) -> tf.TensorSpec:
     return tf.TensorSpec((None, size, size, 3), tf.float32, name="images")
 
 
-def _write_archive(archive: keras.export.ExportArchive, text: str, out: FsPath) -> FsPath:
+def _stage_archive(archive: keras.export.ExportArchive, text: str, out: FsPath) -> FsPath:
     """The SavedModel, with `text` as `assets/contract.json`, in a temporary folder
     beside `out`."""
     tmp = FsPath(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -309,8 +309,8 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
             outputs.update(served.predict(group, served.preprocess(data, size)))
         outputs = {t: outputs[t] for t in tasks}
         classes = {t: y.argmax(-1) for t, y in outputs.items()}
-        named = {t: _class_names(served, t, c) for t, c in classes.items()}
-        named = {t: np.asarray(n) for t, n in named.items() if n}
+        names = {t: _class_names(served, t, c) for t, c in classes.items()}
+        named = {t: np.asarray(n) for t, n in names.items() if n}
         return flask.jsonify(
             predictions=_rows(outputs),
             classes=_rows(classes),

@@ -24,7 +24,10 @@ SETTINGS = {"value_range": "[low, high]", "num_classes": "N"}
 
 def npz_task(name: str, path: str) -> Task:
     """The task called `name` whose arrays (and settings) `path` holds."""
-    arrays = _open(path)
+    return _train_task(name, path, _open(path))
+
+
+def _train_task(name: str, path: str, arrays) -> Task:
     missing = {"x_train", "y_train"} - set(arrays.files)
     if missing:
         test_only = {"x_test", "y_test"} <= set(arrays.files)
@@ -48,7 +51,7 @@ def npz_test_task(name: str, path: str) -> Task:
     """
     arrays = _open(path)
     if "x_train" in arrays.files:
-        return npz_task(name, path)
+        return _train_task(name, path, arrays)
     if not {"x_test", "y_test"} <= set(arrays.files):
         raise UserInputError(
             f"{path} must hold arrays x_test and y_test (or x_train and y_train) to evaluate "
