@@ -55,6 +55,12 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
             f"run `evomt run RECIPE --workdir {workdir}` first."
         )
     numbers = store.manifest_numbers(directory)
+    if not numbers:
+        raise UserInputError(
+            f"--workdir {workdir} holds no saved state yet ({directory} has no manifest: a "
+            f"run stopped before its first save). `evomt run RECIPE --workdir {workdir}` "
+            "starts it over."
+        )
     damage: list[Damage] = []
     users: dict[str, set[str]] = {}  # file -> tasks using it in some readable state
     entries: dict[str, dict[str, Any]] = {}

@@ -547,6 +547,14 @@ def check(workdir: str) -> None:
     from keras_evomt.check import check_workdir
 
     result = check_workdir(workdir)
+    leftovers = WorkdirLayout(workdir).write_leftovers()
+    if leftovers:
+        click.echo(
+            f"{len(leftovers)} unfinished {'write' if len(leftovers) == 1 else 'writes'} of a "
+            f"stopped run ({', '.join(f.name for f in leftovers[:3])}"
+            f"{', ...' if len(leftovers) > 3 else ''}): no state uses them; the next "
+            f"`evomt run` or `evomt evolve` removes them."
+        )
     for item in result.damage:
         affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"
         if item.manifest:

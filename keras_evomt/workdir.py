@@ -27,7 +27,8 @@ _PLAIN_RUN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.
 
 @dataclasses.dataclass(frozen=True)
 class WorkdirLayout:
-    """Where each file of a work directory lives (paths only: nothing is read or made)."""
+    """Where each file of a work directory lives (paths; nothing is made or read but
+    the listing of `write_leftovers`)."""
 
     root: FsPath
 
@@ -61,6 +62,15 @@ class WorkdirLayout:
     @property
     def candidates(self) -> FsPath:
         return self.search / "candidates.jsonl"
+
+    def write_leftovers(self) -> list[FsPath]:
+        """Temporary files of atomic writes a killed process left (`.NAME.*.tmp`) where
+        the lock holder alone writes: the directory itself, system/ and search/."""
+        found = []
+        for directory in (self.root, self.system, self.search):
+            if directory.is_dir():
+                found += sorted(directory.glob(".*.tmp"))
+        return found
 
     @property
     def tb(self) -> FsPath:

@@ -1,7 +1,8 @@
 """One process per work directory: an exclusive lock naming its holder.
 
 Uses `fcntl.flock`, which the kernel releases when the holder dies, so a lock left
-by a killed process is simply taken over.
+by a killed process is simply taken over; taking it removes the temporary files of
+that process's unfinished atomic writes.
 
 Example:
     with WorkdirLock("runs/demo"):
@@ -23,7 +24,8 @@ class WorkdirLock:
     """An exclusive lock on `workdir/lock` holding the holder's pid and host (JSON)."""
 
     def __init__(self, workdir: str | os.PathLike):
-        self.file = WorkdirLayout(workdir).lock
+        self.layout = WorkdirLayout(workdir)
+        self.file = self.layout.lock
         self._fd: int | None = None
 
     def __enter__(self) -> WorkdirLock:
@@ -46,6 +48,9 @@ class WorkdirLock:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         self._fd = fd
+        # Only a lock holder writes there, so these are a killed holder's unfinished writes.
+        for leftover in self.layout.write_leftovers():
+            leftover.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc) -> None:

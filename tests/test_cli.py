@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from keras_evomt.cli import main
 from keras_evomt.workdir_lock import WorkdirLock
-from tests.helpers import REPO, child_env
+from tests.helpers import REPO, child_env, tiny_system
 
 
 def evomt(*args):
@@ -303,6 +303,25 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     child.wait()
     with WorkdirLock(tmp_path):  # taken over, no error
         assert "pid" in (tmp_path / "lock").read_text()
+
+
+def test_taking_the_lock_removes_a_killed_writers_leftovers_and_check_names_them(tmp_path):
+    workdir = tmp_path
+    tiny_system().save(str(workdir))
+    leftovers = [
+        workdir / "system" / ".manifest-00000009.json.k2j4.tmp",
+        workdir / "search" / ".state.json.x8a1.tmp",
+    ]
+    report_tmp = workdir / "reports" / ".summary.md.q1.tmp"  # `evomt report` takes no lock
+    for file in (*leftovers, report_tmp):
+        file.parent.mkdir(exist_ok=True)
+        file.write_text("{")
+    checked = CliRunner().invoke(main, ["check", "--workdir", str(workdir)])
+    assert checked.exit_code == 0 and "2 unfinished writes of a stopped run" in checked.output
+    with WorkdirLock(workdir):
+        assert not any(f.exists() for f in leftovers) and report_tmp.exists()
+    checked = CliRunner().invoke(main, ["check", "--workdir", str(workdir)])
+    assert checked.output.startswith("ok: ")
 
 
 @pytest.mark.slow

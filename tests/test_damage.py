@@ -136,6 +136,14 @@ def test_check_passes_a_clean_system(saved):
     assert result.exit_code == 0 and result.output.startswith("ok: ")
 
 
+def test_check_refuses_a_directory_whose_run_never_saved(tmp_path):
+    (tmp_path / "system").mkdir()  # a run killed before its first save
+    (tmp_path / "system" / "manifest-00000001.json.tmp").write_text("{")
+    result = CliRunner().invoke(main, ["check", "--workdir", str(tmp_path)])
+    assert result.exit_code != 0 and "holds no saved state yet" in result.output
+    assert "starts it over" in result.output
+
+
 def _disk_full(*args):
     raise OSError(errno.ENOSPC, "No space left on device")
 
