@@ -40,6 +40,8 @@ LATER_KEYS: dict[str, Any] = {
     "mutation.adapters": False,
     "training.steps_per_call": 0,
     "score.quality": "accuracy",
+    "parents.seed_order": "shuffle",
+    "parents.probe_examples": 1024,
 }
 
 

@@ -37,6 +37,7 @@ from matplotlib.patches import Patch
 from keras_evomt import store
 from keras_evomt.errors import UserInputError
 from keras_evomt.path import ROOT, Path
+from keras_evomt.search.journal import is_probe
 from keras_evomt.structure import SavedStructure, read_structure
 from keras_evomt.system import System, base_name
 from keras_evomt.workdir import WorkdirLayout
@@ -464,18 +465,21 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
         "## Tasks",
         "",
         "| # | task | validation % | test % | own params | accounted params | path length "
-        "| descends from | sources tried (candidates) | best score by generation |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| descends from | sources probed (first visit) | sources tried (candidates) "
+        "| best score by generation |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    tried = sources_tried(workdir)
+    tried, probed = sources_tried(workdir), sources_probed(workdir)
     for i, (task, path) in enumerate(system.paths.items(), 1):
         scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
         sources = ", ".join(f"{s} {n}" for s, n in tried.get(task, {}).items()) or "n/a"
+        probes = ", ".join(f"{s} {_percent(a)}" for s, a in probed.get(task, {}).items())
         lines.append(
             f"| {i} | {task} | {_percent(path.metrics.get('validation_accuracy'))} "
             f"| {_percent(path.metrics.get('test_accuracy'))} "
             f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
-            f"| {len(path.components)} | {path.origin or 'n/a'} | {sources} | {scores} |"
+            f"| {len(path.components)} | {path.origin or 'n/a'} | {probes or 'n/a'} "
+            f"| {sources} | {scores} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -488,21 +492,50 @@ def sources_tried(workdir: str | os.PathLike) -> dict[str, dict[str, int]]:
     Example:
         sources_tried("runs/demo")  # {"textures": {"digits": 1, "root": 1}, ...}
     """
-    file = WorkdirLayout(workdir).candidates
     tried: dict[str, dict[str, int]] = {}
-    if not file.exists():
-        return tried
-    for line in file.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # blank, or a line a running search is writing
-            continue
-        task, parent = record.get("task"), str(record.get("parent") or "")
-        source = parent.rsplit("#", 1)[0] if "#" in parent else parent
-        if task and source and source != task:
+    for record in _journal_lines(workdir):
+        task, source = record.get("task"), _source_task(record)
+        if task and source and source != task and not is_probe(record):
             counts = tried.setdefault(task, {})
             counts[source] = counts.get(source, 0) + 1
     return tried
+
+
+def sources_probed(workdir: str | os.PathLike) -> dict[str, dict[str, float]]:
+    """Per task, the sources its first visit probed (`parents.seed_order = "probe"`),
+    best first, with their probes' validation accuracy (DIR/search/candidates.jsonl).
+
+    Example:
+        sources_probed("runs/demo")  # {"textures": {"digits": 0.82, "root": 0.74}, ...}
+    """
+    probed: dict[str, dict[str, float]] = {}
+    visits: dict[str, int] = {}  # a visit's probes are one block, ranked from 0
+    for record in _journal_lines(workdir):
+        task = record.get("task")
+        if not (is_probe(record) and task):
+            continue
+        visits[task] = visits.get(task, 0) + (record.get("rank") == 0)
+        if visits[task] == 1:
+            probed.setdefault(task, {})[_source_task(record)] = record.get("quality")
+    return probed
+
+
+def _journal_lines(workdir: str | os.PathLike) -> list[dict[str, Any]]:
+    file = WorkdirLayout(workdir).candidates
+    if not file.exists():
+        return []
+    records = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # blank, or a line a running search is writing
+            continue
+    return records
+
+
+def _source_task(record: dict[str, Any]) -> str:
+    parent = str(record.get("parent") or "")
+    return parent.rsplit("#", 1)[0] if "#" in parent else parent
 
 
 def _percent(value: Any) -> str:  # as `evomt status` shows accuracies

@@ -38,9 +38,12 @@ Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the en
            tests run); accuracy (the reference's quality: validation accuracy alone);
            size_scale_100 (no size term; with accuracy, the µ2Net notebook's score),
            size_scale_90 (the default), _85, _80; layers (num_layers mutates over 1..4,
-           dropping top blocks or growing them back); pairs (the former default: one
-           visit of 6 generations of 2 candidates) and revisit_pairs (two visits of 3
-           generations of 2), at the same steps per task. Combine with a comma:
+           dropping top blocks or growing them back); probe (every source probed on a
+           new task without a training step, the seeds offered best first: over seeds
+           0-2 a mean of 92.6% at 0.37-0.60x, BENCHMARKS.md, "Probed seeds"); pairs
+           (the former default: one visit of 6 generations of 2 candidates) and
+           revisit_pairs (two visits of 3 generations of 2), at the same steps per
+           task. Combine with a comma:
            `offline_mini.py:pairs,size_scale_85,layers`.
 """
 
@@ -80,6 +83,8 @@ def _apply_variant(config, name: str) -> None:
         config.score.base_params = scale
     elif name == "accuracy":  # the reference's quality: validation accuracy alone
         config.score.quality = "accuracy"
+    elif name == "probe":  # seeds ordered by probe (search/probe.py), not shuffled
+        config.parents.seed_order = "probe"
     elif name == "layers":
         config.space.num_layers = [1, 2, 3, 4]
     elif name == "pairs":  # the former default: one visit of 6 generations of 2
@@ -88,6 +93,6 @@ def _apply_variant(config, name: str) -> None:
         config.task_iterations, config.generations, config.candidates_per_generation = 2, 3, 2
     else:
         raise ValueError(
-            f"unknown variant {name!r}; offline_mini has: smoke, accuracy, layers, pairs, "
-            "revisit_pairs, " + size_scale_names(SIZE_SCALES) + " (combine with a comma)"
+            f"unknown variant {name!r}; offline_mini has: smoke, accuracy, layers, probe, "
+            "pairs, revisit_pairs, " + size_scale_names(SIZE_SCALES) + " (combine with a comma)"
         )

@@ -123,6 +123,29 @@ def test_the_sources_each_task_tried_come_from_the_candidate_log(tmp_path):
     assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 2, "root": 1}}
 
 
+def test_the_sources_a_task_probed_on_its_first_visit_come_from_the_candidate_log(tmp_path):
+    from keras_evomt.report import sources_probed, sources_tried
+    from keras_evomt.search.journal import CandidateJournal
+    from keras_evomt.search.probe import SourceProbe
+
+    def probes(task, ranked):
+        return [
+            SourceProbe(pid, accuracy, 0.1, accuracy, 1.0, 32).record(task, 0, rank, 64)
+            for rank, (pid, accuracy) in enumerate(ranked)
+        ]
+
+    CandidateJournal(tmp_path / "search" / "candidates.jsonl").append(
+        [
+            *probes("b", [("a#1", 0.9), ("root", 0.7)]),
+            {"task": "b", "parent": "a#1"},
+            *probes("a", [("b#0", 0.8), ("root", 0.6)]),
+            *probes("b", [("root", 0.95), ("a#2", 0.5)]),  # b's second visit
+        ]
+    )
+    assert sources_probed(tmp_path) == {"b": {"a": 0.9, "root": 0.7}, "a": {"b": 0.8, "root": 0.6}}
+    assert sources_tried(tmp_path) == {"b": {"a": 1}}
+
+
 @pytest.mark.slow
 def test_report_69_tasks_stays_readable(tmp_path):
     tasks = list_tasks()[:69]

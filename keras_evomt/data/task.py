@@ -35,6 +35,7 @@ from keras_evomt.data.sources import (
 from keras_evomt.errors import UserInputError, closest
 
 CHECK_SAMPLE = 256
+SAMPLE_BUFFER = 10_000  # eval_dataset(shuffle_seed=...): examples shuffled before the take
 
 
 class Task:
@@ -178,11 +179,19 @@ class Task:
         )
 
     def eval_dataset(
-        self, split: str, *, image_size: int, batch_size: int, max_examples: int | None = None
+        self,
+        split: str,
+        *,
+        image_size: int,
+        batch_size: int,
+        max_examples: int | None = None,
+        shuffle_seed: int | None = None,
     ) -> tf.data.Dataset:
         """Finite, ordered, unaugmented batches of `split` ("validation", "test" or "train").
 
-        The first `max_examples` examples when given; the last batch may be smaller.
+        The first `max_examples` examples when given; the last batch may be smaller. With
+        `shuffle_seed`, a seeded sample instead of the first ones (shuffled in a buffer of
+        up to SAMPLE_BUFFER examples).
 
         Example:
             ds = task.eval_dataset("validation", image_size=224, batch_size=64, max_examples=10_000)
@@ -190,8 +199,11 @@ class Task:
         split = _check_split(split)
         pipeline.check_size("image_size", image_size)
         pipeline.check_size("batch_size", batch_size)
-        ds = self._loader.load(split)
+        ds = self._loader.load(split, shuffle_seed=shuffle_seed)
         n = self._known_examples(split, ds)
+        if shuffle_seed is not None:
+            buffer = min(n or SAMPLE_BUFFER, SAMPLE_BUFFER)
+            ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
         if max_examples is not None:
             pipeline.check_size("max_examples", max_examples)
             ds = ds.take(max_examples)

@@ -1,29 +1,29 @@
-"""µ2Net's evolutionary search: space, mutation, parents, scoring, population, loop."""
+"""µ2Net's evolutionary search: space, mutation, parents, scoring, population, loop.
 
-from keras_evomt.search import clone_modes
-from keras_evomt.search.clone_modes import clone_mode_names, register_clone_mode
-from keras_evomt.search.config import default_config
-from keras_evomt.search.loop import Search, evolve
-from keras_evomt.search.mutation import MutationOptions, make_candidate
-from keras_evomt.search.parents import choose_parent
-from keras_evomt.search.population import Population
-from keras_evomt.search.scoring import Scorer, joins_population
-from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE, mutate
+The public names import lazily (keras_evomt/lazy.py), so a module that reads a search's
+files (`search.journal`, for `evomt report`) does not bring in TensorFlow.
 
-__all__ = [
-    "REFERENCE_DEFAULTS",
-    "REFERENCE_SPACE",
-    "MutationOptions",
-    "Population",
-    "Scorer",
-    "Search",
-    "choose_parent",
-    "clone_mode_names",
-    "clone_modes",
-    "default_config",
-    "evolve",
-    "joins_population",
-    "make_candidate",
-    "mutate",
-    "register_clone_mode",
-]
+Example:
+    from keras_evomt.search import Search, default_config
+"""
+
+from keras_evomt.lazy import lazy_attributes
+
+_WHERE = {
+    "clone_mode_names": "keras_evomt.search.clone_modes",
+    "register_clone_mode": "keras_evomt.search.clone_modes",
+    "default_config": "keras_evomt.search.config",
+    "Search": "keras_evomt.search.loop",
+    "evolve": "keras_evomt.search.loop",
+    "MutationOptions": "keras_evomt.search.mutation",
+    "make_candidate": "keras_evomt.search.mutation",
+    "choose_parent": "keras_evomt.search.parents",
+    "Population": "keras_evomt.search.population",
+    "Scorer": "keras_evomt.search.scoring",
+    "joins_population": "keras_evomt.search.scoring",
+    "REFERENCE_DEFAULTS": "keras_evomt.search.space",
+    "REFERENCE_SPACE": "keras_evomt.search.space",
+    "mutate": "keras_evomt.search.space",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

@@ -16,6 +16,8 @@ from keras_evomt.data.catalog import check_one_source_per_name
 from keras_evomt.errors import UserInputError
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
+SEED_ORDERS = ("shuffle", "probe")
+
 
 def default_config() -> ml_collections.ConfigDict:
     """The µ2Net reference search (ViT-L/16 root at 384 px), locked: a key it does not
@@ -68,6 +70,11 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.parents = ml_collections.ConfigDict()
     c.parents.seeds = "all"  # "all": other tasks' best paths + root; "root": the root only
+    # The order a task iteration offers its seeds in: "shuffle" (the reference) or "probe":
+    # best first by a ridge classifier on each seed's frozen features (search/probe.py).
+    c.parents.seed_order = "shuffle"
+    c.parents.probe_examples = 1024  # training examples a probe fits on (and at most as
+    # many validation examples, of `validation_examples`, that it is scored on)
 
     c.data = ml_collections.ConfigDict()
     c.data.data_dir = ""
@@ -210,6 +217,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     choices = {
         "mutation.clone_mode": (config.mutation.clone_mode, clone_mode_names()),
         "parents.seeds": (config.parents.seeds, ("all", "root")),
+        "parents.seed_order": (config.parents.seed_order, SEED_ORDERS),
         "distribute.strategy": (config.distribute.strategy, strategy_names()),
         "distribute.mode": (config.distribute.mode, MODES),
         "distribute.executor": (config.distribute.executor, executor_names()),
@@ -227,6 +235,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             config.distribute.ray_actors,
             "it must be 0 (one per device) or more",
         )
+    if config.parents.probe_examples < 1:
+        fail("parents.probe_examples", config.parents.probe_examples, "it must be 1 or more")
     if config.training.threads < 0:
         fail("training.threads", config.training.threads, "it must be 0 (TF's default) or more")
     if config.score.ref_params < 0:

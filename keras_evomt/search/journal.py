@@ -9,7 +9,10 @@ file always holds exactly the candidates of the committed state.
 Each line: task, generation, candidate (index in its generation), id, parent,
 hparams, quality (best validation accuracy), score, joined (entered the
 population), seconds, steps, accounted_params, image_size, and `failed` (the
-reason) for a candidate that failed.
+reason) for a candidate that failed. A source probe (`parents.seed_order = "probe"`,
+search/probe.py) is a line with `probe: true`, no id and no training steps: task,
+generation, rank, parent (the source probed), quality (the probe's validation
+accuracy), probe_loss, probe_examples, image_size, seconds.
 
 Example:
     journal = CandidateJournal("runs/demo/search/candidates.jsonl")
@@ -56,6 +59,11 @@ class CandidateJournal:
             return []
         with open(self.path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
+
+
+def is_probe(record: dict[str, Any]) -> bool:
+    """Whether a journal line is a source probe rather than a trained candidate."""
+    return bool(record.get("probe"))
 
 
 def _plain(value: Any) -> Any:

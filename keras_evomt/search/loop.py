@@ -41,6 +41,7 @@ from keras_evomt.search.config import (
 from keras_evomt.search.journal import CandidateJournal
 from keras_evomt.search.mutation import MutationOptions
 from keras_evomt.search.population import Population, candidate_number
+from keras_evomt.search.probe import probe_sources
 from keras_evomt.search.proposer import Proposer, seed_initializers
 from keras_evomt.search.scoring import Scorer, joins_population, validation_quality
 from keras_evomt.search.state import SearchState
@@ -146,7 +147,7 @@ class Search:
     # === A task iteration ===
     def _evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
         task = self._task(task)
-        population = self._population_for(task.name, getattr(task, "private", False))
+        population = self._population_for(task)
         while population.generation < self.config.generations:
             self._generation(task, population)
         best = population.best()
@@ -171,7 +172,8 @@ class Search:
         )
         return best
 
-    def _population_for(self, name: str, private: bool) -> Population:
+    def _population_for(self, task) -> Population:
+        name, private = task.name, getattr(task, "private", False)
         in_flight = self.state.population
         if in_flight:
             if in_flight.task != name:
@@ -184,7 +186,7 @@ class Search:
         incumbent = self.system.paths.get(name)
         population = Population.start(
             name,
-            self.proposer.seeds(name),
+            self._ordered_seeds(task),
             incumbent,
             self._score_of(incumbent) if incumbent else None,
             offspring=self.state.offspring.get(name),
@@ -193,6 +195,37 @@ class Search:
         self.state.population = population
         self._commit()
         return population
+
+    def _ordered_seeds(self, task) -> list[str]:
+        """The iteration's seeds: shuffled (the reference), or with `parents.seed_order =
+        "probe"` best first by probe (search/probe.py), the probes logged as lines of
+        search/candidates.jsonl, committed with the new population."""
+        seeds = self.proposer.seeds(task.name)
+        if self.config.parents.seed_order != "probe" or len(seeds) < 2:
+            return seeds
+        known = {p.id: p for p in self.system.paths.values()} | {ROOT: self.system.root}
+        examples = int(self.config.parents.probe_examples)
+        probes = probe_sources(
+            self.system,
+            [known[pid] for pid in seeds],
+            task,
+            train_examples=examples,
+            validation_examples=min(examples, self.config.validation_examples),
+            batch_size=self.config.batch_size,
+            score=lambda accuracy, trunk: self.scorer.score(
+                accuracy,
+                accounted_params=self.system.accounted_params(
+                    trunk, root_shares=self.scorer.root_shares
+                ),
+                flops=self.system.flops(trunk),
+            ),
+        )
+        self.state.candidates_log_bytes = self.candidates_log.append(
+            [p.record(task.name, 0, rank, examples) for rank, p in enumerate(probes)]
+        )
+        ranking = ", ".join(f"{p.source} {100 * p.accuracy:.1f}%" for p in probes)
+        self.observer.message(f"{task.name}: sources probed (validation accuracy): {ranking}")
+        return [p.source for p in probes]
 
     def _next_serial(self, task: str) -> int:
         """The number of `task`'s next candidate: after every earlier one (a state

@@ -1,0 +1,165 @@
+"""Source probes: how well each possible source's frozen features fit a new task, measured
+without a training step.
+
+A probe runs a source path (another task's path, or the root) without its head over a
+seeded sample of the new task's training examples and over its validation examples, fits
+a ridge classifier on the class-token features in closed form, and scores it on the
+validation examples. Sources rank by the score a candidate keeping the source's layers
+would get (the probe's accuracy times the search's size term, see `probe_sources`), then
+by the squared error of the probe's one-hot predictions. With `parents.seed_order =
+"probe"` a task iteration orders its seeds so, and its first generation starts from the
+best-ranked sources (search/loop.py).
+
+Example:
+    probes = probe_sources(system, [system.root, system.paths["digits"]], task,
+                           train_examples=1024, validation_examples=512, batch_size=64)
+    [p.source for p in probes]  # best first, e.g. ['digits#5', 'root']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from keras_evomt.components import base
+from keras_evomt.path import Path
+from keras_evomt.system import System
+
+SAMPLE_SEED = 0  # the training sample: one for every source, so probes compare alike
+RIDGE_L2 = 0.01  # per example, on standardised features
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceProbe:
+    """One source's probe on a task: validation accuracy and squared error of a ridge
+    classifier on its frozen features, and the score that ranks it.
+
+    Example:
+        SourceProbe("digits#5", 0.82, 0.41, 0.78, 1.3, 32).rank_key()  # (-0.78, 0.41)
+    """
+
+    source: str
+    accuracy: float
+    loss: float
+    score: float
+    seconds: float
+    image_size: int
+
+    def rank_key(self) -> tuple[float, float]:
+        return (-self.score, self.loss)
+
+    def record(self, task: str, generation: int, rank: int, examples: int) -> dict[str, Any]:
+        """The probe's line of search/candidates.jsonl (`probe: true`; no training steps)."""
+        return {
+            "task": task,
+            "generation": generation,
+            "probe": True,
+            "rank": rank,
+            "parent": self.source,
+            "quality": self.accuracy,
+            "probe_loss": self.loss,
+            "score": self.score,
+            "probe_examples": examples,
+            "image_size": self.image_size,
+            "seconds": self.seconds,
+            "steps": 0,
+            "joined": False,
+        }
+
+
+def probe_sources(
+    system: System,
+    sources: Sequence[Path],
+    task: Any,
+    *,
+    train_examples: int,
+    validation_examples: int,
+    batch_size: int,
+    score: Callable[[float, Path], float] | None = None,
+) -> list[SourceProbe]:
+    """Probes every source on `task`; returns them best first (ties keep `sources`' order).
+
+    `score(accuracy, trunk)` ranks a probe, `trunk` being the source's path without its
+    head as `task`'s: the search passes its scorer, so a source whose layers more tasks
+    share ranks above an equally accurate one that would charge the task more
+    parameters. Without it, the accuracy ranks.
+
+    Example:
+        probe_sources(system, [system.root], task, train_examples=1024,
+                      validation_examples=512, batch_size=64)[0].accuracy
+    """
+    probes = []
+    for source in sources:
+        started = time.perf_counter()
+        train = task.eval_dataset(
+            "train",
+            image_size=source.image_size,
+            batch_size=batch_size,
+            max_examples=train_examples,
+            shuffle_seed=SAMPLE_SEED,
+        )
+        validation = task.eval_dataset(
+            "validation",
+            image_size=source.image_size,
+            batch_size=batch_size,
+            max_examples=validation_examples,
+        )
+        x_train, y_train = features(system, source, train)
+        x_val, y_val = features(system, source, validation)
+        accuracy, loss = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
+        ranked = score(accuracy, trunk(system, source, task.name)) if score else accuracy
+        seconds = time.perf_counter() - started
+        probes.append(SourceProbe(source.id, accuracy, loss, ranked, seconds, source.image_size))
+    return sorted(probes, key=SourceProbe.rank_key)
+
+
+def trunk(system: System, source: Path, task: str) -> Path:
+    """`source` without its head, as a path of `task` (for the parameters it would charge)."""
+    components = [c for c in source.components if system.components[c].role != base.HEAD]
+    return Path.from_json({**source.to_json(), "task": task, "components": components})
+
+
+def features(system: System, path: Path, batches) -> tuple[np.ndarray, np.ndarray]:
+    """The class-token features of `path` without its head, and the labels, of `batches`."""
+    from keras_evomt.path_model import PathModel
+
+    model = PathModel([system.components[c] for c in trunk(system, path, path.task).components])
+    found, labels = [], []
+    for images, batch_labels in batches:
+        out = np.asarray(model(images, training=False))
+        found.append(out[:, 0] if out.ndim == 3 else out.reshape(len(out), -1))
+        labels.append(np.asarray(batch_labels))
+    return np.concatenate(found).astype(np.float64), np.concatenate(labels).astype(np.int64)
+
+
+def ridge_fit_score(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+    l2: float = RIDGE_L2,
+) -> tuple[float, float]:
+    """Fits one-hot targets by ridge regression; returns validation (accuracy, mean
+    squared error).
+
+    Example:
+        ridge_fit_score(x, y, x, y, num_classes=2)  # (1.0, 0.02) for separable x
+    """
+    mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
+    design = _with_bias((x_train - mean) / scale)
+    targets = np.eye(num_classes)[y_train]
+    gram = design.T @ design + l2 * len(design) * np.eye(design.shape[1])
+    weights = np.linalg.solve(gram, design.T @ targets)
+    predicted = _with_bias((x_val - mean) / scale) @ weights
+    accuracy = float(np.mean(np.argmax(predicted, 1) == y_val))
+    loss = float(np.mean(np.sum((predicted - np.eye(num_classes)[y_val]) ** 2, 1)))
+    return accuracy, loss
+
+
+def _with_bias(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((len(x), 1))])
