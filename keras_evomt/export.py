@@ -170,8 +170,16 @@ def _check_target(out: str | os.PathLike, fmt: str, overwrite: bool) -> FsPath:
             f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
             hint=f"use {out.with_suffix('')}.",
         )
+    if overwrite:
+        return out
+    if out.exists() and not contract_path(out).exists():
+        raise UserInputError(
+            f"{out} already exists without its contract ({contract_path(out).name}): an "
+            "export that stopped before it finished, or another file.",
+            hint="check what it is, then export again with --overwrite, or choose another path.",
+        )
     for target in (out, contract_path(out)):
-        if target.exists() and not overwrite:
+        if target.exists():
             raise UserInputError(
                 f"{target} already exists; choose another path or overwrite it (--overwrite)."
             )

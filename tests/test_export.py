@@ -165,3 +165,7 @@ def test_an_overwrite_never_leaves_a_model_beside_another_models_contract(
         export_task(system, "a", out, fmt=fmt, overwrite=True)
     assert not contract_path(out).exists()  # b's model stays, without a contract
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no staged leftovers
+    monkeypatch.undo()
+    with pytest.raises(UserInputError, match="already exists without its contract") as error:
+        export_task(system, "a", out, fmt=fmt)  # the rerun says what it found
+    assert "--overwrite" in error.value.hint
