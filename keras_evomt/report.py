@@ -509,13 +509,12 @@ def sources_probed(workdir: str | os.PathLike) -> dict[str, dict[str, float]]:
         sources_probed("runs/demo")  # {"textures": {"digits": 0.82, "root": 0.74}, ...}
     """
     probed: dict[str, dict[str, float]] = {}
-    visits: dict[str, int] = {}  # a visit's probes are one block, ranked from 0
+    trained: set[str] = set()  # a visit's probes come before its candidates
     for record in _journal_lines(workdir):
         task = record.get("task")
-        if not (is_probe(record) and task):
-            continue
-        visits[task] = visits.get(task, 0) + (record.get("rank") == 0)
-        if visits[task] == 1:
+        if not is_probe(record):
+            trained.add(task)
+        elif task not in trained:
             probed.setdefault(task, {})[_source_task(record)] = record.get("quality")
     return probed
 

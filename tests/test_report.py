@@ -136,14 +136,15 @@ def test_the_sources_a_task_probed_on_its_first_visit_come_from_the_candidate_lo
 
     CandidateJournal(tmp_path / "search" / "candidates.jsonl").append(
         [
-            *probes("b", [("a#1", 0.9), ("root", 0.7)]),
-            {"task": "b", "parent": "a#1"},
-            *probes("a", [("b#0", 0.8), ("root", 0.6)]),
+            {"task": "a", "parent": "root"},  # a's first visit: the root alone, no probe
+            *probes("b", [("a#0", 0.9), ("root", 0.7)]),
+            {"task": "b", "parent": "a#0"},
+            *probes("a", [("b#0", 0.8), ("root", 0.6)]),  # a's second visit
             *probes("b", [("root", 0.95), ("a#2", 0.5)]),  # b's second visit
         ]
     )
-    assert sources_probed(tmp_path) == {"b": {"a": 0.9, "root": 0.7}, "a": {"b": 0.8, "root": 0.6}}
-    assert sources_tried(tmp_path) == {"b": {"a": 1}}
+    assert sources_probed(tmp_path) == {"b": {"a": 0.9, "root": 0.7}}
+    assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 1}}
 
 
 @pytest.mark.slow
