@@ -57,9 +57,10 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
     numbers = store.manifest_numbers(directory)
     if not numbers:
         raise UserInputError(
-            f"--workdir {workdir} holds no saved state yet ({directory} has no manifest: a "
-            f"run stopped before its first save). `evomt run RECIPE --workdir {workdir}` "
-            "starts it over."
+            f"--workdir {workdir} holds no saved state ({directory} has no manifest): a "
+            "run that stopped before its first save (`evomt run RECIPE --workdir "
+            f"{workdir}` starts it over), or a system whose manifests were removed (restore "
+            "them from a backup)."
         )
     damage: list[Damage] = []
     users: dict[str, set[str]] = {}  # file -> tasks using it in some readable state

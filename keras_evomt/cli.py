@@ -550,10 +550,10 @@ def check(workdir: str) -> None:
     leftovers = WorkdirLayout(workdir).write_leftovers()
     if leftovers:
         click.echo(
-            f"{len(leftovers)} unfinished {'write' if len(leftovers) == 1 else 'writes'} of a "
-            f"stopped run ({', '.join(f.name for f in leftovers[:3])}"
-            f"{', ...' if len(leftovers) > 3 else ''}): no state uses them; the next "
-            f"`evomt run` or `evomt evolve` removes them."
+            f"{len(leftovers)} unfinished {'write' if len(leftovers) == 1 else 'writes'} "
+            f"({', '.join(f.name for f in leftovers[:3])}{', ...' if len(leftovers) > 3 else ''}"
+            "): of a stopped run, or of one running now; no kept state uses them, and the "
+            "next `evomt run` or `evomt evolve` removes a stopped run's."
         )
     for item in result.damage:
         affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"

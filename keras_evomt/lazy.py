@@ -18,12 +18,16 @@ from typing import Any
 def lazy_attributes(
     package: str, where: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """The `__getattr__` and `__dir__` of `package`, whose names live where `where` says."""
+    """The `__getattr__` and `__dir__` of `package`, whose names live where `where` says
+    (a name mapped to `package` itself is its submodule of that name)."""
 
     def __getattr__(name: str) -> Any:
         if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(where[name]), name)
+        if where[name] == package:  # the package's own submodule of that name
+            value = importlib.import_module(f"{package}.{name}")
+        else:
+            value = getattr(importlib.import_module(where[name]), name)
         setattr(sys.modules[package], name, value)  # later lookups skip __getattr__
         return value
 

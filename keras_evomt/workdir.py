@@ -65,11 +65,11 @@ class WorkdirLayout:
 
     def write_leftovers(self) -> list[FsPath]:
         """Temporary files of atomic writes a killed process left (`.NAME.*.tmp`) where
-        the lock holder alone writes: the directory itself, system/ and search/."""
+        only the lock holder writes: system/, system/weights/ and search/."""
         found = []
-        for directory in (self.root, self.system, self.search):
+        for directory in (self.system, self.system / "weights", self.search):
             if directory.is_dir():
-                found += sorted(directory.glob(".*.tmp"))
+                found += sorted(f for f in directory.glob(".*.tmp") if f.is_file())
         return found
 
     @property

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -50,7 +51,8 @@ class WorkdirLock:
         self._fd = fd
         # Only a lock holder writes there, so these are a killed holder's unfinished writes.
         for leftover in self.layout.write_leftovers():
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a leftover is never worth a failed start
+                leftover.unlink()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -138,9 +138,9 @@ def test_check_passes_a_clean_system(saved):
 
 def test_check_refuses_a_directory_whose_run_never_saved(tmp_path):
     (tmp_path / "system").mkdir()  # a run killed before its first save
-    (tmp_path / "system" / "manifest-00000001.json.tmp").write_text("{")
+    (tmp_path / "system" / ".manifest-00000001.json.a1b2.tmp").write_text("{")
     result = CliRunner().invoke(main, ["check", "--workdir", str(tmp_path)])
-    assert result.exit_code != 0 and "holds no saved state yet" in result.output
+    assert result.exit_code != 0 and "holds no saved state" in result.output
     assert "starts it over" in result.output
 
 

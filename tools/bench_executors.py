@@ -40,7 +40,7 @@ def child(executor: str, generations: int, candidates: int, steps: int, kill: bo
     """One search in this process; its timing, what it grew and what Ray shipped."""
     from keras_evomt.observe import Observer
     from keras_evomt.search import Search, default_config
-    from keras_evomt.search.journal import CandidateJournal
+    from keras_evomt.search.journal import CandidateJournal, is_probe
     from keras_evomt.system import System
 
     config = default_config()
@@ -61,7 +61,7 @@ def child(executor: str, generations: int, candidates: int, steps: int, kill: bo
         seconds = time.perf_counter() - start
         system = System.load(workdir)
         lines = CandidateJournal(os.path.join(workdir, "search", "candidates.jsonl")).read()
-    done = len(lines)
+    done = sum(not is_probe(r) for r in lines)  # trained candidates, not source probes
     return {
         "executor": executor,
         "seconds": seconds,

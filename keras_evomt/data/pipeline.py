@@ -183,14 +183,32 @@ def maybe_cache(ds: tf.data.Dataset, num_examples: int | None) -> tf.data.Datase
     """Caches `ds` (decoded, before augmentation) when it fits in CACHE_MAX_BYTES."""
     if num_examples is None:
         return ds
-    return ds.cache() if num_examples * _image_bytes(ds) <= CACHE_MAX_BYTES else ds
+    return ds.cache() if num_examples * _image_bytes(ds.element_spec[0]) <= CACHE_MAX_BYTES else ds
 
 
-def _image_bytes(ds: tf.data.Dataset) -> int:
-    """Bytes of one decoded image of `ds` (an assumed size when shapes vary)."""
-    shape, dtype = ds.element_spec[0].shape, ds.element_spec[0].dtype
-    pixels = shape.num_elements() if shape.is_fully_defined() else _ASSUMED_IMAGE_BYTES
-    return pixels * dtype.size
+def _image_bytes(spec: tf.TensorSpec) -> int:
+    """Bytes of one decoded image of `spec` (an assumed size when shapes vary)."""
+    pixels = spec.shape.num_elements() if spec.shape.is_fully_defined() else _ASSUMED_IMAGE_BYTES
+    return pixels * spec.dtype.size
+
+
+def _shuffle_buffer(spec: tf.TensorSpec, num_examples: int | None) -> int:
+    """Examples a shuffle holds: SHUFFLE_BUFFER, at most the split and SHUFFLE_MAX_BYTES."""
+    buffer = min(
+        SHUFFLE_BUFFER, num_examples or SHUFFLE_BUFFER, SHUFFLE_MAX_BYTES // _image_bytes(spec)
+    )
+    return max(1, buffer)
+
+
+def seeded_sample(ds: tf.data.Dataset, num_examples: int | None, seed: int) -> tf.data.Dataset:
+    """Raw {"image", "label"} examples in a seeded order, shuffled in a buffer bounded as
+    training's (so a sample taken from it is drawn as training batches are).
+
+    Example:
+        ds = seeded_sample(raw_examples, num_examples=1797, seed=0).take(1024)
+    """
+    buffer = _shuffle_buffer(ds.element_spec["image"], num_examples)
+    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
 
 
 def train_pipeline(
@@ -209,10 +227,7 @@ def train_pipeline(
     """
     hparams = data_hparams(hparams)
     ds = maybe_cache(ds.map(standardize, num_parallel_calls=tf.data.AUTOTUNE), num_examples)
-    buffer = min(
-        SHUFFLE_BUFFER, num_examples or SHUFFLE_BUFFER, SHUFFLE_MAX_BYTES // _image_bytes(ds)
-    )
-    buffer = max(1, buffer)
+    buffer = _shuffle_buffer(ds.element_spec[0], num_examples)
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
     @tf.autograph.experimental.do_not_convert

@@ -35,7 +35,6 @@ from keras_evomt.data.sources import (
 from keras_evomt.errors import UserInputError, closest
 
 CHECK_SAMPLE = 256
-SAMPLE_BUFFER = 10_000  # eval_dataset(shuffle_seed=...): examples shuffled before the take
 
 
 class Task:
@@ -190,8 +189,8 @@ class Task:
         """Finite, ordered, unaugmented batches of `split` ("validation", "test" or "train").
 
         The first `max_examples` examples when given; the last batch may be smaller. With
-        `shuffle_seed`, a seeded sample instead of the first ones (shuffled in a buffer of
-        up to SAMPLE_BUFFER examples).
+        `shuffle_seed`, a seeded sample instead, drawn as training batches are (files
+        shuffled where the source has several, examples in a bounded buffer).
 
         Example:
             ds = task.eval_dataset("validation", image_size=224, batch_size=64, max_examples=10_000)
@@ -202,8 +201,7 @@ class Task:
         ds = self._loader.load(split, shuffle_seed=shuffle_seed)
         n = self._known_examples(split, ds)
         if shuffle_seed is not None:
-            buffer = min(n or SAMPLE_BUFFER, SAMPLE_BUFFER)
-            ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+            ds = pipeline.seeded_sample(ds, n, shuffle_seed)
         if max_examples is not None:
             pipeline.check_size("max_examples", max_examples)
             ds = ds.take(max_examples)

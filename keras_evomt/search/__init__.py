@@ -10,6 +10,7 @@ Example:
 from keras_evomt.lazy import lazy_attributes
 
 _WHERE = {
+    "clone_modes": "keras_evomt.search",
     "clone_mode_names": "keras_evomt.search.clone_modes",
     "register_clone_mode": "keras_evomt.search.clone_modes",
     "default_config": "keras_evomt.search.config",

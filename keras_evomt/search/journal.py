@@ -10,9 +10,9 @@ Each line: task, generation, candidate (index in its generation), id, parent,
 hparams, quality (best validation accuracy), score, joined (entered the
 population), seconds, steps, accounted_params, image_size, and `failed` (the
 reason) for a candidate that failed. A source probe (`parents.seed_order = "probe"`,
-search/probe.py) is a line with `probe: true`, no id and no training steps: task,
-generation, rank, parent (the source probed), quality (the probe's validation
-accuracy), probe_loss, probe_examples, image_size, seconds.
+search/probe.py) is a line with `probe: true` and no id: task, generation, rank,
+parent (the source probed), quality (the probe's validation accuracy), score (what
+ranked it), probe_loss, probe_examples, image_size, seconds, steps (0), joined (false).
 
 Example:
     journal = CandidateJournal("runs/demo/search/candidates.jsonl")

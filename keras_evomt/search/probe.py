@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from keras_evomt.components import base
 from keras_evomt.path import Path
@@ -128,9 +129,10 @@ def features(system: System, path: Path, batches) -> tuple[np.ndarray, np.ndarra
     from keras_evomt.path_model import PathModel
 
     model = PathModel([system.components[c] for c in trunk(system, path, path.task).components])
+    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
     found, labels = [], []
     for images, batch_labels in batches:
-        out = np.asarray(model(images, training=False))
+        out = np.asarray(forward(images))
         found.append(out[:, 0] if out.ndim == 3 else out.reshape(len(out), -1))
         labels.append(np.asarray(batch_labels))
     return np.concatenate(found).astype(np.float64), np.concatenate(labels).astype(np.int64)
