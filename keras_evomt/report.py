@@ -465,7 +465,7 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
         "## Tasks",
         "",
         "| # | task | validation % | test % | own params | accounted params | path length "
-        "| descends from | sources probed (first visit) | sources tried (candidates) "
+        "| descends from | sources probed (best 3 a visit) | sources tried (candidates) "
         "| best score by generation |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -473,12 +473,12 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
     for i, (task, path) in enumerate(system.paths.items(), 1):
         scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
         sources = ", ".join(f"{s} {n}" for s, n in tried.get(task, {}).items()) or "n/a"
-        probes = ", ".join(f"{s} {_percent(a)}" for s, a in probed.get(task, {}).items())
+        probes = _probed_cell(probed.get(task, {}))
         lines.append(
             f"| {i} | {task} | {_percent(path.metrics.get('validation_accuracy'))} "
             f"| {_percent(path.metrics.get('test_accuracy'))} "
             f"| {system.own_params(path):,} | {round(system.accounted_params(path)):,} "
-            f"| {len(path.components)} | {path.origin or 'n/a'} | {probes or 'n/a'} "
+            f"| {len(path.components)} | {path.origin or 'n/a'} | {probes} "
             f"| {sources} | {scores} |"
         )
     return "\n".join(lines) + "\n"
@@ -501,22 +501,39 @@ def sources_tried(workdir: str | os.PathLike) -> dict[str, dict[str, int]]:
     return tried
 
 
-def sources_probed(workdir: str | os.PathLike) -> dict[str, dict[str, float]]:
-    """Per task, the sources its first visit probed (`parents.seed_order = "probe"`),
-    best first, with their probes' validation accuracy (DIR/search/candidates.jsonl).
+def sources_probed(workdir: str | os.PathLike) -> dict[str, dict[int, dict[str, float]]]:
+    """Per task and visit (1, 2, ...), the sources that visit probed
+    (`parents.seed_order = "probe"`), best first, with their probes' validation accuracy
+    (DIR/search/candidates.jsonl).
 
     Example:
-        sources_probed("runs/demo")  # {"textures": {"digits": 0.82, "root": 0.74}, ...}
+        sources_probed("runs/demo")  # {"textures": {1: {"digits": 0.82, "root": 0.74}}, ...}
     """
-    probed: dict[str, dict[str, float]] = {}
-    trained: set[str] = set()  # a visit's probes come before its candidates
+    probed: dict[str, dict[int, dict[str, float]]] = {}
+    visits: dict[str, int] = {}
+    previous: dict[str, Any] = {}
     for record in _journal_lines(workdir):
         task = record.get("task")
-        if not is_probe(record):
-            trained.add(task)
-        elif task not in trained:
-            probed.setdefault(task, {})[_source_task(record)] = record.get("quality")
+        probe = is_probe(record)
+        # A visit's lines are one block: its probes (rank 0 first), then its candidates.
+        if task != previous.get("task") or (
+            probe and record.get("rank") == 0 and not is_probe(previous)
+        ):
+            visits[task] = visits.get(task, 0) + 1
+        if probe:
+            by_visit = probed.setdefault(task, {}).setdefault(visits[task], {})
+            by_visit[_source_task(record)] = record.get("quality")
+        previous = record
     return probed
+
+
+def _probed_cell(visits: dict[int, dict[str, float]], shown: int = 3) -> str:
+    parts = []
+    for visit, sources in visits.items():
+        best = ", ".join(f"{s} {_percent(a)}%" for s, a in list(sources.items())[:shown])
+        more = f" (+{len(sources) - shown} more)" if len(sources) > shown else ""
+        parts.append(f"visit {visit}: {best}{more}")
+    return "; ".join(parts) or "n/a"
 
 
 def _journal_lines(workdir: str | os.PathLike) -> list[dict[str, Any]]:

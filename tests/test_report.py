@@ -123,14 +123,14 @@ def test_the_sources_each_task_tried_come_from_the_candidate_log(tmp_path):
     assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 2, "root": 1}}
 
 
-def test_the_sources_a_task_probed_on_its_first_visit_come_from_the_candidate_log(tmp_path):
-    from keras_evomt.report import sources_probed, sources_tried
+def test_the_sources_each_visit_probed_come_from_the_candidate_log(tmp_path):
+    from keras_evomt.report import _probed_cell, sources_probed, sources_tried
     from keras_evomt.search.journal import CandidateJournal
     from keras_evomt.search.probe import SourceProbe
 
     def probes(task, ranked):
         return [
-            SourceProbe(pid, accuracy, 0.1, accuracy, 1.0, 32).record(task, 0, rank, 64)
+            SourceProbe(pid, accuracy, 0.1, accuracy, 1.0, 32, 64, 16).record(task, 0, rank)
             for rank, (pid, accuracy) in enumerate(ranked)
         ]
 
@@ -140,11 +140,18 @@ def test_the_sources_a_task_probed_on_its_first_visit_come_from_the_candidate_lo
             *probes("b", [("a#0", 0.9), ("root", 0.7)]),
             {"task": "b", "parent": "a#0"},
             *probes("a", [("b#0", 0.8), ("root", 0.6)]),  # a's second visit
-            *probes("b", [("root", 0.95), ("a#2", 0.5)]),  # b's second visit
+            {"task": "a", "parent": "b#0"},
+            *probes("a", [("root", 0.5), ("b#0", 0.4)]),  # a's third, straight after
         ]
     )
-    assert sources_probed(tmp_path) == {"b": {"a": 0.9, "root": 0.7}}
-    assert sources_tried(tmp_path) == {"a": {"root": 1}, "b": {"a": 1}}
+    probed = sources_probed(tmp_path)
+    assert probed == {
+        "b": {1: {"a": 0.9, "root": 0.7}},
+        "a": {2: {"b": 0.8, "root": 0.6}, 3: {"root": 0.5, "b": 0.4}},
+    }
+    assert sources_tried(tmp_path) == {"a": {"root": 1, "b": 1}, "b": {"a": 1}}
+    cell = _probed_cell({1: {"a": 0.9, "b": 0.8, "c": 0.7, "root": 0.6}})
+    assert cell == "visit 1: a 90.00%, b 80.00%, c 70.00% (+1 more)"
 
 
 @pytest.mark.slow

@@ -40,15 +40,33 @@ def test_probes_rank_by_accuracy_then_loss_ties_keeping_their_order(monkeypatch)
     x, y = digits(64)
     task = Task.from_arrays("digits8", x, y, num_classes=10, value_range=(0, 16))
     scores = {"a#0": (0.5, 0.3), "b#0": (0.8, 0.9), "c#0": (0.8, 0.4), "d#0": (0.5, 0.3)}
-    monkeypatch.setattr(probe_module, "features", lambda system, path, data: (path.id, None))
+    scores["e#0"] = scores["a#0"]
+    fitted = []
     monkeypatch.setattr(
-        probe_module, "ridge_fit_score", lambda x_train, y_train, *rest: scores[x_train]
+        probe_module, "features", lambda system, path, data: (path.id, np.zeros(len(path.id)))
     )
-    sources = [Path.from_json({**system.root.to_json(), "id": pid}) for pid in scores]
+
+    def fit(x_train, *rest):
+        fitted.append(x_train)
+        return scores[x_train]
+
+    monkeypatch.setattr(probe_module, "ridge_fit_score", fit)
+    # The root's layers at four image sizes: four probes, each fitted once.
+    sources = [
+        Path.from_json({**system.root.to_json(), "id": pid, "hparams": {"image_size": 8 * i + 8}})
+        for i, pid in enumerate(["a#0", "b#0", "c#0", "d#0"])
+    ]
     probes = probe_sources(
         system, sources, task, train_examples=16, validation_examples=16, batch_size=8
     )
     assert [p.source for p in probes] == ["c#0", "b#0", "a#0", "d#0"]
+    assert fitted == ["a#0", "b#0", "c#0", "d#0"] and probes[0].train_examples == 3
+    same_layers = [Path.from_json({**sources[0].to_json(), "id": "e#0"}), sources[0]]
+    fitted.clear()
+    twins = probe_sources(
+        system, same_layers, task, train_examples=16, validation_examples=16, batch_size=8
+    )
+    assert fitted == ["e#0"] and [p.source for p in twins] == ["e#0", "a#0"]  # probed once
     halved = probe_sources(  # a score that halves one source's accuracy ranks it last
         system,
         sources,
@@ -59,9 +77,9 @@ def test_probes_rank_by_accuracy_then_loss_ties_keeping_their_order(monkeypatch)
         score=lambda accuracy, trunk: accuracy / (2 if trunk.id == "c#0" else 1),
     )
     assert [p.source for p in halved] == ["b#0", "a#0", "d#0", "c#0"]
-    record = probes[0].record("digits8", 0, 0, 16)
+    record = probes[0].record("digits8", 0, 0)
     assert is_probe(record) and record["steps"] == 0 and record["parent"] == "c#0"
-    assert "id" not in record  # never mistaken for a trained candidate
+    assert "id" not in record and "joined" not in record  # never taken for a candidate
 
 
 def test_a_probe_on_real_features_fits_the_task_and_samples_alike_for_every_source():
@@ -137,7 +155,7 @@ def test_a_new_tasks_first_generation_probes_every_source_and_starts_from_the_be
         assert all(r["score"] < r["quality"] or r["quality"] == 0 for r in probes)  # size
         (trained,) = [r for r in records if r["task"] == task and not is_probe(r)]
         assert trained["parent"] == probes[0]["parent"]  # the best-probed source
-    assert set(sources_probed(tmp_path)["lfw_faces"]) == {"digits", "textures", "root"}
+    assert set(sources_probed(tmp_path)["lfw_faces"][1]) == {"digits", "textures", "root"}
     assert sum(sources_tried(tmp_path)["lfw_faces"].values()) == 1  # probes are not tries
 
 
@@ -181,6 +199,6 @@ def test_a_search_killed_after_its_probes_resumes_to_the_same_system(tmp_path):
 
 def test_a_probe_record_is_one_journal_line(tmp_path):
     journal = CandidateJournal(tmp_path / "candidates.jsonl")
-    journal.append([SourceProbe("root", 0.5, 0.25, 0.45, 0.1, 32).record("digits", 0, 0, 64)])
+    journal.append([SourceProbe("root", 0.5, 0.25, 0.45, 0.1, 32, 64, 16).record("digits", 0, 0)])
     (line,) = journal.read()
     assert line["quality"] == 0.5 and line["probe_loss"] == 0.25 and line["probe"] is True

@@ -221,10 +221,14 @@ class Search:
             ),
         )
         self.state.candidates_log_bytes = self.candidates_log.append(
-            [p.record(task.name, 0, rank, examples) for rank, p in enumerate(probes)]
+            [p.record(task.name, 0, rank) for rank, p in enumerate(probes)]
         )
         ranking = ", ".join(f"{p.source} {100 * p.accuracy:.1f}%" for p in probes)
-        self.observer.message(f"{task.name}: sources probed (validation accuracy): {ranking}")
+        self.observer.message(
+            f"{task.name}: sources probed on {probes[0].train_examples} training and "
+            f"{probes[0].validation_examples} validation examples (validation accuracy): "
+            f"{ranking}"
+        )
         return [p.source for p in probes]
 
     def _next_serial(self, task: str) -> int:

@@ -28,19 +28,20 @@ import tensorflow as tf
 
 from keras_evomt.components import base
 from keras_evomt.path import Path
+from keras_evomt.quiet import hide_retracing_warnings
 from keras_evomt.system import System
 
-SAMPLE_SEED = 0  # the training sample: one for every source, so probes compare alike
+SAMPLE_SEED = 0  # the examples sampled: the same for every source, so probes compare alike
 RIDGE_L2 = 0.01  # per example, on standardised features
 
 
 @dataclasses.dataclass(frozen=True)
 class SourceProbe:
     """One source's probe on a task: validation accuracy and squared error of a ridge
-    classifier on its frozen features, and the score that ranks it.
+    classifier on its frozen features, the score that ranks it, and the examples used.
 
     Example:
-        SourceProbe("digits#5", 0.82, 0.41, 0.78, 1.3, 32).rank_key()  # (-0.78, 0.41)
+        SourceProbe("digits#5", 0.82, 0.41, 0.78, 1.3, 32, 1024, 96).rank_key()  # (-0.78, 0.41)
     """
 
     source: str
@@ -49,12 +50,14 @@ class SourceProbe:
     score: float
     seconds: float
     image_size: int
+    train_examples: int
+    validation_examples: int
 
     def rank_key(self) -> tuple[float, float]:
         return (-self.score, self.loss)
 
-    def record(self, task: str, generation: int, rank: int, examples: int) -> dict[str, Any]:
-        """The probe's line of search/candidates.jsonl (`probe: true`; no training steps)."""
+    def record(self, task: str, generation: int, rank: int) -> dict[str, Any]:
+        """The probe's line of search/candidates.jsonl (`probe: true`; no training step)."""
         return {
             "task": task,
             "generation": generation,
@@ -64,11 +67,11 @@ class SourceProbe:
             "quality": self.accuracy,
             "probe_loss": self.loss,
             "score": self.score,
-            "probe_examples": examples,
+            "probe_examples": self.train_examples,
+            "probe_validation_examples": self.validation_examples,
             "image_size": self.image_size,
             "seconds": self.seconds,
             "steps": 0,
-            "joined": False,
         }
 
 
@@ -84,38 +87,51 @@ def probe_sources(
 ) -> list[SourceProbe]:
     """Probes every source on `task`; returns them best first (ties keep `sources`' order).
 
-    `score(accuracy, trunk)` ranks a probe, `trunk` being the source's path without its
-    head as `task`'s: the search passes its scorer, so a source whose layers more tasks
-    share ranks above an equally accurate one that would charge the task more
-    parameters. Without it, the accuracy ranks.
+    Each probe fits on a seeded sample of `train_examples` training examples and is scored
+    on a seeded sample of `validation_examples` validation examples, the same for every
+    source. `score(accuracy, trunk)` ranks a probe, `trunk` being the source's path without
+    its head as `task`'s: the search passes its scorer, so a source whose layers more tasks
+    share ranks above an equally accurate one that would charge the task more parameters.
+    Without it, the accuracy ranks. Sources running the same layers are probed once.
 
     Example:
         probe_sources(system, [system.root], task, train_examples=1024,
                       validation_examples=512, batch_size=64)[0].accuracy
     """
+    hide_retracing_warnings()  # a forward pass is traced per source
+    fits: dict[tuple, tuple[float, float, int, int]] = {}  # per distinct trunk
     probes = []
     for source in sources:
         started = time.perf_counter()
-        train = task.eval_dataset(
-            "train",
-            image_size=source.image_size,
-            batch_size=batch_size,
-            max_examples=train_examples,
-            shuffle_seed=SAMPLE_SEED,
-        )
-        validation = task.eval_dataset(
-            "validation",
-            image_size=source.image_size,
-            batch_size=batch_size,
-            max_examples=validation_examples,
-        )
-        x_train, y_train = features(system, source, train)
-        x_val, y_val = features(system, source, validation)
-        accuracy, loss = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
+        layers = (tuple(trunk(system, source, task.name).components), source.image_size)
+        if layers not in fits:
+            x_train, y_train = features(
+                system, source, _sample(task, "train", source, train_examples, batch_size)
+            )
+            x_val, y_val = features(
+                system, source, _sample(task, "validation", source, validation_examples, batch_size)
+            )
+            fit = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
+            fits[layers] = (*fit, len(y_train), len(y_val))
+        accuracy, loss, n_train, n_val = fits[layers]
         ranked = score(accuracy, trunk(system, source, task.name)) if score else accuracy
         seconds = time.perf_counter() - started
-        probes.append(SourceProbe(source.id, accuracy, loss, ranked, seconds, source.image_size))
+        probes.append(
+            SourceProbe(
+                source.id, accuracy, loss, ranked, seconds, source.image_size, n_train, n_val
+            )
+        )
     return sorted(probes, key=SourceProbe.rank_key)
+
+
+def _sample(task: Any, split: str, source: Path, examples: int, batch_size: int):
+    return task.eval_dataset(
+        split,
+        image_size=source.image_size,
+        batch_size=batch_size,
+        max_examples=examples,
+        shuffle_seed=SAMPLE_SEED,
+    )
 
 
 def trunk(system: System, source: Path, task: str) -> Path:
