@@ -551,7 +551,8 @@ def check(workdir: str) -> None:
     if leftovers:
         click.echo(
             f"{len(leftovers)} unfinished {'write' if len(leftovers) == 1 else 'writes'} "
-            f"({', '.join(f.name for f in leftovers[:3])}{', ...' if len(leftovers) > 3 else ''}"
+            f"({', '.join(str(f.relative_to(workdir)) for f in leftovers[:3])}"
+            f"{', ...' if len(leftovers) > 3 else ''}"
             "): of a stopped run, or of one running now; no kept state uses them, and the "
             "next `evomt run` or `evomt evolve` removes a stopped run's."
         )

@@ -24,11 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from keras_evomt.components import base
 from keras_evomt.path import Path
-from keras_evomt.quiet import hide_retracing_warnings
 from keras_evomt.system import System
 
 SAMPLE_SEED = 0  # the examples sampled: the same for every source, so probes compare alike
@@ -98,7 +96,6 @@ def probe_sources(
         probe_sources(system, [system.root], task, train_examples=1024,
                       validation_examples=512, batch_size=64)[0].accuracy
     """
-    hide_retracing_warnings()  # a forward pass is traced per source
     fits: dict[tuple, tuple[float, float, int, int]] = {}  # per distinct trunk
     probes = []
     for source in sources:
@@ -145,10 +142,9 @@ def features(system: System, path: Path, batches) -> tuple[np.ndarray, np.ndarra
     from keras_evomt.path_model import PathModel
 
     model = PathModel([system.components[c] for c in trunk(system, path, path.task).components])
-    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
     found, labels = [], []
-    for images, batch_labels in batches:
-        out = np.asarray(forward(images))
+    for images, batch_labels in batches:  # eager: on CPU cheaper than tracing per source
+        out = np.asarray(model(images, training=False))
         found.append(out[:, 0] if out.ndim == 3 else out.reshape(len(out), -1))
         labels.append(np.asarray(batch_labels))
     return np.concatenate(found).astype(np.float64), np.concatenate(labels).astype(np.int64)
