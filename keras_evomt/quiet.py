@@ -44,8 +44,8 @@ def _stderr_to_devnull() -> Iterator[None]:
 
 
 class _RetracingNoise(logging.Filter):
-    """keras_evomt traces a function per architecture by design (a candidate's steps, a
-    probed source's forward pass): TensorFlow's retracing warning is noise there."""
+    """keras_evomt traces a candidate's steps per architecture by design: TensorFlow's
+    retracing warning is noise there."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()

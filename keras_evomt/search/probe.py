@@ -1,10 +1,10 @@
 """Source probes: how well each possible source's frozen features fit a new task, measured
 without a training step.
 
-A probe runs a source path (another task's path, or the root) without its head over a
-seeded sample of the new task's training examples and over its validation examples, fits
-a ridge classifier on the class-token features in closed form, and scores it on the
-validation examples. Sources rank by the score a candidate keeping the source's layers
+A probe runs a source path (another task's path, or the root) without its head over
+seeded samples of the new task's training and validation examples, fits a ridge
+classifier on the training sample's class-token features in closed form, and scores it
+on the validation sample. Sources rank by the score a candidate keeping the source's layers
 would get (the probe's accuracy times the search's size term, see `probe_sources`), then
 by the squared error of the probe's one-hot predictions. With `parents.seed_order =
 "probe"` a task iteration orders its seeds so, and its first generation starts from the
