@@ -43,23 +43,6 @@ def _stderr_to_devnull() -> Iterator[None]:
         os.close(devnull)
 
 
-class _RetracingNoise(logging.Filter):
-    """keras_evomt traces a candidate's steps per architecture by design: TensorFlow's
-    retracing warning is noise there."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def hide_retracing_warnings() -> None:
-    """Filters TensorFlow's "triggered tf.function retracing" warnings (once per process)."""
-    import tensorflow as tf
-
-    logger = tf.get_logger()
-    if not any(isinstance(f, _RetracingNoise) for f in logger.filters):
-        logger.addFilter(_RetracingNoise())
-
-
 def import_tensorflow(debug: bool = False) -> None:
     """Imports TensorFlow, Keras and TFDS once, silencing their start-up output.
 

@@ -212,13 +212,7 @@ class Search:
             train_examples=examples,
             validation_examples=min(examples, self.config.validation_examples),
             batch_size=self.config.batch_size,
-            score=lambda accuracy, trunk: self.scorer.score(
-                accuracy,
-                accounted_params=self.system.accounted_params(
-                    trunk, root_shares=self.scorer.root_shares
-                ),
-                flops=self.system.flops(trunk),
-            ),
+            score=self._score,
         )
         self.state.candidates_log_bytes = self.candidates_log.append(
             [p.record(task.name, 0, rank) for rank, p in enumerate(probes)]
@@ -391,8 +385,12 @@ class Search:
             )
 
     def _score_of(self, path: Path) -> float:
+        return self._score(validation_quality(path.metrics), path)
+
+    def _score(self, quality: float, path: Path) -> float:
+        """The score of `path` at `quality`: its parameters and FLOPs as this system counts them."""
         return self.scorer.score(
-            validation_quality(path.metrics),
+            quality,
             accounted_params=self.system.accounted_params(
                 path, root_shares=self.scorer.root_shares
             ),

@@ -100,7 +100,8 @@ def probe_sources(
     probes = []
     for source in sources:
         started = time.perf_counter()
-        layers = (tuple(trunk(system, source, task.name).components), source.image_size)
+        body = trunk(system, source, task.name)
+        layers = (tuple(body.components), source.image_size)
         if layers not in fits:
             x_train, y_train = features(
                 system, source, _sample(task, "train", source, train_examples, batch_size)
@@ -111,7 +112,7 @@ def probe_sources(
             fit = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
             fits[layers] = (*fit, len(y_train), len(y_val))
         accuracy, loss, n_train, n_val = fits[layers]
-        ranked = score(accuracy, trunk(system, source, task.name)) if score else accuracy
+        ranked = score(accuracy, body) if score else accuracy
         seconds = time.perf_counter() - started
         probes.append(
             SourceProbe(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -35,13 +36,20 @@ from keras_evomt.components.base import config_of, registered_name
 from keras_evomt.errors import UserInputError
 from keras_evomt.hparams import HParams
 from keras_evomt.path import Path, PathModel
-from keras_evomt.quiet import hide_retracing_warnings
 from keras_evomt.system import System
 from keras_evomt.training import distribute
 from keras_evomt.training.quality import ValidationCounts, quality_of
 from keras_evomt.training.schedules import learning_rate_at, schedule_arguments
 
-hide_retracing_warnings()  # each architecture traces its own steps
+
+class _RetracingNoise(logging.Filter):
+    """Each architecture traces its own steps by design: TF's retracing warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_RetracingNoise())
 
 
 class NonFiniteLoss(FloatingPointError):
