@@ -1,6 +1,7 @@
 """The task registry: reference order, split table, class counts and error messages."""
 
 import re
+import tempfile
 import time
 
 import numpy as np
@@ -194,6 +195,17 @@ def test_missing_tfds_data_fails_fast_with_how_to_prepare(tmp_path):
         get_task("tfds:beans", data_dir=str(tmp_path))
     with pytest.raises(UserInputError, match="unknown TFDS dataset 'beanz'"):
         get_task("tfds:beanz", data_dir=str(tmp_path))
+
+
+def test_checking_unprepared_tfds_data_leaves_no_temporary_folders(tmp_path, monkeypatch):
+    """TFDS makes an empty temporary folder for each builder of data it does not find, and
+    never removes it: 69 of them for one check of the reference sequence."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    for name in ("cifar100", "svhn_cropped", "dsprites/label_orientation"):
+        assert not get_task(name, data_dir=str(tmp_path / "data")).present
+    assert list(temp.iterdir()) == [] and tempfile.gettempdir() == str(temp)
 
 
 def test_describe_tasks(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_evomt.data import vtab
+from keras_evomt.data.tfds_source import open_builder
 
 IMAGE = tf.zeros([4, 4, 3], tf.uint8)
 
@@ -117,14 +118,12 @@ def test_smallnorb_keeps_the_class_index_and_tiles_the_first_image():
 
 
 def test_builds_read_class_counts_from_tfds_features():
-    import tensorflow_datasets as tfds
-
-    features = tfds.builder("dsprites").info.features
+    features = open_builder("dsprites", None).info.features
     fn, num_classes = vtab.DERIVATIONS["dsprites/label_orientation"].build(features)
     assert num_classes == 16 and features["label_orientation"].num_classes == 40
     example = {"image": tf.zeros([2, 2, 1], tf.uint8), "label_orientation": tf.constant(39)}
     assert _label(fn, example) == 15
-    features = tfds.builder("smallnorb").info.features
+    features = open_builder("smallnorb", None).info.features
     assert vtab.DERIVATIONS["smallnorb/label_elevation"].build(features)[1] == 9
     assert vtab.DERIVATIONS["smallnorb/label_lighting"].build(features)[1] == 6
 

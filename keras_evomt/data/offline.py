@@ -28,7 +28,7 @@ import numpy as np
 
 from keras_evomt.data.sources import carve
 from keras_evomt.data.task import Task
-from keras_evomt.data.tfds_source import is_prepared
+from keras_evomt.data.tfds_source import is_prepared, open_builder, quiet_tfds
 from keras_evomt.errors import EvomtError, UserInputError
 
 SPLIT_SEED = 0
@@ -229,11 +229,12 @@ def prepare_fashion_mnist(
     """
     import tensorflow_datasets as tfds
 
-    prepared = tfds.builder("fashion_mnist", data_dir=data_dir)
+    prepared = open_builder("fashion_mnist", data_dir)
     if is_prepared(prepared):
         return f"fashion_mnist: already prepared in {prepared.data_dir}"
     if fashion_mnist_files_present(source_dir):
-        builder = _local_fashion_mnist_builder(source_dir, data_dir)
+        with quiet_tfds():
+            builder = _local_fashion_mnist_builder(source_dir, data_dir)
         tfds.disable_progress_bar()  # a local conversion: no download bars
         try:
             builder.download_and_prepare()

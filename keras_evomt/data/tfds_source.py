@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -30,27 +31,41 @@ from keras_evomt.errors import EvomtError, MissingDataError, UserInputError, clo
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silences TFDS's warning about every dataset that is not prepared."""
+def quiet_tfds() -> Iterator[None]:
+    """Silences TFDS's warning about every dataset that is not prepared, and removes the
+    empty temporary folder TFDS makes (and leaves) for each builder of such a dataset."""
     from absl import logging as absl_logging
 
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)
     try:
-        yield
+        with _contained_temp_files():
+            yield
     finally:
         absl_logging.set_verbosity(verbosity)
 
 
+@contextlib.contextmanager
+def _contained_temp_files() -> Iterator[None]:
+    """Python's temporary files and folders go into one folder, removed at the end."""
+    outer = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="evomt-tfds-") as folder:
+        tempfile.tempdir = folder
+        try:
+            yield
+        finally:
+            tempfile.tempdir = outer
+
+
 def is_prepared(builder: Any) -> bool:
     """Whether the builder's data is in its data dir."""
-    with _quiet():
+    with quiet_tfds():
         return builder.is_prepared()
 
 
 def open_builder(ref: str, data_dir: str | None) -> Any:
     """The TFDS builder for `ref` ("name[/config][:version[|version...]]")."""
-    with _quiet():
+    with quiet_tfds():
         return _open_builder(ref, data_dir)
 
 
