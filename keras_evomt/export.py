@@ -116,8 +116,10 @@ def _write_export(model, contract: dict, out: FsPath, fmt: str, stage_savedmodel
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = _stage_keras(model, out) if fmt == "keras" else stage_savedmodel(model, contract, out)
     try:
-        # A kill between these steps leaves a model without a contract, never a model
-        # beside another model's contract.
+        # A kill from here until the contract is written leaves a model without a
+        # contract (never a model beside another model's contract) and the pending
+        # marker, by which a rerun knows the target for its own stopped export.
+        store.atomic_write_json(pending_path(out), {"export": out.name, "format": fmt})
         contract_path(out).unlink(missing_ok=True)
         _swap_into_place(staged, out)
     finally:
@@ -127,6 +129,7 @@ def _write_export(model, contract: dict, out: FsPath, fmt: str, stage_savedmodel
             staged.unlink(missing_ok=True)
     store.atomic_write_json(contract_path(out), contract)
     _readable(contract_path(out))
+    pending_path(out).unlink()
     return out
 
 
@@ -170,7 +173,7 @@ def _check_target(out: str | os.PathLike, fmt: str, overwrite: bool) -> FsPath:
             f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
             hint=f"use {out.with_suffix('')}.",
         )
-    if overwrite:
+    if overwrite or pending_path(out).exists():  # the rerun of an export that stopped
         return out
     if out.exists() and not contract_path(out).exists():
         raise UserInputError(
@@ -184,6 +187,13 @@ def _check_target(out: str | os.PathLike, fmt: str, overwrite: bool) -> FsPath:
                 f"{target} already exists; choose another path or overwrite it (--overwrite)."
             )
     return out
+
+
+def pending_path(out: str | os.PathLike) -> FsPath:
+    """The marker an export keeps beside `out` while it replaces the model and contract:
+    `<out>.export-pending`."""
+    out = FsPath(out)
+    return out.with_name(out.name + ".export-pending")
 
 
 def contract_path(out: str | os.PathLike) -> FsPath:

@@ -146,7 +146,7 @@ def test_export_rejects_bad_input(grown, tmp_path):
 
 
 @pytest.mark.parametrize("fmt, name", [("keras", "m.keras"), ("savedmodel", "m")])
-def test_an_overwrite_never_leaves_a_model_beside_another_models_contract(
+def test_an_overwrite_never_leaves_a_model_beside_another_models_contract_and_a_rerun_ends_it(
     grown, tmp_path, monkeypatch, fmt, name
 ):
     from keras_evomt import export
@@ -164,8 +164,13 @@ def test_an_overwrite_never_leaves_a_model_beside_another_models_contract(
     with pytest.raises(KeyboardInterrupt):
         export_task(system, "a", out, fmt=fmt, overwrite=True)
     assert not contract_path(out).exists()  # b's model stays, without a contract
-    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no staged leftovers
+    pending = f"{name}.export-pending"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, pending]  # nothing staged
     monkeypatch.undo()
+    assert export_task(system, "a", out, fmt=fmt) == out  # the rerun needs no --overwrite
+    assert json.loads(contract_path(out).read_text())["task"] == "a"
+    assert not (tmp_path / pending).exists()
+    contract_path(out).unlink()  # a model without a contract or marker: not ours to replace
     with pytest.raises(UserInputError, match="already exists without its contract") as error:
-        export_task(system, "a", out, fmt=fmt)  # the rerun says what it found
+        export_task(system, "b", out, fmt=fmt)
     assert "--overwrite" in error.value.hint
