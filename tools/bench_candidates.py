@@ -57,7 +57,7 @@ import click
 import keras
 import numpy as np
 import tensorflow as tf
-from benchmarks_md import write_section
+from benchmarks_md import cpu_model, write_section
 from rich.console import Console
 from rich.table import Table
 
@@ -360,23 +360,10 @@ def rss_mib() -> float:
 
 # === Report ===
 def machine() -> dict[str, str]:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(
-                (
-                    line.split(":", 1)[1].strip()
-                    for line in cpuinfo
-                    if line.startswith("model name")
-                ),
-                model,
-            )
-    except OSError:
-        pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "nproc": str(cores),
-        "cpu": model,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -30,7 +30,8 @@ import sys
 import time
 from pathlib import Path as FsPath
 
-from benchmarks_md import write_section
+import tensorflow as tf
+from benchmarks_md import cpu_model, write_section
 
 from keras_evomt.observe import Observer
 from keras_evomt.recipe import load_recipe
@@ -164,7 +165,8 @@ def _table(results: dict, summary: dict, total: float, argv) -> str:
         HEADING,
         "",
         f"Written by `tools/bench_quality.py` ({stamp}).",
-        f"Command: `{command}`. Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"Command: `{command}`. Machine: {cpu_model()} ({platform.machine()}), "
+        f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
         f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end; "
         f"whole run {total / 60:.1f} min.",
         f"Tasks: {', '.join(tasks)}; root `{root}`. "

@@ -1,4 +1,5 @@
-"""BENCHMARKS.md: each bench tool owns one "## ..." section and rewrites only that one.
+"""BENCHMARKS.md: each bench tool owns one "## ..." section and rewrites only that one;
+`cpu_model` names the processor a figure was measured on.
 
 Example:
     write_section("BENCHMARKS.md", "## Input pipeline", "## Input pipeline\\n\\n| ... |")
@@ -23,3 +24,16 @@ def write_section(path: str | os.PathLike, heading: str, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new.rstrip("\n") + "\n")
     os.replace(tmp, path)
+
+
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo ("unknown CPU" elsewhere): floating
+    point, and with it which of two close candidates wins, can differ between CPUs."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
