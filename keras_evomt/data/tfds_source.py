@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -45,12 +46,14 @@ def quiet_tfds() -> Iterator[None]:
         absl_logging.set_verbosity(verbosity)
 
 
+_TEMPDIR_SWAP = threading.RLock()  # `tempfile.tempdir` is one per process
+
+
 @contextlib.contextmanager
 def _contained_temp_files() -> Iterator[None]:
     """Python's temporary files and folders go into one folder, removed at the end."""
-    outer = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="evomt-tfds-") as folder:
-        tempfile.tempdir = folder
+    with _TEMPDIR_SWAP, tempfile.TemporaryDirectory(prefix="evomt-tfds-") as folder:
+        outer, tempfile.tempdir = tempfile.tempdir, folder
         try:
             yield
         finally:
