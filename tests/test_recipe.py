@@ -106,9 +106,9 @@ def test_every_layout_and_the_baselines_train_each_task_as_many_steps():
     assert baseline.task_iterations == 1
     assert steps_per_task(baseline) == steps_per_task(default)
     assert load_recipe("offline_mini.py:smoke").task_iterations == 1
-    probed = load_recipe("offline_mini.py:probe")
-    assert probed.parents.seed_order == "probe" and steps_per_task(probed) == 1440
-    assert load_recipe("offline_mini.py").parents.seed_order == "shuffle"
+    shuffled = load_recipe("offline_mini.py:shuffle")
+    assert shuffled.parents.seed_order == "shuffle" and steps_per_task(shuffled) == 1440
+    assert load_recipe("offline_mini.py").parents.seed_order == "probe"
 
 
 def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behaviour(tmp_path):
@@ -126,7 +126,7 @@ def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behavio
     assert stored_config(tmp_path).parents.seed_order == "shuffle"
     with pytest.raises(UserInputError, match=r"score.quality \('accuracy' -> 'accuracy_lik"):
         pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)
-    resumed = pin_config(load_recipe("offline_mini.py:smoke,accuracy"), tmp_path)
+    resumed = pin_config(load_recipe("offline_mini.py:smoke,accuracy,shuffle"), tmp_path)
     assert resumed.score.quality == "accuracy" and resumed.first_generation_candidates == 0
 
 
