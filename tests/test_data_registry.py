@@ -199,7 +199,7 @@ def test_missing_tfds_data_fails_fast_with_how_to_prepare(tmp_path):
 
 def test_checking_unprepared_tfds_data_leaves_no_temporary_folders(tmp_path, monkeypatch):
     """TFDS makes an empty temporary folder for each builder of data it does not find, and
-    never removes it: 69 of them for one check of the reference sequence."""
+    never removes it: one more for every such dataset a search or `evomt data` checks."""
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
