@@ -129,7 +129,7 @@ def _write_export(model, contract: dict, out: FsPath, fmt: str, stage_savedmodel
             staged.unlink(missing_ok=True)
     store.atomic_write_json(contract_path(out), contract)
     _readable(contract_path(out))
-    pending_path(out).unlink()
+    pending_path(out).unlink(missing_ok=True)
     return out
 
 
