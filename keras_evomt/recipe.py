@@ -42,6 +42,7 @@ LATER_KEYS: dict[str, Any] = {
     "score.quality": "accuracy",
     "parents.seed_order": "shuffle",
     "parents.probe_examples": 1024,
+    "parents.probe_estimate": "holdout",
 }
 
 

@@ -503,7 +503,7 @@ def sources_tried(workdir: str | os.PathLike) -> dict[str, dict[str, int]]:
 
 def sources_probed(workdir: str | os.PathLike) -> dict[str, dict[int, dict[str, float]]]:
     """Per task and visit (1, 2, ...), the sources that visit probed
-    (`parents.seed_order = "probe"`), best first, with their probes' validation accuracy
+    (`parents.seed_order = "probe"`), best first, with their probes' accuracy
     (DIR/search/candidates.jsonl).
 
     Example:

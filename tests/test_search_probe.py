@@ -15,7 +15,13 @@ from keras_evomt.search import Search, default_config
 from keras_evomt.search import probe as probe_module
 from keras_evomt.search.config import validate
 from keras_evomt.search.journal import CandidateJournal, is_probe
-from keras_evomt.search.probe import SourceProbe, probe_sources, ridge_fit_score
+from keras_evomt.search.probe import (
+    SourceProbe,
+    features,
+    probe_sources,
+    ridge_fit_score,
+    ridge_leave_one_out,
+)
 from tests.helpers import REPO, child_env, digits, kill_mid_generation_and_resume, tiny_system
 
 
@@ -33,6 +39,28 @@ def test_a_ridge_probe_scores_features_that_separate_the_classes_above_noise():
     noise = ridge_fit_score(*_blobs(300, 4, False, 0), *_blobs(200, 4, False, 1), num_classes=4)
     assert good[0] > 0.9 and noise[0] < 0.5
     assert good[1] < noise[1]  # and fits the one-hot targets more closely
+    good_loo = ridge_leave_one_out(*_blobs(300, 4, True, 0), num_classes=4)
+    noise_loo = ridge_leave_one_out(*_blobs(300, 4, False, 0), num_classes=4)
+    assert good_loo[0] > 0.9 and noise_loo[0] < 0.5 and good_loo[1] < noise_loo[1]
+
+
+def test_the_closed_form_leave_one_out_equals_refitting_without_each_example():
+    x, y = _blobs(40, 3, True, 2)
+    x[:, :3] += 3 * np.random.default_rng(3).normal(size=(40, 3))  # some now misclassified
+    accuracy, loss = ridge_leave_one_out(x, y, num_classes=3)
+    # Refit on the other 39, standardised and regularised as the closed form's one fit is.
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    design = np.hstack([(x - mean) / scale, np.ones((40, 1))])
+    targets = np.eye(3)[y]
+    hits, errors = [], []
+    for i in range(40):
+        rest = np.arange(40) != i
+        gram = design[rest].T @ design[rest] + probe_module.RIDGE_L2 * 40 * np.eye(design.shape[1])
+        predicted = design[i] @ np.linalg.solve(gram, design[rest].T @ targets[rest])
+        hits.append(np.argmax(predicted) == y[i])
+        errors.append(np.sum((predicted - targets[i]) ** 2))
+    assert 0.5 < accuracy < 1.0
+    assert accuracy == pytest.approx(np.mean(hits)) and loss == pytest.approx(np.mean(errors))
 
 
 def test_probes_rank_by_accuracy_then_loss_ties_keeping_their_order(monkeypatch):
@@ -94,6 +122,25 @@ def test_a_probe_on_real_features_fits_the_task_and_samples_alike_for_every_sour
         system, [system.root], task, train_examples=128, validation_examples=32, batch_size=32
     )
     assert (again[0].accuracy, again[0].loss) == (probe.accuracy, probe.loss)
+    (left_out,) = probe_sources(
+        system,
+        [system.root],
+        task,
+        train_examples=128,
+        validation_examples=32,
+        batch_size=32,
+        estimate="leave_one_out",
+    )
+    both = [  # every sampled example, training and validation, counts
+        features(system, system.root, probe_module._sample(task, split, system.root, n, 32))
+        for split, n in (("train", 128), ("validation", 32))
+    ]
+    expected = ridge_leave_one_out(
+        np.concatenate([both[0][0], both[1][0]]), np.concatenate([both[0][1], both[1][1]]), 10
+    )
+    assert (left_out.accuracy, left_out.loss) == pytest.approx(expected)
+    assert left_out.record("digits8", 0, 0)["probe_estimate"] == "leave_one_out"
+    assert probe.record("digits8", 0, 0)["probe_estimate"] == "holdout"
 
 
 def test_a_seeded_sample_of_a_split_is_repeatable_and_not_its_first_examples():
@@ -114,6 +161,7 @@ def test_a_seeded_sample_of_a_split_is_repeatable_and_not_its_first_examples():
     [
         ("seed_order", "best", "use one of shuffle, probe"),
         ("probe_examples", 0, "it must be 1 or more"),
+        ("probe_estimate", "kfold", "use one of holdout, leave_one_out"),
     ],
 )
 def test_a_bad_probe_setting_is_refused_by_name(key, value, message):

@@ -17,6 +17,7 @@ from keras_evomt.errors import UserInputError
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
 SEED_ORDERS = ("shuffle", "probe")
+PROBE_ESTIMATES = ("holdout", "leave_one_out")  # search/probe.py
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -75,6 +76,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.parents.seed_order = "shuffle"
     c.parents.probe_examples = 1024  # training examples a probe fits on (and at most as
     # many validation examples, of `validation_examples`, that it is scored on)
+    # "holdout": a probe's accuracy on the validation sample; "leave_one_out": on both
+    # samples, each example left out of the fit in turn (search/probe.py).
+    c.parents.probe_estimate = "holdout"
 
     c.data = ml_collections.ConfigDict()
     c.data.data_dir = ""
@@ -218,6 +222,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "mutation.clone_mode": (config.mutation.clone_mode, clone_mode_names()),
         "parents.seeds": (config.parents.seeds, ("all", "root")),
         "parents.seed_order": (config.parents.seed_order, SEED_ORDERS),
+        "parents.probe_estimate": (config.parents.probe_estimate, PROBE_ESTIMATES),
         "distribute.strategy": (config.distribute.strategy, strategy_names()),
         "distribute.mode": (config.distribute.mode, MODES),
         "distribute.executor": (config.distribute.executor, executor_names()),

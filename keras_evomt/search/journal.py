@@ -11,10 +11,10 @@ hparams, quality (best validation accuracy), score, joined (entered the
 population), seconds, steps, accounted_params, image_size, and `failed` (the
 reason) for a candidate that failed. A source probe (`parents.seed_order = "probe"`,
 search/probe.py) is a line with `probe: true`, and no id and no `joined`: task,
-generation, rank, parent (the source probed), quality (the probe's validation
-accuracy), score (what ranked it), probe_loss, probe_examples and
-probe_validation_examples (the examples it fitted and was scored on), image_size,
-seconds, steps (0).
+generation, rank, parent (the source probed), quality (the probe's accuracy), score
+(what ranked it), probe_loss, probe_examples and probe_validation_examples (the examples
+sampled), probe_estimate (how the accuracy was measured: "holdout" or "leave_one_out"),
+image_size, seconds, steps (0).
 
 Example:
     journal = CandidateJournal("runs/demo/search/candidates.jsonl")

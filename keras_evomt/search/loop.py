@@ -205,6 +205,8 @@ class Search:
             return seeds
         known = {p.id: p for p in self.system.paths.values()} | {ROOT: self.system.root}
         examples = int(self.config.parents.probe_examples)
+        estimate = self.config.parents.probe_estimate
+        measured = "validation" if estimate == "holdout" else "leave-one-out"
         probes = probe_sources(
             self.system,
             [known[pid] for pid in seeds],
@@ -213,6 +215,7 @@ class Search:
             validation_examples=min(examples, self.config.validation_examples),
             batch_size=self.config.batch_size,
             score=self._score,
+            estimate=estimate,
         )
         self.state.candidates_log_bytes = self.candidates_log.append(
             [p.record(task.name, 0, rank) for rank, p in enumerate(probes)]
@@ -220,7 +223,7 @@ class Search:
         ranking = ", ".join(f"{p.source} {100 * p.accuracy:.1f}%" for p in probes)
         self.observer.message(
             f"{task.name}: sources probed on {probes[0].train_examples} training and "
-            f"{probes[0].validation_examples} validation examples (validation accuracy): "
+            f"{probes[0].validation_examples} validation examples ({measured} accuracy): "
             f"{ranking}"
         )
         return [p.source for p in probes]

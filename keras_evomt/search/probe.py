@@ -4,11 +4,14 @@ without a training step.
 A probe runs a source path (another task's path, or the root) without its head over
 seeded samples of the new task's training and validation examples, fits a ridge
 classifier on the training sample's class-token features in closed form, and scores it
-on the validation sample. Sources rank by the score a candidate keeping the source's layers
-would get (the probe's accuracy times the search's size term, see `probe_sources`), then
-by the squared error of the probe's one-hot predictions. With `parents.seed_order =
-"probe"` a task iteration orders its seeds so, and its first generation starts from the
-best-ranked sources (search/loop.py).
+on the validation sample (`estimate="holdout"`), or on both samples, each example left
+out of the fit in turn (`estimate="leave_one_out"`: exact, and as cheap as one fit;
+every example counts where a small validation set can put most sources at 100%). Sources
+rank by the score a candidate keeping the source's layers would get (the probe's
+accuracy times the search's size term, see `probe_sources`), then by the squared error
+of the probe's one-hot predictions. With `parents.seed_order = "probe"` a task iteration
+orders its seeds so, and its first generation starts from the best-ranked sources
+(search/loop.py).
 
 Example:
     probes = probe_sources(system, [system.root, system.paths["digits"]], task,
@@ -35,8 +38,9 @@ RIDGE_L2 = 0.01  # per example, on standardised features
 
 @dataclasses.dataclass(frozen=True)
 class SourceProbe:
-    """One source's probe on a task: validation accuracy and squared error of a ridge
-    classifier on its frozen features, the score that ranks it, and the examples used.
+    """One source's probe on a task: accuracy and squared error of a ridge classifier on
+    its frozen features (on validation examples, or left out in turn: `estimate`), the
+    score that ranks it, and the examples used.
 
     Example:
         SourceProbe("digits#5", 0.82, 0.41, 0.78, 1.3, 32, 1024, 96).rank_key()  # (-0.78, 0.41)
@@ -50,6 +54,7 @@ class SourceProbe:
     image_size: int
     train_examples: int
     validation_examples: int
+    estimate: str = "holdout"
 
     def rank_key(self) -> tuple[float, float]:
         return (-self.score, self.loss)
@@ -67,6 +72,7 @@ class SourceProbe:
             "score": self.score,
             "probe_examples": self.train_examples,
             "probe_validation_examples": self.validation_examples,
+            "probe_estimate": self.estimate,
             "image_size": self.image_size,
             "seconds": self.seconds,
             "steps": 0,
@@ -82,15 +88,18 @@ def probe_sources(
     validation_examples: int,
     batch_size: int,
     score: Callable[[float, Path], float] | None = None,
+    estimate: str = "holdout",
 ) -> list[SourceProbe]:
     """Probes every source on `task`; returns them best first (ties keep `sources`' order).
 
-    Each probe fits on a seeded sample of `train_examples` training examples and is scored
-    on a seeded sample of `validation_examples` validation examples, the same for every
-    source. `score(accuracy, trunk)` ranks a probe, `trunk` being the source's path without
-    its head as `task`'s: the search passes its scorer, so a source whose layers more tasks
-    share ranks above an equally accurate one that would charge the task more parameters.
-    Without it, the accuracy ranks. Sources running the same layers are probed once.
+    Each probe fits on a seeded sample of `train_examples` training examples and is
+    scored on a seeded sample of `validation_examples` validation examples, the same for
+    every source; with `estimate="leave_one_out"` it is scored on both samples instead,
+    each example predicted by the fit on all the others. `score(accuracy, trunk)` ranks
+    a probe, `trunk` being the source's path without its head as `task`'s: the search
+    passes its scorer, so a source whose layers more tasks share ranks above an equally
+    accurate one that would charge the task more parameters. Without it, the accuracy
+    ranks. Sources running the same layers are probed once.
 
     Example:
         probe_sources(system, [system.root], task, train_examples=1024,
@@ -109,14 +118,22 @@ def probe_sources(
             x_val, y_val = features(
                 system, source, _sample(task, "validation", source, validation_examples, batch_size)
             )
-            fit = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
+            if estimate == "leave_one_out":
+                x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+                fit = ridge_leave_one_out(x_all, y_all, task.num_classes)
+            elif estimate == "holdout":
+                fit = ridge_fit_score(x_train, y_train, x_val, y_val, task.num_classes)
+            else:
+                raise ValueError(f"estimate must be 'holdout' or 'leave_one_out': {estimate!r}")
             fits[layers] = (*fit, len(y_train), len(y_val))
         accuracy, loss, n_train, n_val = fits[layers]
         ranked = score(accuracy, body) if score else accuracy
         seconds = time.perf_counter() - started
         probes.append(
             SourceProbe(
-                source.id, accuracy, loss, ranked, seconds, source.image_size, n_train, n_val
+                source.id,
+                *(accuracy, loss, ranked, seconds),
+                *(source.image_size, n_train, n_val, estimate),
             )
         )
     return sorted(probes, key=SourceProbe.rank_key)
@@ -173,6 +190,28 @@ def ridge_fit_score(
     predicted = _with_bias((x_val - mean) / scale) @ weights
     accuracy = float(np.mean(np.argmax(predicted, 1) == y_val))
     loss = float(np.mean(np.sum((predicted - np.eye(num_classes)[y_val]) ** 2, 1)))
+    return accuracy, loss
+
+
+def ridge_leave_one_out(
+    x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2
+) -> tuple[float, float]:
+    """Fits one-hot targets by ridge regression; returns the leave-one-out (accuracy, mean
+    squared error), in closed form: example i's prediction without it is
+    (prediction_i - h_ii * target_i) / (1 - h_ii), h the fit's hat matrix.
+
+    Example:
+        ridge_leave_one_out(x, y, num_classes=2)  # (1.0, 0.03) for well-separated x
+    """
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    design = _with_bias((x - mean) / scale)
+    targets = np.eye(num_classes)[y]
+    inverse = np.linalg.inv(design.T @ design + l2 * len(design) * np.eye(design.shape[1]))
+    fitted = design @ (inverse @ (design.T @ targets))
+    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)[:, None]
+    left_out = (fitted - leverage * targets) / (1.0 - leverage)
+    accuracy = float(np.mean(np.argmax(left_out, 1) == y))
+    loss = float(np.mean(np.sum((left_out - targets) ** 2, 1)))
     return accuracy, loss
 
 
