@@ -94,6 +94,8 @@ def _apply_variant(config, name: str) -> None:
         config.score.quality = "accuracy"
     elif name == "shuffle":  # the reference's shuffled seeds, not ordered by probe
         config.parents.seed_order = "shuffle"
+    elif name == "holdout":  # probes scored on the validation sample alone ("Nine seeds")
+        config.parents.probe_estimate = "holdout"
     elif name == "layers":
         config.space.num_layers = [1, 2, 3, 4]
     elif name == "pairs":  # the former default: one visit of 6 generations of 2
@@ -103,5 +105,7 @@ def _apply_variant(config, name: str) -> None:
     else:
         raise ValueError(
             f"unknown variant {name!r}; offline_mini has: smoke, accuracy, layers, shuffle, "
-            "pairs, revisit_pairs, " + size_scale_names(SIZE_SCALES) + " (combine with a comma)"
+            "holdout, pairs, revisit_pairs, "
+            + size_scale_names(SIZE_SCALES)
+            + " (combine with a comma)"
         )

@@ -109,6 +109,8 @@ def test_every_layout_and_the_baselines_train_each_task_as_many_steps():
     shuffled = load_recipe("offline_mini.py:shuffle")
     assert shuffled.parents.seed_order == "shuffle" and steps_per_task(shuffled) == 1440
     assert load_recipe("offline_mini.py").parents.seed_order == "probe"
+    assert load_recipe("offline_mini.py").parents.probe_estimate == "leave_one_out"
+    assert load_recipe("offline_mini.py:holdout").parents.probe_estimate == "holdout"
 
 
 def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behaviour(tmp_path):
@@ -128,7 +130,7 @@ def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behavio
     assert stored_config(tmp_path).parents.probe_estimate == "holdout"
     with pytest.raises(UserInputError, match=r"score.quality \('accuracy' -> 'accuracy_lik"):
         pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)
-    resumed = pin_config(load_recipe("offline_mini.py:smoke,accuracy,shuffle"), tmp_path)
+    resumed = pin_config(load_recipe("offline_mini.py:smoke,accuracy,shuffle,holdout"), tmp_path)
     assert resumed.score.quality == "accuracy" and resumed.first_generation_candidates == 0
 
 
