@@ -131,9 +131,15 @@ def probe_sources(
         seconds = time.perf_counter() - started
         probes.append(
             SourceProbe(
-                source.id,
-                *(accuracy, loss, ranked, seconds),
-                *(source.image_size, n_train, n_val, estimate),
+                source=source.id,
+                accuracy=accuracy,
+                loss=loss,
+                score=ranked,
+                seconds=seconds,
+                image_size=source.image_size,
+                train_examples=n_train,
+                validation_examples=n_val,
+                estimate=estimate,
             )
         )
     return sorted(probes, key=SourceProbe.rank_key)
@@ -198,7 +204,8 @@ def ridge_leave_one_out(
 ) -> tuple[float, float]:
     """Fits one-hot targets by ridge regression; returns the leave-one-out (accuracy, mean
     squared error), in closed form: example i's prediction without it is
-    (prediction_i - h_ii * target_i) / (1 - h_ii), h the fit's hat matrix.
+    (prediction_i - h_ii * target_i) / (1 - h_ii), h the fit's hat matrix (the features
+    standardised once, over all examples, and the penalty that of all of them).
 
     Example:
         ridge_leave_one_out(x, y, num_classes=2)  # (1.0, 0.03) for well-separated x
