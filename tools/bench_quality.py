@@ -15,9 +15,9 @@ JSON line last:
 
 Command:   python tools/bench_quality.py [--workdir /tmp/bench_quality] [--variant pairs]
            [--no-write]
-Hardware:  2 CPU cores; measured 13.1 minutes on an AMD EPYC (BENCHMARKS.md, the run of
-           2026-12-01 22:48 UTC), 18.8 minutes alone on an earlier machine, 39 minutes
-           when it was shared by other work.
+Hardware:  2 CPU cores; measured 10.4 minutes on an AMD EPYC (BENCHMARKS.md, the run of
+           2026-12-02 00:55 UTC; 13.1 minutes at 2026-12-01 22:48 UTC), 18.8 minutes
+           alone on an earlier machine, 39 minutes when it was shared by other work.
 """
 
 from __future__ import annotations

@@ -188,15 +188,10 @@ def ridge_fit_score(
     Example:
         ridge_fit_score(x, y, x, y, num_classes=2)  # (1.0, 0.02) for separable x
     """
-    mean, scale = x_train.mean(0), x_train.std(0) + 1e-6
-    design = _with_bias((x_train - mean) / scale)
-    targets = np.eye(num_classes)[y_train]
-    gram = design.T @ design + l2 * len(design) * np.eye(design.shape[1])
-    weights = np.linalg.solve(gram, design.T @ targets)
-    predicted = _with_bias((x_val - mean) / scale) @ weights
-    accuracy = float(np.mean(np.argmax(predicted, 1) == y_val))
-    loss = float(np.mean(np.sum((predicted - np.eye(num_classes)[y_val]) ** 2, 1)))
-    return accuracy, loss
+    design_of = _design_standardised_on(x_train)
+    design = design_of(x_train)
+    weights = np.linalg.solve(_gram(design, l2), design.T @ np.eye(num_classes)[y_train])
+    return _accuracy_and_loss(design_of(x_val) @ weights, y_val, num_classes)
 
 
 def ridge_leave_one_out(
@@ -210,17 +205,26 @@ def ridge_leave_one_out(
     Example:
         ridge_leave_one_out(x, y, num_classes=2)  # (1.0, 0.03) for well-separated x
     """
-    mean, scale = x.mean(0), x.std(0) + 1e-6
-    design = _with_bias((x - mean) / scale)
+    design = _design_standardised_on(x)(x)
     targets = np.eye(num_classes)[y]
-    inverse = np.linalg.inv(design.T @ design + l2 * len(design) * np.eye(design.shape[1]))
+    inverse = np.linalg.inv(_gram(design, l2))
     fitted = design @ (inverse @ (design.T @ targets))
     leverage = np.einsum("ij,jk,ik->i", design, inverse, design)[:, None]
     left_out = (fitted - leverage * targets) / (1.0 - leverage)
-    accuracy = float(np.mean(np.argmax(left_out, 1) == y))
-    loss = float(np.mean(np.sum((left_out - targets) ** 2, 1)))
+    return _accuracy_and_loss(left_out, y, num_classes)
+
+
+def _design_standardised_on(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Features -> design matrix: standardised with `x`'s mean and spread, plus a bias."""
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    return lambda features: np.hstack([(features - mean) / scale, np.ones((len(features), 1))])
+
+
+def _gram(design: np.ndarray, l2: float) -> np.ndarray:
+    return design.T @ design + l2 * len(design) * np.eye(design.shape[1])
+
+
+def _accuracy_and_loss(predicted: np.ndarray, y: np.ndarray, num_classes: int):
+    accuracy = float(np.mean(np.argmax(predicted, 1) == y))
+    loss = float(np.mean(np.sum((predicted - np.eye(num_classes)[y]) ** 2, 1)))
     return accuracy, loss
-
-
-def _with_bias(x: np.ndarray) -> np.ndarray:
-    return np.hstack([x, np.ones((len(x), 1))])
