@@ -2,22 +2,27 @@
 
 Each kept state's manifest is read and checked as `store.load` reads it, and every
 weight file it names is read once: its weights and its optimizer slots are checked
-against their sha256 separately (damaged slots only matter to training; inference never reads them).
+against their sha256 separately (damaged slots only matter to training; inference never
+reads them). The work directory's own files are checked too: config.json, tasks.json and
+search/state.json must be readable JSON, and search/candidates.jsonl must hold at least
+the lines of the committed state.
 
 Example:
-    damage = check_workdir("runs/demo")
-    for item in damage:
+    result = check_workdir("runs/demo")
+    for item in result.damage:
         print(item.file, item.problem, item.tasks)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any
 
 from keras_evomt import store
 from keras_evomt.errors import UserInputError
+from keras_evomt.workdir import WorkdirLayout
 
 
 @dataclasses.dataclass
@@ -29,6 +34,7 @@ class Damage:
     tasks: list[str]
     slots_only: bool = False
     manifest: bool = False  # a state's manifest: which tasks it held is unknown
+    affects: str = ""  # a work directory file: what it breaks (it holds no weights)
 
 
 @dataclasses.dataclass
@@ -36,9 +42,10 @@ class CheckResult:
     """What `check_workdir` verified and what it found damaged."""
 
     states: int
-    files: int
+    files: int  # weight files
     damage: list[Damage]
     tasks: list[str] = dataclasses.field(default_factory=list)  # in any readable state
+    workdir_files: int = 0  # config.json, tasks.json, search/*: checked beside the weights
 
     def unaffected(self) -> list[str]:
         """The tasks no damaged file's weights reach (optimizer slots aside)."""
@@ -80,8 +87,55 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
         problem, slots_only = _check_file(directory, entry)
         if problem:
             damage.append(Damage(file, problem, sorted(users[file]), slots_only))
+    checked, found = _check_workdir_files(WorkdirLayout(workdir))
     tasks = sorted(set().union(*users.values()) - {"root"}) if users else []
-    return CheckResult(len(numbers), len(entries), damage, tasks)
+    return CheckResult(len(numbers), len(entries), damage + found, tasks, checked)
+
+
+_WORKDIR_JSON = {
+    "config": "resuming (`evomt run`, `evolve`) and finding tasks' data by name (`eval`)",
+    "tasks": "finding by name the data of tasks added with `evomt evolve --task`",
+    "search_state": "resuming the search (`evomt run`, `evolve`); eval, export and serve "
+    "still work",
+}
+
+
+def _check_workdir_files(layout: WorkdirLayout) -> tuple[int, list[Damage]]:
+    """(files checked, damage found) of the work directory's JSON files and candidate log."""
+    found: list[Damage] = []
+    committed = None
+    files = [getattr(layout, name) for name in _WORKDIR_JSON] + [layout.candidates]
+    checked = sum(file.exists() for file in files)
+    for name, affects in _WORKDIR_JSON.items():
+        file = getattr(layout, name)
+        if not file.exists():
+            continue
+        try:
+            data = json.loads(file.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            found.append(
+                Damage(_relative(file, layout), f"not readable JSON ({error})", [], affects=affects)
+            )
+            continue
+        if name == "search_state" and isinstance(data, dict):
+            committed = data.get("candidates_log_bytes")
+    log = layout.candidates
+    size = log.stat().st_size if log.exists() else 0
+    if isinstance(committed, int) and size < committed:
+        found.append(
+            Damage(
+                _relative(log, layout),
+                f"{size} bytes, shorter than the committed state's {committed}: lines of "
+                "finished candidates are lost",
+                [],
+                affects="`evomt report`'s candidate tables and pictures",
+            )
+        )
+    return checked, found
+
+
+def _relative(file, layout: WorkdirLayout) -> str:
+    return str(file.relative_to(layout.root))
 
 
 def _check_file(directory, entry: dict[str, Any]) -> tuple[str | None, bool]:

@@ -560,6 +560,8 @@ def check(workdir: str) -> None:
         affects = f"tasks {', '.join(item.tasks)}" if item.tasks else "no task"
         if item.manifest:
             affects = "its state: tasks added in it cannot be loaded"
+        if item.affects:
+            affects = item.affects
         if item.slots_only:
             affects += " (optimizer slots only: inference, eval and export still work)"
         click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
@@ -576,12 +578,16 @@ def check(workdir: str) -> None:
         else:
             others = "no task loads as it was saved"
         click.echo(
-            f"{len(result.damage)} damaged of {result.files} files in {result.states} kept "
-            f"states; {others}. Restore the damaged files from a backup.",
+            f"{len(result.damage)} damaged of {result.files + result.workdir_files} files "
+            f"({result.states} kept states); {others}. Restore the damaged files from a "
+            "backup.",
             err=True,
         )
         sys.exit(1)
-    click.echo(f"ok: {result.files} files in {result.states} kept states match their sha256")
+    click.echo(
+        f"ok: {result.files} files in {result.states} kept states match their sha256; the "
+        f"work directory's {result.workdir_files} other files are sound"
+    )
 
 
 @main.group()

@@ -24,7 +24,7 @@ from typing import Any
 import ml_collections
 
 from keras_evomt import store
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import CorruptStateError, UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
 # A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
@@ -226,9 +226,26 @@ def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | Non
     return ml_collections.ConfigDict(_read_pinned(file)) if file.exists() else None
 
 
+def read_workdir_json(file: FsPath, remedy: str) -> Any:
+    """A work directory's JSON file; damaged: a CorruptStateError naming it, with `remedy`.
+
+    Example:
+        read_workdir_json(WorkdirLayout("runs/demo").tasks, "restore it from a backup")
+    """
+    try:
+        return json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptStateError(f"{file} is not readable JSON ({error}).", hint=remedy) from None
+
+
 def _read_pinned(file: FsPath) -> dict[str, Any]:
     """A pinned config, with the LATER_KEYS it predates at their earlier behaviour."""
-    pinned = json.loads(file.read_text())
+    pinned = read_workdir_json(
+        file,
+        "It is the config the first `evomt run` pinned: restore it from a backup, or delete "
+        "it and rerun `evomt run` with the first run's recipe and --set options, which "
+        "writes it again.",
+    )
     for key, value in LATER_KEYS.items():
         *sections, leaf = key.split(".")
         node = pinned
@@ -242,9 +259,18 @@ def task_specs(workdir: str | os.PathLike) -> list[str]:
     """Every task spec the work directory has seen: the config's task list, then the
     specs given to `evomt evolve --task` (so `eval --task flowers` finds its data)."""
     config = stored_config(workdir)
-    file = WorkdirLayout(workdir).tasks
-    given = json.loads(file.read_text()) if file.exists() else []
+    given = _given_specs(WorkdirLayout(workdir).tasks)
     return [*(config.tasks if config else []), *given]
+
+
+def _given_specs(file: FsPath) -> list[str]:
+    if not file.exists():
+        return []
+    return read_workdir_json(
+        file,
+        "It lists the task specs given to `evomt evolve --task`: restore it from a backup, "
+        'or write them again as a JSON list (["flowers=dir:/data/flowers", ...]).',
+    )
 
 
 @contextlib.contextmanager
@@ -262,7 +288,7 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
 
     file = WorkdirLayout(workdir).tasks
     spec = absolute_spec(spec)
-    given = json.loads(file.read_text()) if file.exists() else []
+    given = _given_specs(file)
     if spec in task_specs(workdir):
         yield
         return
@@ -303,6 +329,8 @@ def _parse(text: str) -> Any:
 
 def _section(config, dotted: str):
     for part in dotted.split("."):
+        if not isinstance(config, ml_collections.ConfigDict):  # a value has no keys
+            raise KeyError(dotted)
         config = config[part]
     return config
 

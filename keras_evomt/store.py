@@ -403,7 +403,8 @@ def newest_good(
             warnings.append(f"state {number} is unusable ({error.message})")
     workdir = directory.parent
     raise CorruptStateError(
-        f"no loadable state in {directory}: " + "; ".join(warnings),
+        (f"{directory}: " if state is not None else f"no loadable state in {directory}: ")
+        + "; ".join(warnings),
         hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
         "affect; the other tasks still load (System.load(workdir, tasks=[...]), or evomt "
         "eval / export of one task); restore those files from a backup.",

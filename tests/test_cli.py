@@ -173,6 +173,19 @@ def test_data_list_shows_the_registry():
             ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "space.image_size=[20]"],
             "multiples of root.patch_size=8",
         ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "defaults.opt_lr=-1"],
+            "defaults.opt_lr=-1.0 is invalid: it must be a positive number",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "score.quality.x=1"],
+            "unknown config key 'score.quality.x'",
+        ),
+        (
+            ["run", "offline_mini:smoke", "--workdir", "{tmp}"]
+            + ["--set", "distribute.cpu_devices=-1"],
+            "distribute.cpu_devices=-1 is invalid",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_short_message(tmp_path, args, message):

@@ -136,6 +136,26 @@ def test_check_passes_a_clean_system(saved):
     assert result.exit_code == 0 and result.output.startswith("ok: ")
 
 
+def test_check_names_damaged_work_directory_files(saved, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    (copy / "config.json").write_text('{"tasks": ["a", ')  # cut short
+    (copy / "search").mkdir()
+    (copy / "search" / "state.json").write_text(json.dumps({"candidates_log_bytes": 50}))
+    (copy / "search" / "candidates.jsonl").write_text('{"id": "a#0"}\n')  # 14 of 50 bytes
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert result.exit_code == 1, result.output
+    assert "damaged: config.json: not readable JSON" in result.output
+    assert "damaged: search/candidates.jsonl: 14 bytes, shorter than the committed" in (
+        result.output
+    )
+    assert "tasks whose weights are intact (a, b) load" in result.output
+    # A run names the damaged config and what to do, not a JSON traceback.
+    rerun = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "a"])
+    assert rerun.exit_code == 1 and "config.json is not readable JSON" in rerun.output
+    assert "delete it and rerun `evomt run`" in rerun.output and "Traceback" not in rerun.output
+
+
 def test_check_refuses_a_directory_whose_run_never_saved(tmp_path):
     (tmp_path / "system").mkdir()  # a run killed before its first save
     (tmp_path / "system" / ".manifest-00000001.json.a1b2.tmp").write_text("{")

@@ -14,12 +14,15 @@ def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_pat
             return self.number
 
     state, system = SearchState.new(seed=3), Saved()
-    state.population = Population.start("a", ["root"], None)
+    in_flight = Population.start("a", ["root"], None)
     state.rng.random()
     for position in range(4):
         state.position = position
         state.offspring["a"] = {"root": position}  # in place, as the search does
         state.serials["a"] = 10 + position
+        state.candidates_log_bytes = 100 * position
+        # States 1-2 end task iterations; state 3 begins one, still in flight at state 4.
+        state.population = in_flight if position >= 2 else None
         state.commit(tmp_path, system, keep=2)
     opened = SearchState.open(tmp_path, seed=3)
     assert opened.to_dict() == state.to_dict() and opened.population == state.population
@@ -28,6 +31,8 @@ def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_pat
     opened.population.serial = 20
     opened.rewind_to(3, info={})
     assert opened.position == 2 and opened.offspring == {"a": {"root": 2}}
+    # The log is cut back to where the iteration in flight began (state 2's length).
+    assert opened.candidates_log_bytes == 100
     assert opened.serials == {"a": 20, "b": 4}  # numbers never go back: no id is reused
     assert opened.population is None
     # Version 1 kept the bookkeeping in the system's info: taken over on opening.

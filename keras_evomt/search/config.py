@@ -50,7 +50,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.batch_size = 64
     c.validation_examples = 10_000
     c.max_consecutive_failures = 10
-    c.keep_states = 3
+    c.keep_states = 3  # committed states kept on disk; at least 2 (the newest and a fallback)
 
     c.score = ml_collections.ConfigDict()
     c.score.base_params = 1.0
@@ -240,6 +240,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             config.distribute.ray_actors,
             "it must be 0 (one per device) or more",
         )
+    if config.distribute.cpu_devices < 0:
+        fail(
+            "distribute.cpu_devices",
+            config.distribute.cpu_devices,
+            "it must be 0 or 1 (the CPU as one device) or more",
+        )
     if config.parents.probe_examples < 1:
         fail("parents.probe_examples", config.parents.probe_examples, "it must be 1 or more")
     if config.training.threads < 0:
@@ -256,37 +262,43 @@ def validate(config: ml_collections.ConfigDict) -> None:
         values = list(values)
         if not values:
             fail(f"space.{key}", values, "it must list at least one value")
-        if key == "image_size" and any(v < patch or v % patch for v in values):
-            fail(
-                "space.image_size",
-                values,
-                f"its values must be multiples of root.patch_size={patch}",
-            )
-        if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
-            fail(
-                "space.opt_lr_schedule", values, f"its values must be among {', '.join(SCHEDULES)}"
-            )
-        if key in ("_mu_", "opt_momentum") and not all(
-            isinstance(v, int | float) and 0 <= v <= 1 for v in values
-        ):
-            fail(f"space.{key}", values, "its values must be numbers in [0, 1]")
-        if key in ("num_layers", "adapter_dim") and not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= (key == "adapter_dim")
-            for v in values
-        ):
-            fail(
-                f"space.{key}", values, "its values must be whole numbers (adapter_dim: at least 1)"
-            )
-        if key == "opt_lr" and not all(isinstance(v, int | float) and v > 0 for v in values):
-            fail("space.opt_lr", values, "its values must be positive numbers")
-    if not 0 <= config.defaults["_mu_"] <= 1:
-        fail("defaults._mu_", config.defaults["_mu_"], "it must be a probability in [0, 1]")
+        wanted = _wanted_values(key, values, patch)
+        if wanted:
+            fail(f"space.{key}", values, f"its values must be {wanted[0]}")
+    for key, value in config.defaults.items():
+        wanted = _wanted_values(key, [value], patch)
+        if wanted:
+            fail(f"defaults.{key}", value, f"it must be {wanted[1]}")
     if config.root.image_size % patch:
         fail(
             "root.image_size",
             config.root.image_size,
             f"it must be a multiple of patch_size={patch}",
         )
+
+
+def _wanted_values(key: str, values: list, patch: int) -> tuple[str, str] | None:
+    """What the values of hyperparameter `key` must be (plural, singular), if one is not."""
+    from keras_evomt.training.schedules import SCHEDULES
+
+    def number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if key == "image_size" and any(not number(v) or v < patch or v % patch for v in values):
+        return (f"multiples of root.patch_size={patch}", f"a multiple of root.patch_size={patch}")
+    if key == "opt_lr_schedule" and set(values) - set(SCHEDULES):
+        schedules = ", ".join(SCHEDULES)
+        return (f"among {schedules}", f"one of {schedules}")
+    if key in ("_mu_", "opt_momentum") and not all(number(v) and 0 <= v <= 1 for v in values):
+        return ("numbers in [0, 1]", "a number in [0, 1]")
+    least = {"num_layers": 0, "adapter_dim": 1}.get(key)
+    if least is not None and not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= least for v in values
+    ):
+        return (f"whole numbers of at least {least}", f"a whole number of at least {least}")
+    if key == "opt_lr" and not all(number(v) and v > 0 for v in values):
+        return ("positive numbers", "a positive number")
+    return None
 
 
 def check_root(root, info: dict, workdir) -> None:

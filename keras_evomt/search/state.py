@@ -7,9 +7,10 @@ the task sequence, the random state and the committed length of
 `search/candidates.jsonl`. A commit saves the system (a new numbered state) and then
 writes this file naming that state, so a kill at any instant leaves a consistent pair.
 
-The position, offspring counts and candidate numbers are also recorded per kept
-system state (`checkpoints`): if the newest system state is damaged, the search goes
-on from an older one with the bookkeeping as of that state.
+The position, offspring counts and the candidate log's length as of the last finished
+task iteration are also recorded per kept system state (`checkpoints`): if the newest
+system state is damaged, the search goes on from an older one with the bookkeeping as
+of that state.
 
 Example:
     state = SearchState.open("runs/demo", seed=0) or SearchState.new(seed=0)
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from keras_evomt import store
-from keras_evomt.errors import EvomtError
+from keras_evomt.errors import CorruptStateError, EvomtError
 from keras_evomt.search.population import Population
 from keras_evomt.workdir import WorkdirLayout
 
@@ -67,8 +68,13 @@ class SearchState:
             return None
         try:
             data = json.loads(path.read_text())
-        except ValueError as error:
-            raise EvomtError(f"{path} is not readable JSON ({error}).") from None
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CorruptStateError(
+                f"{path} is not readable JSON ({error}).",
+                hint="It is the search's committed state, which `evomt run` and `evolve` "
+                "resume from: restore it from a backup. The saved system does not need it: "
+                "eval, export and serve still work.",
+            ) from None
         if data.get("version") not in READABLE:
             raise EvomtError(
                 f"{path} has version {data.get('version')}, this keras_evomt reads "
@@ -114,9 +120,9 @@ class SearchState:
 
     def rewind_to(self, system_state: int, info: dict[str, Any]) -> None:
         """The bookkeeping as of an older system state (the newer one is damaged): the
-        task iteration in flight starts again. `info`: that system's (version 1 kept it
-        there). Candidate numbers do not go back: the abandoned candidates keep theirs
-        in the candidate log and TensorBoard."""
+        task iteration in flight starts again, and the candidate log is cut back to that
+        state's lines. `info`: that system's (version 1 kept it there). Candidate numbers
+        do not go back: the abandoned candidates keep theirs in TensorBoard."""
         legacy = {"position": info.get("sequence_position", 0), **info}
         kept = self.checkpoints.get(str(system_state), legacy)
         if self.population:  # numbers only grow, so the newest ones are kept
@@ -125,13 +131,27 @@ class SearchState:
         self.population = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
+        # States committed before the log's length was kept per state keep the whole log.
+        self.candidates_log_bytes = int(kept.get("candidates_log_bytes", self.candidates_log_bytes))
+
+    def _iteration_log_bytes(self) -> int | None:
+        """The candidate log's length when the task iteration in flight began (None:
+        unknown, for states committed before it was kept)."""
+        if self.population is None:
+            return self.candidates_log_bytes
+        if not self.checkpoints:  # the first commit of a run: its first iteration
+            return 0 if self.position == 0 and not self.offspring else None
+        return self.checkpoints[max(self.checkpoints, key=int)].get("candidates_log_bytes")
 
     def commit(self, workdir: str | os.PathLike, system, *, keep: int) -> None:
         """Saves `system` as a new state, then this file naming it (both atomic)."""
+        log_bytes = self._iteration_log_bytes()
         self.system_state = system.save(workdir, keep=keep)
-        self.checkpoints[str(self.system_state)] = copy.deepcopy(
-            {"position": self.position, "offspring": self.offspring}
-        )  # a copy: the search goes on changing its own dicts in place
+        kept = {"position": self.position, "offspring": self.offspring}
+        if log_bytes is not None:
+            kept["candidates_log_bytes"] = log_bytes
+        # A copy: the search goes on changing its own dicts in place.
+        self.checkpoints[str(self.system_state)] = copy.deepcopy(kept)
         for number in sorted(self.checkpoints, key=int)[:-keep]:
             del self.checkpoints[number]
         store.atomic_write_json(self.file(workdir), self.to_dict())
