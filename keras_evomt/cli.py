@@ -144,14 +144,15 @@ def _show_library_warnings() -> None:
 @without_tensorflow
 def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
-    from keras_evomt import display
+    from keras_evomt import display, store
     from keras_evomt.summary import status as system_status
 
     for other in others:
-        if not os.path.isdir(other):
+        if not os.path.isdir(other) or not store.manifest_numbers(store.system_dir(other)):
+            state = "does not exist" if not os.path.isdir(other) else "holds no saved system"
             raise UserInputError(
-                f"--compare {other} does not exist: give the work directory of another "
-                f"run, e.g. `evomt run recipes/baselines.py:finetune_all --workdir {other}`."
+                f"--compare {other} {state}: give the work directory of another run, e.g. "
+                f"`evomt run recipes/baselines.py:finetune_all --workdir {other}`."
             )
     rows, totals = system_status(_read_structure(workdir))
     compared = {other: system_status(_read_structure(other))[0] for other in others}
@@ -359,7 +360,7 @@ def _finish(system, workdir: str) -> None:
 
 @main.command(name="eval")
 @workdir_option
-@click.option("--task", required=True)
+@click.option("--task", required=True, help="The task whose model is evaluated.")
 @click.option(
     "--split", default="test", type=click.Choice(["train", "validation", "test"]), show_default=True
 )
@@ -370,7 +371,7 @@ def _finish(system, workdir: str) -> None:
     help="The task's data, when evomt does not know it (a task added from Python): "
     "tfds:NAME, dir:PATH or npz:PATH.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a line.")
 @handle_errors
 def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
@@ -598,7 +599,7 @@ def data() -> None:
 @data.command(name="list")
 @click.option("--data-dir", default=None, help="TFDS data directory.")
 @click.option("--group", default=None, help="vit, vtab_full, vdd, chars, vtab_1k, offline.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @handle_errors
 @without_tensorflow
 def data_list(data_dir: str | None, group: str | None, as_json: bool) -> None:
@@ -647,7 +648,8 @@ def data_prepare(
             click.echo(f"{spec}: skipped, needs a manual download first ({manual[spec].dataset})")
             continue
         try:
-            click.echo(prepare_task(spec, data_dir=data_dir, download=download))
+            done = prepare_task(spec, data_dir=data_dir, download=download)
+            click.echo(done if len(specs) == 1 else f"{spec}: {done}")
         except EvomtError as error:
             if len(specs) == 1:
                 raise

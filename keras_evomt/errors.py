@@ -125,5 +125,5 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     Example:
         closest("cifar11", ["cifar10", "mnist"])  # "did you mean: cifar10?"
     """
-    matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
     return f"did you mean: {', '.join(matches)}?" if matches else ""

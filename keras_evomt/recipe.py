@@ -54,6 +54,12 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
         file = RECIPES_DIR / file.name
     if not file.exists() and (RECIPES_DIR / f"{path}.py").exists():
         file = RECIPES_DIR / f"{path}.py"
+    if file.is_file() and file.suffix != ".py":
+        raise UserInputError(
+            f"{path} is not a recipe: a recipe is a Python file (.py) with a "
+            "get_config(variant) function.",
+            hint="for example `evomt run recipes/offline_mini.py --workdir runs/demo`",
+        )
     if not file.exists() or file.suffix != ".py":
         known = sorted(p.stem for p in RECIPES_DIR.glob("*.py"))
         if not known:  # an installed package: there is no recipes/ folder beside it

@@ -155,7 +155,13 @@ class ServedSystem:
                         f"(at most {MAX_IMAGE_PIXELS:,} pixels)."
                     )
                 pixels = np.asarray(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except UnidentifiedImageError:
+            sent_json = data.lstrip()[:1] in (b"{", b"[")
+            raise BadRequest(
+                "the body is not a PNG or JPEG image"
+                + ("; JSON bodies go to :predict." if sent_json else ".")
+            ) from None
+        except (OSError, ValueError) as error:
             raise BadRequest(f"the body is not a readable PNG or JPEG image ({error}).") from None
         return eval_image(tf.constant(pixels), size, (0.0, 255.0)).numpy()[None]
 
@@ -236,11 +242,13 @@ def _named_input(value: dict) -> Any:
     return value["images"]
 
 
-def _tasks_of(served: ServedSystem, names: Any) -> list[str]:
+def _tasks_of(
+    served: ServedSystem, names: Any, expected: str = "'tasks' must be a non-empty list"
+) -> list[str]:
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise BadRequest("'tasks' must be a non-empty list of task names.")
+        raise BadRequest(f"{expected} of task names.")
     return list(dict.fromkeys(served.task(name) for name in names))
 
 
@@ -301,7 +309,11 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
 
     @app.post("/v1/tasks:predict_image")
     def predict_tasks_image():
-        tasks = _tasks_of(served, flask.request.args.getlist("task"))
+        tasks = _tasks_of(
+            served,
+            flask.request.args.getlist("task"),
+            "the URL must name the tasks as ?task=A&task=B, a non-empty list",
+        )
         data = _image_bytes(flask.request)
         outputs = {}
         for size in dict.fromkeys(served.image_size(t) for t in tasks):

@@ -120,11 +120,15 @@ def test_data_list_shows_the_registry():
     assert "digits" in evomt("data", "list", "--group", "offline").output
 
 
+SETUP_CFG = str(REPO / "setup.cfg")  # a file, not a recipe
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (["status", "--workdir", "/nonexistent/run"], "does not exist"),
         (["run", "recipes/nope.py", "--workdir", "{tmp}"], "recipe 'recipes/nope.py' not found"),
+        (["run", SETUP_CFG, "--workdir", "{tmp}"], "setup.cfg is not a recipe"),
         (
             ["run", "offline_mini:smoke", "--workdir", "{tmp}", "--set", "generatoins=1"],
             "did you mean: generations",
@@ -158,6 +162,7 @@ def test_data_list_shows_the_registry():
             "unknown root 'vit_nope'",
         ),
         (["status", "--workdir", ".", "--compare", "{tmp}/nope"], "--compare {tmp}/nope does not"),
+        (["status", "--workdir", ".", "--compare", "{tmp}"], "--compare {tmp} holds no saved"),
         (["run", "offline_mini:smok", "--workdir", "{tmp}"], "unknown variant"),
         (["evolve", "--workdir", "{tmp}", "--task", "digits"], "has no config.json"),
         (["data", "prepare", "cifar11"], "unknown task"),

@@ -49,6 +49,9 @@ def test_unknown_names_get_the_closest_names():
     assert "did you mean" in str(err.value) and "cifar10" in str(err.value)
     with pytest.raises(UserInputError, match="did you mean: vtab_1k"):
         list_tasks("vtab1k")
+    with pytest.raises(UserInputError) as err:
+        get_task("nope")  # shares four letters with svhn_cropped: not a hint
+    assert "did you mean" not in str(err.value)
 
 
 def _splits(name):

@@ -149,6 +149,8 @@ BAD_REQUESTS = [
     ("/v1/models/a:classify", b"{}", 404, ":predict"),
     ("/v1/models/a:predict_image", b"not an image", 400, "PNG or JPEG"),
     ("/v1/models/a:predict_image", b"", 400, "body is empty"),
+    ("/v1/models/a:predict_image", b'{"instances": []}', 400, "JSON bodies go to :predict"),
+    ("/v1/tasks:predict_image", b"not an image", 400, "the URL must name the tasks as ?task"),
     ("/v1/tasks:predict", b'{"tasks": [], "instances": []}', 400, "'tasks' must be"),
     ("/v1/tasks:predict", b'{"tasks": ["a", "b"], "instances": []}', 404, "Latest(b)"),
     ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "Too Large"),

@@ -84,8 +84,11 @@ def _open(path: str):
     except OSError as err:
         raise UserInputError(f"cannot read arrays from {path}: {err}") from err
     except (ValueError, zipfile.BadZipFile) as err:  # a pickle, or a damaged archive
+        # numpy takes any other bytes for a pickle; never suggest loading one.
+        why = "not an archive of numpy.savez" if "pickle" in str(err) else f"damaged ({err})"
         raise UserInputError(
-            f"cannot read arrays from {path}: it is not a whole file of numpy.savez ({err})"
+            f"cannot read arrays from {path}: it is {why}",
+            hint="save the arrays with numpy.savez(path, x_train=..., y_train=..., ...)",
         ) from err
     if not hasattr(arrays, "files"):
         raise UserInputError(f"{path} holds one array; save named arrays with numpy.savez")
