@@ -244,7 +244,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         fail(
             "distribute.cpu_devices",
             config.distribute.cpu_devices,
-            "it must be 0 or 1 (the CPU as one device) or more",
+            "it must be 0 (the CPU as one device) or more",
         )
     if config.parents.probe_examples < 1:
         fail("parents.probe_examples", config.parents.probe_examples, "it must be 1 or more")

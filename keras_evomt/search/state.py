@@ -120,9 +120,9 @@ class SearchState:
 
     def rewind_to(self, system_state: int, info: dict[str, Any]) -> None:
         """The bookkeeping as of an older system state (the newer one is damaged): the
-        task iteration in flight starts again, and the candidate log is cut back to that
-        state's lines. `info`: that system's (version 1 kept it there). Candidate numbers
-        do not go back: the abandoned candidates keep theirs in TensorBoard."""
+        task iteration in flight starts again, and the candidate log is cut back to where
+        that iteration began. `info`: that system's (version 1 kept it there). Candidate
+        numbers do not go back: the abandoned candidates keep theirs in TensorBoard."""
         legacy = {"position": info.get("sequence_position", 0), **info}
         kept = self.checkpoints.get(str(system_state), legacy)
         if self.population:  # numbers only grow, so the newest ones are kept
