@@ -378,6 +378,7 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     from keras_evomt.data import get_task
     from keras_evomt.data.catalog import absolute_spec, task_spec
     from keras_evomt.data.npz import npz_test_task
+    from keras_evomt.data.task import check_same_classes, check_same_range
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
@@ -406,6 +407,8 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
             hint=f"pass it: `evomt eval --workdir {workdir} --task {task} --data npz:FILE` "
             "(or dir:PATH, tfds:NAME)",
         ) from error
+    check_same_classes(task, system.class_names(task), getattr(task_data, "class_names", None))
+    check_same_range(task, system.value_range(task), getattr(task_data, "value_range", None))
     classes = system.num_classes(path)
     if task_data.num_classes > classes:
         raise UserInputError(

@@ -144,7 +144,8 @@ class ServedSystem:
 
     def preprocess(self, data: bytes, size: int) -> np.ndarray:
         """PNG/JPEG bytes -> float32 (1, S, S, 3) in [-1, 1], as the task's data pipeline
-        prepares an evaluation image."""
+        prepares an evaluation image: decoded by TensorFlow as image folders are (16-bit
+        PNGs scaled to 8 bits), after Pillow has read the header to refuse huge images."""
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -154,7 +155,11 @@ class ServedSystem:
                         f"image of {image.width}x{image.height} pixels is too large "
                         f"(at most {MAX_IMAGE_PIXELS:,} pixels)."
                     )
-                pixels = np.asarray(image.convert("RGB"))
+            pixels = tf.io.decode_image(data, channels=3, expand_animations=False)
+        except tf.errors.InvalidArgumentError as error:
+            raise BadRequest(
+                f"the body is not a readable PNG or JPEG image ({error.message})."
+            ) from None
         except UnidentifiedImageError:
             sent_json = data.lstrip()[:1] in (b"{", b"[")
             raise BadRequest(
@@ -163,7 +168,7 @@ class ServedSystem:
             ) from None
         except (OSError, ValueError) as error:
             raise BadRequest(f"the body is not a readable PNG or JPEG image ({error}).") from None
-        return eval_image(tf.constant(pixels), size, (0.0, 255.0)).numpy()[None]
+        return eval_image(pixels, size, (0.0, 255.0)).numpy()[None]
 
     def _same_size(self, tasks: list[str]) -> int:
         sizes = {self.image_size(t) for t in tasks}

@@ -310,6 +310,17 @@ class System:
         """`task`'s class names by label index, if its data named them."""
         return self.info.get("class_names", {}).get(task)
 
+    def set_value_range(self, task: str, value_range: tuple[float, float] | None) -> None:
+        """Keeps the pixel range `task`'s data was scaled from to [-1, 1], so that data
+        given for it later (a revisit, `evomt eval --data`) is checked against it."""
+        if value_range is not None and task in self.paths:
+            self.info.setdefault("value_ranges", {})[task] = [float(v) for v in value_range]
+
+    def value_range(self, task: str) -> list[float] | None:
+        """The pixel range `task`'s data was scaled from, if recorded (systems saved before
+        it was kept have none)."""
+        return self.info.get("value_ranges", {}).get(task)
+
     def __repr__(self) -> str:
         tasks = list(self.paths)
         shown = ", ".join(tasks[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5 else "")

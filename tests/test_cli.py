@@ -1,6 +1,7 @@
 """The evomt command end to end (Click's CliRunner, in process)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -469,6 +470,71 @@ def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
     assert "task 'mine' scores 10 classes, but this data has 12" in result.output
     result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", "mine.npz")
     assert result.exit_code == 2 and "--data npz:mine.npz" in result.output
+
+
+def test_eval_refuses_folder_data_whose_labels_moved(tmp_path):
+    from PIL import Image
+
+    from tests.helpers import tiny_system
+
+    system = tiny_system()
+    system.start_task("colors")
+    system.end_task(system.new_task_path("colors", 3))
+    system.set_class_names("colors", ["blue", "green", "red"])
+    system.save(tmp_path / "run")
+    for split in ("train", "test"):
+        for name in ("green", "red"):  # blue's folder removed: green would be label 0
+            os.makedirs(tmp_path / "imgs" / split / name)
+            for i in range(2):
+                image = np.full([8, 8, 3], 40 * i, np.uint8)
+                Image.fromarray(image).save(tmp_path / "imgs" / split / name / f"{i}.png")
+    data = f"dir:{tmp_path / 'imgs'}"
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "colors", "--data", data)
+    assert result.exit_code == 2, result.output
+    assert "labels would mean other classes (0: blue -> green, 1: green -> red)" in result.output
+    os.makedirs(tmp_path / "imgs" / "train" / "blue")  # an empty folder keeps its place
+    os.makedirs(tmp_path / "imgs" / "test" / "blue")
+    result = evomt("eval", "--workdir", tmp_path / "run", "--task", "colors", "--data", data)
+    assert result.exit_code == 0, result.output
+
+
+def test_eval_refuses_arrays_read_in_another_pixel_range(tmp_path):
+    from tests.helpers import tiny_system
+
+    system = tiny_system()
+    system.start_task("digits8")
+    system.end_task(system.new_task_path("digits8", 10))
+    system.set_value_range("digits8", (0, 16))  # as the search keeps it for a task's data
+    system.save(tmp_path / "run")
+    x = np.random.default_rng(0).integers(0, 17, (20, 8, 8, 3)).astype(np.uint8)
+    y = np.arange(20) % 10
+    np.savez(tmp_path / "plain.npz", x_test=x, y_test=y)  # uint8: read as 0..255
+    np.savez(tmp_path / "ranged.npz", x_test=x, y_test=y, value_range=[0, 16])
+    run = tmp_path / "run"
+    result = evomt(
+        "eval",
+        "--workdir",
+        run,
+        "--task",
+        "digits8",
+        "--data",
+        "npz:" + str(tmp_path / "plain.npz"),
+    )
+    assert result.exit_code == 2, result.output
+    assert "trained on pixels in [0, 16], but this data's pixels are read as [0, 255]" in (
+        result.output
+    )
+    assert "value_range=[0, 16]" in result.output
+    result = evomt(
+        "eval",
+        "--workdir",
+        run,
+        "--task",
+        "digits8",
+        "--data",
+        "npz:" + str(tmp_path / "ranged.npz"),
+    )
+    assert result.exit_code == 0, result.output
 
 
 def test_eval_takes_a_file_of_test_arrays_alone(tmp_path):

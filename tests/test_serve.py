@@ -124,6 +124,13 @@ def test_image_bytes_get_the_tasks_own_preprocessing(client, system):
     assert as_a_form.json == response.json
     gray = png_bytes(picture[..., 0])  # gray PNG: tiled to RGB
     assert client.post("/v1/models/c:predict_image", data=gray).status_code == 200
+    deep = png_bytes(picture[..., 0].astype(np.uint16) * 257)  # 16 bits: as folders read it
+    np.testing.assert_allclose(
+        client.post("/v1/models/c:predict_image", data=deep).json["predictions"],
+        client.post("/v1/models/c:predict_image", data=gray).json["predictions"],
+        atol=1e-5,
+        rtol=0,
+    )
     jpeg = client.post(
         f"/v1/tasks:predict_image?task=a&task={DSPRITES}", data=png_bytes(picture, "JPEG")
     )

@@ -464,6 +464,46 @@ class Task:
         )
 
 
+def check_same_classes(task: str, kept: list[str] | None, given: list[str] | None) -> None:
+    """Refuses data whose classes sit at other label indices than those `task`'s model
+    was trained on (a class folder removed shifts every label after it).
+
+    Example:
+        check_same_classes("flowers", ["daisy", "rose"], ["daisy", "rose"])  # passes
+    """
+    if not kept or not given:
+        return
+    moved = [i for i, (a, b) in enumerate(zip(kept, given)) if a != b]
+    if moved:
+        shown = ", ".join(f"{i}: {kept[i]} -> {given[i]}" for i in moved[:4])
+        more = f" and {len(moved) - 4} more" if len(moved) > 4 else ""
+        raise UserInputError(
+            f"task '{task}' was trained on the classes {', '.join(kept)} (by label), but "
+            f"this data has {', '.join(given)}: labels would mean other classes ({shown}{more})",
+            hint="give the data every class the task was trained on (an empty class folder "
+            "keeps its place), or add the changed data as a task of its own",
+        )
+
+
+def check_same_range(task: str, kept: list[float] | None, given) -> None:
+    """Refuses data whose pixels would be scaled otherwise than `task`'s model was trained
+    on (arrays of 0..16 read as 0..255, say).
+
+    Example:
+        check_same_range("digits8", [0, 16], (0, 16))  # passes
+    """
+    if kept is None or given is None or [float(v) for v in given] == [float(v) for v in kept]:
+        return
+    low, high = (f"{float(v):g}" for v in kept)
+    raise UserInputError(
+        f"task '{task}' was trained on pixels in [{low}, {high}], but this data's pixels "
+        f"are read as [{', '.join(f'{float(v):g}' for v in given)}]: its model would see "
+        "them scaled otherwise",
+        hint=f"give the range with the data: numpy.savez(..., value_range=[{low}, {high}]) "
+        "(Task.from_arrays(..., value_range=...) from Python)",
+    )
+
+
 def _check_split(split: str) -> str:
     if split not in SPLITS:
         raise UserInputError(

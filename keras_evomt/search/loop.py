@@ -159,6 +159,7 @@ class Search:
         self.state.serials[task.name] = population.serial
         self.system.end_task(best)
         self.system.set_class_names(task.name, getattr(task, "class_names", None))
+        self.system.set_value_range(task.name, getattr(task, "value_range", None))
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
         self._test(task, best)
@@ -437,7 +438,10 @@ class Search:
         return self._tasks[task]
 
     def _check_classes(self, task) -> None:
-        """A revisited task's data must have the classes its kept path scores."""
+        """A revisited task's data must have the classes its kept path scores, and its
+        pixel range."""
+        from keras_evomt.data.task import check_same_classes, check_same_range
+
         kept = self.system.paths.get(task.name)
         if kept is not None and self.system.num_classes(kept) != task.num_classes:
             raise UserInputError(
@@ -446,6 +450,10 @@ class Search:
                 hint="a task keeps its data: give the new data a name of its own (or, if "
                 "some class has no example in it, pass num_classes)",
             )
+        names = getattr(task, "class_names", None)
+        check_same_classes(task.name, self.system.class_names(task.name), names)
+        value_range = getattr(task, "value_range", None)
+        check_same_range(task.name, self.system.value_range(task.name), value_range)
 
     # === State ===
     def _open(self) -> tuple[System, SearchState]:
