@@ -510,30 +510,18 @@ def test_eval_refuses_arrays_read_in_another_pixel_range(tmp_path):
     y = np.arange(20) % 10
     np.savez(tmp_path / "plain.npz", x_test=x, y_test=y)  # uint8: read as 0..255
     np.savez(tmp_path / "ranged.npz", x_test=x, y_test=y, value_range=[0, 16])
-    run = tmp_path / "run"
-    result = evomt(
-        "eval",
-        "--workdir",
-        run,
-        "--task",
-        "digits8",
-        "--data",
-        "npz:" + str(tmp_path / "plain.npz"),
-    )
+
+    def evaluate(name: str):
+        data = f"npz:{tmp_path / name}"
+        return evomt("eval", "--workdir", tmp_path / "run", "--task", "digits8", "--data", data)
+
+    result = evaluate("plain.npz")
     assert result.exit_code == 2, result.output
     assert "trained on pixels in [0, 16], but this data's pixels are read as [0, 255]" in (
         result.output
     )
     assert "value_range=[0, 16]" in result.output
-    result = evomt(
-        "eval",
-        "--workdir",
-        run,
-        "--task",
-        "digits8",
-        "--data",
-        "npz:" + str(tmp_path / "ranged.npz"),
-    )
+    result = evaluate("ranged.npz")
     assert result.exit_code == 0, result.output
 
 
