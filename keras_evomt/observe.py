@@ -58,9 +58,11 @@ class Observer:
         )
 
     # === Generations, tasks, the system ===
-    def generation_finished(self, task: str, generation: int, best_score: float) -> None:
+    def generation_finished(self, task: str, candidates: int, best_score: float) -> None:
+        """`candidates`: the task's candidates so far over all its visits (the step, so
+        that a revisit's points follow the first visit's)."""
         writer = self._writer(self.layout.tb_task(task))
-        with writer.as_default(step=generation + 1):
+        with writer.as_default(step=candidates):
             tf.summary.scalar("search/best_score", best_score)
         writer.flush()
 
@@ -71,13 +73,19 @@ class Observer:
         params_added: int,
         total_params: int,
         num_tasks: int,
+        *,
+        task_candidates: int = 0,
+        all_candidates: int | None = None,
     ) -> None:
-        with self._writer(self.layout.tb_task(task)).as_default(step=0):
+        """Steps: the task's candidates so far (its run), every task's (the system's run;
+        by default the number of tasks), so that revisits add points rather than repeat."""
+        with self._writer(self.layout.tb_task(task)).as_default(step=task_candidates):
             for key, value in metrics.items():
                 if isinstance(value, int | float):
                     tf.summary.scalar(f"task/{key}", value)
             tf.summary.scalar("task/params_added", params_added)
-        with self._writer(self.layout.tb_system).as_default(step=num_tasks):
+        system_step = num_tasks if all_candidates is None else all_candidates
+        with self._writer(self.layout.tb_system).as_default(step=system_step):
             tf.summary.scalar("system/unique_params", total_params)
             tf.summary.scalar("system/tasks", num_tasks)
         self.flush()

@@ -7,7 +7,7 @@ Four PNG pictures, readable from 5 to 69+ tasks (heights grow with the task coun
 - `params.png`: parameters each task added when it arrived (split into those it still
   uses alone and those later tasks reuse) and the system's cumulative unique parameters;
 - `accuracy.png`: validation and test accuracy per task;
-- `search.png`: the search's best score by generation per task, from
+- `search.png`: the search's best score by generation per task, every visit's in turn, from
   `path.metrics["best_by_generation"]` or, failing that, the TensorBoard scalar
   `search/best_score` under `DIR/tb/<task>/`.
 `summary.md` links them, with a row per task (accuracies, parameters, the path it

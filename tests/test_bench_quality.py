@@ -54,6 +54,27 @@ def test_no_candidate_id_is_reused_on_a_revisit(revisited):
 
 
 @pytest.mark.slow
+def test_a_revisit_adds_to_the_scores_and_tensorboard_steps_of_the_first_visit(revisited):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from keras_evomt.workdir import WorkdirLayout
+
+    system, _, workdir = revisited
+    layout = WorkdirLayout(workdir)
+
+    def steps(run, tag: str) -> list[int]:
+        events = event_accumulator.EventAccumulator(str(run), size_guidance={"tensors": 0})
+        events.Reload()
+        return [e.step for e in events.Tensors(tag)]
+
+    for task in ("digits", "textures"):  # 1 generation a visit, 2 candidates a generation
+        assert len(system.paths[task].metrics["best_by_generation"]) == 2  # both visits
+        assert steps(layout.tb_task(task), "search/best_score") == [2, 4]
+        assert steps(layout.tb_task(task), "task/params_added") == [2, 4]
+    assert steps(layout.tb_system, "system/tasks") == [2, 4, 6, 8]  # candidates so far
+
+
+@pytest.mark.slow
 def test_no_revisit_changes_another_tasks_fingerprint(revisited):
     system, observer, _ = revisited
     assert set(observer.at_finish) == set(system.paths) and not observer.changed

@@ -151,7 +151,9 @@ class Search:
         while population.generation < self.config.generations:
             self._generation(task, population)
         best = population.best()
-        best.metrics["best_by_generation"] = list(population.best_by_generation)
+        earlier = self.system.paths.get(task.name)  # the task's kept path: earlier visits'
+        before = list(earlier.metrics.get("best_by_generation", [])) if earlier else []
+        best.metrics["best_by_generation"] = before + list(population.best_by_generation)
         kept = {ROOT, best.id, *(p.id for p in self.system.paths.values())}
         self.state.offspring[task.name] = {
             pid: n for pid, n in population.offspring.items() if pid in kept
@@ -169,7 +171,13 @@ class Search:
             self.state.position += 1
         self._commit()
         self.observer.task_finished(
-            task.name, best.metrics, added, self.system.total_params(), len(self.system.paths)
+            task.name,
+            best.metrics,
+            added,
+            self.system.total_params(),
+            len(self.system.paths),
+            task_candidates=population.serial,
+            all_candidates=sum(self.state.serials.values()),
         )
         return best
 
@@ -334,7 +342,7 @@ class Search:
                 task.name, child.id, step_total=1, label=task.name
             )
             log.finished(record, child.hparams)
-        self.observer.generation_finished(task.name, population.generation - 1, best)
+        self.observer.generation_finished(task.name, population.serial, best)
 
     def _conclude(self, task, population: Population, child: Path, index: int, outcome) -> dict:
         parent = child.parent
