@@ -104,12 +104,12 @@ def _check_workdir_files(layout: WorkdirLayout) -> tuple[int, list[Damage]]:
     """(files checked, damage found) of the work directory's JSON files and candidate log."""
     found: list[Damage] = []
     committed = None
-    files = [getattr(layout, name) for name in _WORKDIR_JSON] + [layout.candidates]
-    checked = sum(file.exists() for file in files)
+    checked = 0
     for name, affects in _WORKDIR_JSON.items():
         file = getattr(layout, name)
         if not file.exists():
             continue
+        checked += 1
         try:
             data = json.loads(file.read_text())
         except (ValueError, UnicodeDecodeError) as error:
@@ -120,6 +120,7 @@ def _check_workdir_files(layout: WorkdirLayout) -> tuple[int, list[Damage]]:
         if name == "search_state" and isinstance(data, dict):
             committed = data.get("candidates_log_bytes")
     log = layout.candidates
+    checked += log.exists()
     size = log.stat().st_size if log.exists() else 0
     if isinstance(committed, int) and size < committed:
         found.append(

@@ -24,7 +24,7 @@ from typing import Any
 import ml_collections
 
 from keras_evomt import store
-from keras_evomt.errors import CorruptStateError, UserInputError, closest
+from keras_evomt.errors import UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
 # A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
@@ -232,21 +232,9 @@ def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | Non
     return ml_collections.ConfigDict(_read_pinned(file)) if file.exists() else None
 
 
-def read_workdir_json(file: FsPath, remedy: str) -> Any:
-    """A work directory's JSON file; damaged: a CorruptStateError naming it, with `remedy`.
-
-    Example:
-        read_workdir_json(WorkdirLayout("runs/demo").tasks, "restore it from a backup")
-    """
-    try:
-        return json.loads(file.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise CorruptStateError(f"{file} is not readable JSON ({error}).", hint=remedy) from None
-
-
 def _read_pinned(file: FsPath) -> dict[str, Any]:
     """A pinned config, with the LATER_KEYS it predates at their earlier behaviour."""
-    pinned = read_workdir_json(
+    pinned = store.read_workdir_json(
         file,
         "It is the config the first `evomt run` pinned: restore it from a backup, or delete "
         "it and rerun `evomt run` with the first run's recipe and --set options, which "
@@ -272,7 +260,7 @@ def task_specs(workdir: str | os.PathLike) -> list[str]:
 def _given_specs(file: FsPath) -> list[str]:
     if not file.exists():
         return []
-    return read_workdir_json(
+    return store.read_workdir_json(
         file,
         "It lists the task specs given to `evomt evolve --task`: restore it from a backup, "
         'or write them again as a JSON list (["flowers=dir:/data/flowers", ...]).',

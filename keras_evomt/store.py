@@ -344,6 +344,18 @@ def manifest_file(directory: str | os.PathLike, number: int) -> FsPath:
     return FsPath(directory) / f"manifest-{number:08d}.json"
 
 
+def read_workdir_json(file: FsPath, remedy: str) -> Any:
+    """A work directory's JSON file; damaged: a CorruptStateError naming it, with `remedy`.
+
+    Example:
+        read_workdir_json(WorkdirLayout("runs/demo").tasks, "restore it from a backup")
+    """
+    try:
+        return json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptStateError(f"{file} is not readable JSON ({error}).", hint=remedy) from None
+
+
 def read_manifest(directory: str | os.PathLike, number: int) -> dict[str, Any]:
     """State `number`'s manifest: readable JSON, schema-checked, every path's components
     listed; else `CorruptStateError`.

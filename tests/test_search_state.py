@@ -1,5 +1,7 @@
 """The search state (search/state.py)."""
 
+import pytest
+
 from keras_evomt.search import Population
 
 
@@ -40,3 +42,14 @@ def test_search_state_round_trips_and_keeps_bookkeeping_per_system_state(tmp_pat
     info = {"offspring": {"a": {"root": 5}}, "sequence_position": 1, "root": "vit_tiny"}
     legacy.adopt_legacy(info)
     assert legacy.offspring == {"a": {"root": 5}} and info == {"root": "vit_tiny"}
+
+
+def test_a_damaged_state_file_is_named_with_what_to_do(tmp_path):
+    from keras_evomt.errors import CorruptStateError
+    from keras_evomt.search.state import SearchState
+
+    SearchState.file(tmp_path).parent.mkdir(parents=True)
+    SearchState.file(tmp_path).write_text('{"version": 2, ')  # cut short
+    with pytest.raises(CorruptStateError, match="state.json is not readable JSON") as error:
+        SearchState.open(tmp_path, seed=0)
+    assert "restore it from a backup" in str(error.value) and "eval, export" in str(error.value)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 from pathlib import Path as FsPath
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from keras_evomt import store
-from keras_evomt.errors import CorruptStateError, EvomtError
+from keras_evomt.errors import EvomtError
 from keras_evomt.search.population import Population
 from keras_evomt.workdir import WorkdirLayout
 
@@ -66,15 +65,12 @@ class SearchState:
         path = cls.file(workdir)
         if not path.exists():
             return None
-        try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as error:
-            raise CorruptStateError(
-                f"{path} is not readable JSON ({error}).",
-                hint="It is the search's committed state, which `evomt run` and `evolve` "
-                "resume from: restore it from a backup. The saved system does not need it: "
-                "eval, export and serve still work.",
-            ) from None
+        data = store.read_workdir_json(
+            path,
+            "It is the search's committed state, which `evomt run` and `evolve` resume "
+            "from: restore it from a backup. The saved system does not need it: eval, "
+            "export and serve still work.",
+        )
         if data.get("version") not in READABLE:
             raise EvomtError(
                 f"{path} has version {data.get('version')}, this keras_evomt reads "
