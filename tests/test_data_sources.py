@@ -348,3 +348,67 @@ def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path, caplog
     assert "class_1/broken_0.jpg, class_1/broken_1.jpg, class_1/broken_2.jpg, ..." in warnings[0]
     assert sum(task.num_examples(s) for s in ("train", "validation", "test")) == 20
     task.check(image_size=8)  # every remaining file decodes
+
+
+def test_images_in_formats_tensorflow_cannot_decode_are_named_in_one_warning(tmp_path, caplog):
+    root = tmp_path / "images"
+    _write_image_folder(str(root))
+    for name in ("a.webp", "b.tif", "c.TIFF", "d.heic"):
+        (root / "class_0" / name).write_bytes(b"whatever")
+    (root / "class_0" / "notes.txt").write_text("not an image: no warning")
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        task = Task.from_directory("folder", str(root))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"skipped 4 images in {root} in formats TensorFlow does not")
+    assert "class_0/a.webp, class_0/b.tif, class_0/c.TIFF, ..." in warnings[0]
+    assert sum(task.num_examples(s) for s in ("train", "validation", "test")) == 20
+
+
+def test_a_folder_of_webp_images_alone_says_to_convert_them(tmp_path):
+    (tmp_path / "images" / "cats").mkdir(parents=True)
+    (tmp_path / "images" / "cats" / "1.webp").write_bytes(b"whatever")
+    with pytest.raises(UserInputError, match="no images found") as info:
+        Task.from_directory("folder", str(tmp_path / "images"))
+    assert "convert its images to PNG or JPEG" in info.value.hint
+    assert ".webp" in info.value.hint
+
+
+def test_an_empty_class_folder_and_a_tiny_class_are_warned_of_before_training(tmp_path, caplog):
+    root = tmp_path / "images"
+    _write_image_folder(str(root), counts=(7, 2, 7))
+    (root / "class_3").mkdir()
+    task = Task.from_directory("folder", str(root), test_directory=str(root))
+    assert task.num_classes == 4  # the empty folder keeps its label's place
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        task.check(image_size=8)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("task 'folder': 1 of 4 classes has no training example")
+    assert "'class_3' (label 3)" in warnings[0]
+    assert "remove the folder" in warnings[0]
+    assert warnings[1].startswith("task 'folder': 1 class has fewer than 3 training examples")
+    assert "'class_1' (label 1): 1" in warnings[1]  # one of its 2 went to validation
+
+
+def test_labels_with_gaps_are_warned_of_and_name_the_missing_labels(caplog):
+    x = np.zeros([60, 8, 8], np.uint8)
+    y = np.repeat([0, 5, 10], 20)
+    task = Task.from_arrays("gaps", x, y)
+    assert task.num_classes == 11
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        task.check(image_size=8)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert (
+        "8 of 11 classes have no training example (labels 1, 2, 3, 4, 6 and 3 more)"
+        in (warnings[0])
+    )
+    assert "number the labels 0..K-1 without gaps" in warnings[0]
+
+
+def test_well_filled_classes_get_no_class_warning(caplog):
+    x = np.zeros([60, 8, 8], np.uint8)
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        Task.from_arrays("full", x, np.repeat([0, 1, 2], 20)).check(image_size=8)
+    assert not caplog.records

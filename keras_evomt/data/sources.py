@@ -46,6 +46,10 @@ class Loader:
         """One human-readable spec string per split."""
         raise NotImplementedError
 
+    def labels(self, split: str) -> np.ndarray | None:
+        """Every label of `split` when known without reading the images, else None."""
+        return None
+
     def is_present(self) -> bool:
         """Whether the data is available locally (no download needed)."""
         return True
@@ -189,6 +193,9 @@ class ArrayLoader(Loader):
 
     def num_examples(self, split: str) -> int | None:
         return len(self.arrays[split][1])
+
+    def labels(self, split: str) -> np.ndarray | None:
+        return self.arrays[split][1]
 
     def describe(self) -> dict[str, str]:
         return dict(self.specs)
@@ -360,6 +367,9 @@ def _cardinality(ds: tf.data.Dataset, what: str) -> int | None:
 
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# Image formats tf.io.decode_image does not read: skipped with a warning, not silently.
+OTHER_IMAGE_EXTENSIONS = (".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jp2", ".jxl")
+OTHER_IMAGE_EXTENSIONS += (".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".svg")
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 _log = logging.getLogger("keras_evomt")
 
@@ -385,6 +395,9 @@ class FileLoader(Loader):
 
     def num_examples(self, split: str) -> int | None:
         return len(self.files[split][1])
+
+    def labels(self, split: str) -> np.ndarray | None:
+        return self.files[split][1]
 
     def describe(self) -> dict[str, str]:
         return dict(self.specs)
@@ -464,11 +477,13 @@ def _read_directory(
             f"{directory} has class folders the training data lacks: {unknown[:5]}",
             hint=f"the classes are: {', '.join(names)}",
         )
-    paths, labels, skipped = [], [], []
+    paths, labels, skipped, other_formats = [], [], [], []
     for label, name in enumerate(names):
         for root, _, files in sorted(os.walk(os.path.join(directory, name))):
             for file in sorted(files):
                 path = os.path.join(root, file)
+                if file.lower().endswith(OTHER_IMAGE_EXTENSIONS):
+                    other_formats.append(os.path.relpath(path, directory))
                 if not file.lower().endswith(IMAGE_EXTENSIONS):
                     continue
                 if _is_image(path):
@@ -486,10 +501,24 @@ def _read_directory(
             ", ".join(skipped[:3]),
             ", ..." if len(skipped) > 3 else "",
         )
+    if other_formats:
+        _log.warning(
+            "skipped %d image%s in %s in formats TensorFlow does not decode (it reads JPEG, "
+            "PNG, GIF and BMP): %s%s. Convert them to use them, e.g. with Pillow: "
+            "Image.open(f).save(f.rsplit('.', 1)[0] + '.png')",
+            len(other_formats),
+            "s" if len(other_formats) > 1 else "",
+            directory,
+            ", ".join(other_formats[:3]),
+            ", ..." if len(other_formats) > 3 else "",
+        )
     if not paths:
         raise UserInputError(
             f"no images found in {directory}",
-            hint="expected one subfolder per class holding .jpg/.png/.bmp/.gif images",
+            hint="convert its images to PNG or JPEG (TensorFlow does not decode "
+            f"{os.path.splitext(other_formats[0])[1]})"
+            if other_formats
+            else "expected one subfolder per class holding .jpg/.png/.bmp/.gif images",
         )
     return np.array(paths), np.array(labels, np.int64), names
 

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,8 @@ from keras_evomt.data.sources import (
 from keras_evomt.errors import UserInputError, closest
 
 CHECK_SAMPLE = 256
+FEW_EXAMPLES = 3  # a class with fewer training examples gets a warning
+_log = logging.getLogger("keras_evomt")
 
 
 class Task:
@@ -228,7 +231,9 @@ class Task:
 
         Checks that every split is present and non-empty, that images have rank 2 or 3
         with 1 to 4 channels and plausible values, and that the labels of a sample of
-        each split lie in [0, num_classes); then runs the preprocessing once.
+        each split lie in [0, num_classes); then runs the preprocessing once. Classes
+        with no or few training examples (where the source lists its labels) get a
+        warning (`thin_class_warnings`).
 
         Example:
             get_task("cifar10").check(image_size=384)
@@ -255,6 +260,12 @@ class Task:
             raise UserInputError(
                 f"task '{self.name}': preprocessing failed: {err.message}"
             ) from err
+        train_labels = self._loader.labels("train")
+        if train_labels is not None:
+            for warning in thin_class_warnings(
+                self.name, train_labels, self.num_classes, self.class_names
+            ):
+                _log.warning(warning)
 
     def _sample(self, split: str) -> list[dict[str, np.ndarray]]:
         try:
@@ -462,6 +473,55 @@ class Task:
             private=private,
             class_names=class_names,
         )
+
+
+def thin_class_warnings(
+    task: str, train_labels: np.ndarray, num_classes: int, class_names: list[str] | None = None
+) -> list[str]:
+    """What to warn of classes that training never sees (an empty class folder, labels
+    with gaps) or sees fewer than FEW_EXAMPLES times.
+
+    Example:
+        thin_class_warnings("mine", np.array([0, 0, 0, 5, 5, 5]), 6)  # labels 1-4: none
+    """
+    counts = np.bincount(np.asarray(train_labels, np.int64), minlength=num_classes)
+    counts = counts[:num_classes]
+
+    def listed(labels: np.ndarray, with_counts: bool = False) -> str:
+        if class_names:
+            shown = [f"'{class_names[k]}' (label {k})" for k in labels]
+        else:
+            shown = [f"label {k}" if with_counts else str(k) for k in labels]
+        if with_counts:
+            shown = [f"{name}: {counts[k]}" for name, k in zip(shown, labels)]
+        more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
+        plain = not class_names and not with_counts
+        return ("labels " if plain else "") + ", ".join(shown[:5]) + more
+
+    warnings = []
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        fix = (
+            "add images to its folder, or remove the folder (the classes after it then "
+            "move down one label)"
+            if class_names
+            else "if those classes do not exist, number the labels 0..K-1 without gaps"
+        )
+        warnings.append(
+            f"task '{task}': {empty.size} of {num_classes} classes "
+            f"{'has' if empty.size == 1 else 'have'} no training example "
+            f"({listed(empty)}). The model still gets an output for each, which training "
+            f"never asks for: {fix}."
+        )
+    few = np.flatnonzero((counts > 0) & (counts < FEW_EXAMPLES))
+    if few.size:
+        warnings.append(
+            f"task '{task}': {few.size} {'class has' if few.size == 1 else 'classes have'} "
+            f"fewer than {FEW_EXAMPLES} training "
+            f"examples ({listed(few, with_counts=True)}). The search can hardly learn them, "
+            "and their validation and test accuracy is mostly chance: add examples."
+        )
+    return warnings
 
 
 def check_same_classes(task: str, kept: list[str] | None, given: list[str] | None) -> None:
