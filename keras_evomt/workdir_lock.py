@@ -2,7 +2,8 @@
 
 Uses `fcntl.flock`, which the kernel releases when the holder dies, so a lock left
 by a killed process is simply taken over; taking it removes the temporary files of
-that process's unfinished atomic writes.
+that process's unfinished atomic writes. A command that wrote nothing (it failed
+before its first write) leaves no lock file behind, nor the directory it created.
 
 Example:
     with WorkdirLock("runs/demo"):
@@ -28,8 +29,10 @@ class WorkdirLock:
         self.layout = WorkdirLayout(workdir)
         self.file = self.layout.lock
         self._fd: int | None = None
+        self._made_directory = False
 
     def __enter__(self) -> WorkdirLock:
+        self._made_directory = not self.file.parent.exists()
         self.file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -56,7 +59,16 @@ class WorkdirLock:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return
+        directory = self.file.parent
+        wrote_nothing = [p.name for p in directory.iterdir()] == [self.file.name]
+        if wrote_nothing:  # unlinked while held: a waiting process cannot lock a stale file
+            with contextlib.suppress(OSError):
+                self.file.unlink()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+        if wrote_nothing and self._made_directory:
+            with contextlib.suppress(OSError):  # another command may have started there
+                directory.rmdir()

@@ -324,6 +324,20 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         assert "pid" in (tmp_path / "lock").read_text()
 
 
+def test_a_first_start_that_fails_leaves_no_work_directory_behind(tmp_path):
+    workdir = tmp_path / "runs" / "new"
+    bad_root = ["--set", "root.checkpoint=/no.npz"]
+    result = CliRunner().invoke(
+        main, ["run", "offline_mini:smoke", "--workdir", str(workdir), *bad_root]
+    )
+    assert result.exit_code == 2 and "checkpoint not found" in result.output
+    assert not workdir.exists()  # neither the lock file nor the folder it made
+    (tmp_path / "mine").mkdir()
+    with WorkdirLock(tmp_path / "mine"):
+        pass
+    assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())
+
+
 def test_taking_the_lock_removes_a_killed_writers_leftovers_and_check_names_them(tmp_path):
     workdir = tmp_path
     tiny_system().save(str(workdir))
