@@ -273,3 +273,32 @@ def test_a_run_killed_in_its_first_save_starts_over(tmp_path):
         with Search(config, workdir, observer=Observer(workdir, quiet=True)) as search:
             search.run()
     assert _fingerprints(killed) == _fingerprints(fresh)
+
+
+def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
+    tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from keras_evomt.cli import main
+    from keras_evomt.recipe import pin_config
+
+    config = tiny_search_config(tasks=("digits",))
+    pin_config(config, tmp_path)
+    evolve = ["evolve", "--workdir", str(tmp_path), "--task", "digits", "--quiet"]
+    with monkeypatch.context() as patch:  # killed before its first generation ends
+        patch.setattr(Search, "_generation", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        killed = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
+    assert killed.exit_code == 130, killed.output  # as Ctrl-C
+    state = json.loads((tmp_path / "search" / "state.json").read_text())
+    assert state["population"]["task"] == "digits" and state["iteration_config"]["seed"] == 7
+
+    refused = CliRunner().invoke(main, evolve)  # `--set seed=7` is not in config.json
+    assert refused.exit_code == 2, refused.output
+    assert "task 'digits' is in flight" in refused.output
+    assert "seed (0, began with 7)" in refused.output
+    assert "--task digits --set seed=7" in refused.output
+    resumed = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
+    assert resumed.exit_code == 0, resumed.output
+    state = json.loads((tmp_path / "search" / "state.json").read_text())
+    assert state["population"] is None and state["iteration_config"] is None

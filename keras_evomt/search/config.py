@@ -341,3 +341,18 @@ def executor_name(config: ml_collections.ConfigDict) -> str:
         f"config distribute.mode=candidates conflicts with distribute.executor={executor!r}: "
         "drop distribute.mode (it is the older spelling of distribute.executor=devices)."
     )
+
+
+def iteration_settings(config: ml_collections.ConfigDict) -> dict:
+    """The config's keys that decide a task iteration's results, flat: all but the
+    execution keys, which say only where and how it runs (recipe.EXECUTION_KEYS).
+
+    Example:
+        iteration_settings(load_recipe("offline_mini.py"))["generations"]  # 6
+    """
+    import json
+
+    from keras_evomt.recipe import EXECUTION_KEYS, flatten
+
+    flat = flatten(json.loads(config.to_json_best_effort()))
+    return {key: value for key, value in flat.items() if key not in EXECUTION_KEYS}

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from pathlib import Path as FsPath
@@ -36,6 +37,7 @@ from keras_evomt.search.config import (
     check_root,
     executor_name,
     generation_validations,
+    iteration_settings,
     validate,
 )
 from keras_evomt.search.journal import CandidateJournal
@@ -167,6 +169,7 @@ class Search:
         self._test(task, best)
         added = self.system.own_params(best)
         self.state.population = None
+        self.state.iteration_config = None
         if advance_sequence:  # in the same commit, so a crash cannot repeat the task
             self.state.position += 1
         self._commit()
@@ -190,6 +193,7 @@ class Search:
                     f"task '{in_flight.task}' is in flight in {self.workdir}; finish it "
                     f"first: `evomt evolve --workdir {self.workdir} --task {in_flight.task}`."
                 )
+            self._check_same_settings(in_flight.task)
             return in_flight
         self.system.start_task(name, private=private or name in self.config.private_tasks)
         incumbent = self.system.paths.get(name)
@@ -202,8 +206,27 @@ class Search:
             serial=self._next_serial(name),
         )
         self.state.population = population
+        self.state.iteration_config = iteration_settings(self.config)
         self._commit()
         return population
+
+    def _check_same_settings(self, task: str) -> None:
+        """A resumed iteration must run under the settings it began with (an `evolve
+        --set` is not pinned in config.json), or it would not be the run it was."""
+        began = self.state.iteration_config
+        if began is None:  # committed before the settings were kept
+            return
+        now = iteration_settings(self.config)
+        differ = sorted(k for k in set(began) | set(now) if began.get(k) != now.get(k))
+        if differ:
+            shown = ", ".join(f"{k} ({now.get(k)!r}, began with {began.get(k)!r})" for k in differ)
+            sets = " ".join(f"--set {k}={json.dumps(began.get(k))}" for k in differ[:6])
+            raise UserInputError(
+                f"task '{task}' is in flight in {self.workdir} and began with other settings: "
+                f"{shown}.",
+                hint=f"resume it as it began: `evomt evolve --workdir {self.workdir} --task "
+                f"{task} {sets}`",
+            )
 
     def _ordered_seeds(self, task) -> list[str]:
         """The iteration's seeds: shuffled (the reference), or with `parents.seed_order =

@@ -49,6 +49,9 @@ class SearchState:
     candidates_log_bytes: int = 0
     system_state: int | None = None
     checkpoints: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # The config the task iteration in flight began with (flat, execution keys left
+    # out): a resume under other settings is refused, so it stays bit-exact.
+    iteration_config: dict[str, Any] | None = None
     legacy: bool = False  # read from a version 1 file: bookkeeping in the system's info
 
     @classmethod
@@ -91,6 +94,7 @@ class SearchState:
         state.candidates_log_bytes = int(data.get("candidates_log_bytes", 0))
         state.system_state = data.get("system_state")
         state.checkpoints = dict(data.get("checkpoints", {}))
+        state.iteration_config = data.get("iteration_config")
         state.legacy = data.get("version") == 1
         return state
 
@@ -105,6 +109,7 @@ class SearchState:
             "rng": self.rng.bit_generator.state,
             "candidates_log_bytes": self.candidates_log_bytes,
             "checkpoints": self.checkpoints,
+            "iteration_config": self.iteration_config,
         }
 
     def adopt_legacy(self, info: dict[str, Any]) -> None:
@@ -125,6 +130,7 @@ class SearchState:
             task = self.population.task
             self.serials[task] = max(self.serials.get(task, 0), self.population.serial)
         self.population = None
+        self.iteration_config = None
         self.position = int(kept.get("position", 0))
         self.offspring = dict(kept.get("offspring", {}))
         # States committed before the log's length was kept per state keep the whole log.
