@@ -470,6 +470,12 @@ def export(
         written = export_tasks(system, names, out, fmt=fmt, overwrite=overwrite)
         count = len(names or system.paths)
         what = f"{count} task{'s' * (count != 1)}"
+        exported = json.loads(contract_path(written).read_text())["unique_parameters"]
+        what += f" ({exported:,} unique parameters"
+        unused = system.total_params() - exported if all_tasks else 0
+        if unused:  # status counts them: the root's components that no path kept
+            what += f"; the system's other {unused:,} are in root components no task uses"
+        what += ")"
     click.echo(f"exported {what} to {written} (input contract: {contract_path(written)})")
 
 

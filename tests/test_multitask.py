@@ -190,8 +190,19 @@ def test_cli_exports_all_or_some_tasks(grown, tmp_path):
         "keras",
     )
     assert result.exit_code == 0, result.output
-    assert "exported 2 tasks" in result.output
+    assert f"exported 2 tasks ({unique_params(system, ['a', 'c']):,} unique parameters)" in (
+        result.output
+    )
     assert keras.saving.load_model(tmp_path / "ac.keras").tasks == ["a", "c"]
+    tasks = list(system.paths)
+    all_out = ["--out", tmp_path / "all.keras", "--format", "keras"]
+    result = evomt("export", "--workdir", workdir, "--all", *all_out)
+    assert result.exit_code == 0, result.output
+    exported = unique_params(system, tasks)
+    unused = system.total_params() - exported  # each task's path has its own final norm
+    assert unused > 0
+    said = f"exported {len(tasks)} tasks ({exported:,} unique parameters; the system's other "
+    assert said + f"{unused:,} are in root components no task uses)" in result.output
     result = evomt("export", "--workdir", workdir, "--out", tmp_path / "x")
     assert result.exit_code == 2 and "exactly one of --task, --tasks or --all" in result.output
     result = evomt("export", "--workdir", workdir, "--all", "--task", "a", "--out", tmp_path / "x")
