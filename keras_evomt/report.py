@@ -327,16 +327,8 @@ def params_figure(system: System) -> Figure:
         label="system after the task",
     )
     right.axvline(root, color="#969696", linestyle="--", linewidth=1, label="root")
-    right.annotate(
-        _eng(totals[-1]),
-        (totals[-1], len(labels) - 1),
-        xytext=(-4, 0),
-        textcoords="offset points",
-        ha="right",
-        va="center",
-        fontsize=FONT,
-    )
-    right.set_title("Unique parameters of the system", fontsize=FONT + 2)
+    # The total in the title: a label beside the line's end would cross it or the root's.
+    right.set_title(f"Unique parameters of the system: {_eng(totals[-1])}", fontsize=FONT + 2)
     right.set_xlim(0, max(totals) * 1.05)
     figure.legend(loc="outside lower center", ncols=4, fontsize=FONT, frameon=False)
     for ax in (left, right):

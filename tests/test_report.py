@@ -155,6 +155,17 @@ def test_the_sources_each_visit_probed_come_from_the_candidate_log(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_systems_total_is_in_the_params_title_not_on_the_plot(five):
+    from keras_evomt.report import cumulative_params, params_figure
+
+    _, system = five
+    right = params_figure(system).axes[1]
+    total = cumulative_params(system)[-1]
+    assert total == system.total_params()
+    assert right.get_title() == f"Unique parameters of the system: {total / 1000:.2f} k"
+    assert not right.texts  # nothing written where the line or the root's line may run
+
+
 def test_report_69_tasks_stays_readable(tmp_path):
     tasks = list_tasks()[:69]
     grow(tmp_path, tasks, num_layers=12)
