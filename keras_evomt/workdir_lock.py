@@ -29,10 +29,10 @@ class WorkdirLock:
         self.layout = WorkdirLayout(workdir)
         self.file = self.layout.lock
         self._fd: int | None = None
-        self._made_directory = False
+        self._made: list[os.PathLike] = []  # the folders taking the lock created, deepest first
 
     def __enter__(self) -> WorkdirLock:
-        self._made_directory = not self.file.parent.exists()
+        self._made = [d for d in (self.file.parent, *self.file.parent.parents) if not d.exists()]
         self.file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -61,14 +61,18 @@ class WorkdirLock:
     def __exit__(self, *exc) -> None:
         if self._fd is None:
             return
-        directory = self.file.parent
-        wrote_nothing = [p.name for p in directory.iterdir()] == [self.file.name]
+        try:
+            wrote_nothing = [p.name for p in self.file.parent.iterdir()] == [self.file.name]
+        except OSError:
+            wrote_nothing = False
         if wrote_nothing:  # unlinked while held: a waiting process cannot lock a stale file
             with contextlib.suppress(OSError):
                 self.file.unlink()
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
-        if wrote_nothing and self._made_directory:
-            with contextlib.suppress(OSError):  # another command may have started there
-                directory.rmdir()
+        for directory in self._made if wrote_nothing else []:
+            try:
+                os.rmdir(directory)  # only while empty: another command may have begun there
+            except OSError:
+                break

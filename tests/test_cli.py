@@ -331,7 +331,7 @@ def test_a_first_start_that_fails_leaves_no_work_directory_behind(tmp_path):
         main, ["run", "offline_mini:smoke", "--workdir", str(workdir), *bad_root]
     )
     assert result.exit_code == 2 and "checkpoint not found" in result.output
-    assert not workdir.exists()  # neither the lock file nor the folder it made
+    assert not (tmp_path / "runs").exists()  # neither the lock file nor the folders it made
     (tmp_path / "mine").mkdir()
     with WorkdirLock(tmp_path / "mine"):
         pass
