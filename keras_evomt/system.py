@@ -90,7 +90,13 @@ class System:
     def from_root_components(
         cls, parts: list[tuple[str, Component]], info: dict[str, Any], *, image_size: int
     ) -> System:
-        """A new system whose root path runs `parts` (name, built component) in order."""
+        """A new system whose root path runs `parts` (name, built component) in order:
+        a stem, blocks (with adapters) and one norm (`components.base.check_root_layout`)."""
+        from keras_evomt.components.base import check_component, check_root_layout
+
+        for name, component in parts:
+            check_component(name, component)
+        check_root_layout([(name, component.role) for name, component in parts])
         system = cls(info)
         ids = [system.add(name, component) for name, component in parts]
         system.root = Path(task=ROOT, components=ids, hparams={"image_size": image_size}, id=ROOT)
@@ -99,6 +105,9 @@ class System:
 
     def add(self, name: str, component: Component, slots: list[np.ndarray] | None = None) -> str:
         """Adds a built component under a new unique id '<name>.<n>' and returns the id."""
+        from keras_evomt.components.base import check_component
+
+        check_component(name, component)
         if not component.built:
             raise ValueError(f"component '{name}' must be built before it joins the system.")
         cid = f"{name}.{self._next_id}"

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -118,3 +120,62 @@ def test_a_user_class_cannot_take_a_built_in_components_stored_name():
     with pytest.raises(UserInputError, match="already registered as 'keras_evomt>EncoderBlock'"):
         register_component(EncoderBlock2)
     assert component_class("keras_evomt>EncoderBlock") is EncoderBlock
+
+
+def _root_parts(*middle, end=True):
+    """vit_tiny's root parts with `middle` (name, component) pairs after block 0."""
+    parts = build_root("vit_tiny", image_size=32, patch_size=8)
+    blocks = [i for i, (_, c) in enumerate(parts) if c.role == "block"]
+    parts = parts[: blocks[0] + 1] + list(middle) + parts[blocks[0] + 1 :]
+    return parts if end else parts[:-1]
+
+
+def _built(component, shape=(None, 17, 32)):
+    component.build(shape)
+    return component
+
+
+def test_a_root_refuses_what_its_paths_could_not_keep_or_a_save_could_not_load():
+    from keras_evomt.components.base import Component, register_component
+    from keras_evomt.system import System
+
+    class Unregistered(Component):
+        pass
+
+    @register_component
+    class TrialScale(Component):
+        def call(self, x):
+            return 2.0 * x
+
+    @register_component
+    class TrialBadRole(Component):
+        role = "Block"
+
+    @register_component
+    class TrialAdapter(Component):
+        role = "adapter"
+
+    def root(*middle, end=True):
+        return System.from_root_components(_root_parts(*middle, end=end), {}, image_size=32)
+
+    cases = [
+        ((("dense", _built(keras.layers.Dense(4))),), "is a Dense, not a keras_evomt Component"),
+        ((("mine", _built(Unregistered())),), "class Unregistered is not registered"),
+        ((("scale", _built(TrialScale())),), "component 'scale' (no role) sits among the root"),
+        ((("typo", _built(TrialBadRole())),), "TrialBadRole.role is 'Block', which is not a"),
+        ((("adapter", _built(TrialAdapter())),), "an adapter (TrialAdapter) must have an int"),
+        ((("head", _built(ClassificationHead(3))),), "the root holds a head ('head')"),
+    ]
+    for middle, message in cases:
+        with pytest.raises(UserInputError, match=re.escape(message)):
+            root(*middle)
+    with pytest.raises(UserInputError, match="a root must end with one norm"):
+        root(end=False)
+    hints = {"dense": "register_component", "scale": "place it before the first block"}
+    for middle, _ in cases[:3]:
+        with pytest.raises(UserInputError) as error:
+            root(*middle)
+        assert hints.get(middle[0][0], "register_component") in error.value.hint
+    parts = _root_parts()
+    stem = [("scale", _built(TrialScale(), (None, 32, 32, 3)))] + parts
+    assert System.from_root_components(stem, {}, image_size=32).root.components[0] == "scale.0"

@@ -133,3 +133,88 @@ class Component(keras.layers.Layer):
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """Floating point operations for one example (a multiply-add counts 2)."""
         return 0
+
+
+ROLES = (EMBEDDING, CLASS_TOKEN, POSITIONS, BLOCK, ADAPTER, NORM, HEAD)
+STEM_ROLES = ("", EMBEDDING, CLASS_TOKEN, POSITIONS)
+
+
+def check_component(name: str, component: Any) -> None:
+    """Refuses what a system cannot hold: a layer that is not a registered Component
+    (a saved system loads only registered classes), a role that is not one of ROLES, an
+    adapter without `adapter_dim`.
+
+    Example:
+        check_component("scale", Scale())  # Scale registered with @register_component
+    """
+    kind = type(component).__name__
+    if not isinstance(component, Component):
+        raise UserInputError(
+            f"component '{name}' is a {kind}, not a keras_evomt Component.",
+            hint="subclass keras_evomt.Component and decorate the class with "
+            "@keras_evomt.register_component (a Lambda layer cannot be: loading a system "
+            "never runs code from its files)",
+        )
+    if component_class(registered_name(type(component))) is not type(component):
+        raise UserInputError(
+            f"component '{name}': class {kind} is not registered, so a saved system could "
+            "not load it.",
+            hint="decorate the class with @keras_evomt.register_component",
+        )
+    if component.role not in ROLES and component.role != "":
+        raise UserInputError(
+            f"component '{name}': {kind}.role is {component.role!r}, which is not a role.",
+            hint=f"use one of {', '.join(map(repr, ROLES))}, or no role",
+        )
+    if component.role == ADAPTER and not isinstance(getattr(component, "adapter_dim", None), int):
+        raise UserInputError(
+            f"component '{name}': an adapter ({kind}) must have an int `adapter_dim` (its "
+            "bottleneck width, which the search mutates).",
+            hint="set self.adapter_dim in its __init__",
+        )
+
+
+def check_root_layout(roles: list[tuple[str, str]]) -> None:
+    """Refuses a root the search cannot grow paths from. A path is a stem (embedding,
+    class token, positions, components without a role), encoder layers (a block, an
+    adapter before it where there is one), one final norm, and the task's head.
+
+    Example:
+        check_root_layout([("embedding", "embedding"), ("encoderblock_0", "block"),
+                           ("encoder_norm", "norm")])
+    """
+    names = [name for name, _ in roles]
+    kinds = [role for _, role in roles]
+    layout = "a stem (embedding, class token, positions), blocks, then one norm"
+    if HEAD in kinds:
+        raise UserInputError(
+            f"the root holds a head ('{names[kinds.index(HEAD)]}'): every task gets its own.",
+            hint=f"leave it out: a root is {layout}",
+        )
+    if kinds.count(NORM) != 1 or kinds[-1] != NORM:
+        raise UserInputError(
+            f"a root must end with one norm (a component with role 'norm'); this one has "
+            f"{kinds.count(NORM)}" + ("" if not kinds or kinds[-1] == NORM else ", not last") + ".",
+            hint=f"a root is {layout}",
+        )
+    if BLOCK not in kinds:
+        raise UserInputError(
+            "a root needs at least one block (a component with role 'block').",
+            hint=f"a root is {layout}",
+        )
+    first_block = kinds.index(BLOCK)
+    for name, role in roles[first_block:-1]:
+        if role not in (BLOCK, ADAPTER):
+            raise UserInputError(
+                f"component '{name}' ({'no role' if not role else f'role {role!r}'}) sits among "
+                "the root's blocks, where the search's paths have only blocks and adapters: "
+                "it would be moved before them.",
+                hint="place it before the first block, or give it role 'block' (a layer of "
+                "its own) or 'adapter' (an adapter before the next block)",
+            )
+    for name, role in roles[:first_block]:
+        if role not in STEM_ROLES and role != ADAPTER:
+            raise UserInputError(
+                f"component '{name}' (role {role!r}) comes before the root's first block.",
+                hint=f"a root is {layout}",
+            )
