@@ -23,6 +23,10 @@ from keras_evomt import __version__
 from keras_evomt.errors import EvomtError, UserInputError
 from keras_evomt.workdir import WorkdirLayout
 
+_RO_HINT = (
+    "this command writes there: run it on a writable copy of the work directory, or give "
+    "`report` and `export` an --out on a writable disk"
+)
 _DISK_FULL_HINT = (
     "The last committed state is intact: free some space and rerun the same command to resume."
 )
@@ -30,6 +34,7 @@ _DISK_FULL_HINT = (
 
 class _Context:
     debug = False
+    imports: tuple[str, ...] = ()
 
 
 def without_tensorflow(command):
@@ -52,6 +57,8 @@ def handle_errors(command):
                 from keras_evomt.quiet import import_tensorflow
 
                 import_tensorflow(debug=_Context.debug)
+            for module in _Context.imports:
+                _import_module(module)
             return command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -62,6 +69,8 @@ def handle_errors(command):
         except EvomtError as error:
             _fail(error, 1)
         except OSError as error:  # e.g. a full disk under TensorBoard's writer
+            if error.errno == errno.EROFS:
+                _fail(UserInputError(f"read-only file system: {error.filename}", hint=_RO_HINT), 2)
             if error.errno not in (errno.ENOSPC, errno.EDQUOT):
                 _fail(error, 1)
             where = os.path.dirname(error.filename or "") or "the work directory"
@@ -98,10 +107,41 @@ workdir_option = click.option(
 @click.option(
     "--debug", is_flag=True, help="Show full tracebacks and TensorFlow's own start-up output."
 )
-def main(debug: bool) -> None:
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Import a Python module (a name, or a .py file) before the command, e.g. one that "
+    "registers custom components: evomt --import mycomps export ... (repeatable).",
+)
+def main(debug: bool, imports: tuple[str, ...]) -> None:
     """Grow one multitask Keras model system, task after task (µ2Net)."""
     _Context.debug = debug
+    _Context.imports = imports
     _show_library_warnings()
+
+
+def _import_module(name: str) -> None:
+    """Imports `name` (a module of the current folder or sys.path, or a .py file) for
+    the classes it registers."""
+    import importlib
+    import importlib.util
+
+    try:
+        if name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(os.path.basename(name)[:-3], name)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:  # as `python -m` finds the folder's modules
+                sys.path.insert(0, os.getcwd())
+            importlib.import_module(name)
+    except (ImportError, FileNotFoundError) as error:
+        raise UserInputError(f"--import {name}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - the user's module failed: say so, briefly
+        raise UserInputError(f"--import {name} failed: {type(error).__name__}: {error}") from None
 
 
 class _Once(logging.Filter):
@@ -362,7 +402,11 @@ def _finish(system, workdir: str) -> None:
 @workdir_option
 @click.option("--task", required=True, help="The task whose model is evaluated.")
 @click.option(
-    "--split", default="test", type=click.Choice(["train", "validation", "test"]), show_default=True
+    "--split",
+    default="test",
+    type=click.Choice(["train", "validation", "test"]),
+    show_default=True,
+    help="The split of the task's data to score.",
 )
 @click.option(
     "--data",
@@ -420,10 +464,12 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )
     accuracy = CandidateTrainer().accuracy(system, path, data)
+    examples = task_data.num_examples(split)
     if as_json:
-        click.echo(json.dumps({"task": task, "split": split, "accuracy": accuracy}))
+        line = {"task": task, "split": split, "accuracy": accuracy, "examples": examples}
+        click.echo(json.dumps(line))
     else:
-        click.echo(f"{task} {split} accuracy: {100 * accuracy:.2f}%")
+        click.echo(f"{task} {split} accuracy: {100 * accuracy:.2f}% ({examples:,} examples)")
 
 
 @main.command()

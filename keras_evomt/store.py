@@ -511,10 +511,18 @@ def _path_name(path: dict[str, Any]) -> str:
 
 
 def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
-    from keras_evomt.components.base import component_class
+    from keras_evomt.components.base import PACKAGE, component_class
 
     name = entry["class"]
     cls = component_class(name)
+    if cls is None and name.startswith(f"{PACKAGE}>") and "lambda" not in name.lower():
+        # A class registered as components are, which this process has not imported.
+        raise UserInputError(
+            f"component {cid} is a {name.split('>', 1)[1]}, a class this process has not "
+            "registered: import the module that defines it first.",
+            hint="from Python, import it before loading; on the command line: "
+            "`evomt --import MODULE COMMAND ...` (a module name, or a .py file)",
+        )
     if cls is None:
         kind = "Lambda layers carry code and are" if "lambda" in name.lower() else "it is"
         raise CorruptStateError(

@@ -455,6 +455,7 @@ def test_a_run_writes_what_the_workdir_layout_names(grown):
 
 
 def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
+    from keras_evomt.data import Task
     from tests.helpers import digits, tiny_system
 
     system = tiny_system()
@@ -469,14 +470,12 @@ def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
     data = f"npz:{tmp_path / 'mine.npz'}"
     result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data)
     assert result.exit_code == 0, result.output
-    assert (
-        json.loads(
-            evomt(
-                "eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data, "--json"
-            ).output
-        )["split"]
-        == "test"
-    )
+    test_examples = Task.from_arrays("mine", x, y, value_range=(-1, 1)).num_examples("test")
+    assert "mine test accuracy: " in result.output
+    assert result.output.rstrip().endswith(f"% ({test_examples} examples)")
+    said = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", data, "--json")
+    assert json.loads(said.output)["split"] == "test"
+    assert json.loads(said.output)["examples"] == test_examples
     np.savez(tmp_path / "more.npz", x_train=x, y_train=np.arange(40) % 12, value_range=[-1, 1])
     more = f"npz:{tmp_path / 'more.npz'}"
     result = evomt("eval", "--workdir", tmp_path / "run", "--task", "mine", "--data", more)
@@ -598,3 +597,84 @@ def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch)
     result = evomt("evolve", "--workdir", "run", "--recipe", REPO / recipe, "--task", "dir:x")
     assert result.exit_code == 2 and "another root: root.name='vit_mini'" in result.output
     assert not (tmp_path / "run" / "config.json").exists()  # a mistake does not bind it
+
+
+CUSTOM_COMPONENTS = '''
+import keras
+from keras_evomt import Component, register_component
+
+
+@register_component
+class TrialGain(Component):
+    """A learned gain on the input images (a stem component, before the embedding)."""
+
+    def build(self, input_shape):
+        self.gain = self.add_weight(shape=(), initializer="ones", name="gain")
+
+    def call(self, x):
+        return self.gain * x
+'''
+
+GROW_WITH_CUSTOM = """
+import mycomps
+from keras_evomt.components import build_root
+from keras_evomt.system import System
+
+gain = mycomps.TrialGain(name="gain")
+gain.build((None, 32, 32, 3))
+parts = [("gain", gain)] + build_root("vit_tiny", image_size=32, patch_size=8)
+system = System.from_root_components(parts, {"root": "custom"}, image_size=32)
+system.start_task("a")
+path = system.new_task_path("a", 3)
+path.id, path.metrics = "a#0", {"validation_accuracy": 0.5}
+system.end_task(path)
+system.save("w")
+"""
+
+
+@pytest.mark.slow
+def test_commands_load_custom_components_from_an_imported_module(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "mycomps.py").write_text(CUSTOM_COMPONENTS)
+
+    def python(code, *args):
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert python(GROW_WITH_CUSTOM).returncode == 0
+    evomt = "import sys; from keras_evomt.cli import main; sys.argv[0] = 'evomt'; main()"
+    export = ["export", "--workdir", "w", "--task", "a", "--out"]
+    refused = python(evomt, *export, "a.keras")
+    assert refused.returncode == 2, refused.stderr
+    assert "is a TrialGain, a class this process has not registered" in refused.stderr
+    assert "evomt --import MODULE" in refused.stderr
+    by_name = python(evomt, "--import", "mycomps", *export, "a.keras")
+    assert by_name.returncode == 0, by_name.stderr
+    by_file = python(evomt, "--import", str(tmp_path / "mycomps.py"), *export, "b.keras")
+    assert by_file.returncode == 0, by_file.stderr
+    missing = python(evomt, "--import", "nomodule", *export, "c.keras")
+    assert missing.returncode == 2 and "--import nomodule: No module named" in missing.stderr
+
+
+def test_a_read_only_file_system_is_bad_input_that_names_the_way_out(tmp_path, monkeypatch):
+    import errno
+
+    from keras_evomt import report
+
+    def read_only(workdir, out=None, structure=None):
+        raise OSError(errno.EROFS, "Read-only file system", f"{workdir}/reports/.x.tmp")
+
+    monkeypatch.setattr(report, "write_report", read_only)
+    tiny_system().save(tmp_path)
+    result = CliRunner().invoke(main, ["report", "--workdir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"error: read-only file system: {tmp_path}/reports/.x.tmp" in result.output
+    assert "give `report` and `export` an --out on a writable disk" in result.output

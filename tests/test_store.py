@@ -107,7 +107,7 @@ def _files_of(copy, number):
 @pytest.mark.parametrize(
     "edit,message",
     [
-        (lambda e: e.update({"class": "keras_evomt>NoSuchLayer"}), "not a registered"),
+        (lambda e: e.update({"class": "other>NoSuchLayer"}), "not a registered"),
         (
             lambda e: e.update({"class": "keras>Lambda", "config": {"function": "evil"}}),
             "Lambda layers carry code",
@@ -125,6 +125,17 @@ def test_manifests_naming_code_or_outside_files_are_refused(saved, tmp_path, edi
 
     copy, _ = _corrupt_copy(saved, tmp_path, damage)
     with pytest.raises(CorruptStateError, match=message):
+        System.load(copy)
+
+
+def test_a_component_class_of_a_module_not_imported_is_refused_naming_the_class(saved, tmp_path):
+    def damage(copy, manifest):
+        next(iter(manifest["components"].values()))["class"] = "keras_evomt>TrialMissing"
+        _manifest(copy, 2).write_text(json.dumps(manifest))
+        _manifest(copy, 1).unlink()
+
+    copy, _ = _corrupt_copy(saved, tmp_path, damage)
+    with pytest.raises(UserInputError, match="is a TrialMissing, a class this process has not"):
         System.load(copy)
 
 
