@@ -130,6 +130,14 @@ def test_from_arrays_value_range():
         Task.from_arrays("h", bytes_, y, value_range=(0, 16))
     with pytest.raises(UserInputError, match=r"outside value_range=\(0, 16\)"):  # test images
         Task.from_arrays("i", np.zeros([20, 4, 4]), y, bytes_[:2], y[:2], value_range=(0, 16))
+    floats = np.full([20, 4, 4], 0.5, np.float32)  # train read as (0, 1): test must be too
+    with pytest.raises(UserInputError, match=r"x_test \(range read from x_train\) holds values"):
+        Task.from_arrays("j", floats, y, bytes_[:2], y[:2])
+    with pytest.raises(UserInputError, match=r"^validation \(range read from x_train\)") as e:
+        Task.from_arrays("k", floats, y, floats[:2], y[:2], validation=(bytes_[:2], y[:2]))
+    assert "same range" in e.value.hint
+    with pytest.raises(UserInputError, match="with high > low. Received: \\(255, 0\\)"):
+        Task.from_arrays("l", bytes_, y, value_range=(255, 0))
 
 
 def test_class_names_are_strings_one_per_class():
@@ -137,6 +145,8 @@ def test_class_names_are_strings_one_per_class():
     task = Task.from_arrays("a", x, y, class_names=np.array(["no", "yes"]))  # sklearn's kind
     assert task.class_names == ["no", "yes"] and task.num_classes == 2
     assert Task.from_arrays("b", x, y, class_names=list("xyz")).num_classes == 3  # names say 3
+    with pytest.raises(UserInputError, match="class_names names 2 classes, but the labels"):
+        Task.from_arrays("c", x, np.array([0, 1, 2, 9] * 5), class_names=["x", "y"])
     with pytest.raises(UserInputError, match="class_names must name each of the 2 classes"):
         Task.from_arrays("c", x, y, num_classes=2, class_names=["no"])
 

@@ -345,6 +345,11 @@ class Task:
             raise UserInputError(f"labels must be >= 0. Received: label {int(labels.min())}")
         if num_classes is None and class_names is not None:
             num_classes = len(class_names)  # the names say how many classes there are
+            if labels.max() >= num_classes:
+                raise UserInputError(
+                    f"class_names names {num_classes} classes, but the labels reach "
+                    f"{int(labels.max())}: give one name per class, in label order"
+                )
         if num_classes is None:
             num_classes = int(labels.max()) + 1
             if num_classes > int(y_train.max()) + 1:
@@ -359,11 +364,16 @@ class Task:
                 f"labels must lie in [0, {num_classes}) (num_classes={num_classes}). "
                 f"Received: label {int(labels.max())}"
             )
+        given = {"x_train": x_train, "x_test": x_test}
+        if validation is not None:
+            given["validation"] = validation[0]
         if value_range is None:
             value_range = _infer_value_range(x_train)
+            for what, x in given.items():  # the range read from x_train must hold them too
+                if x is not None:
+                    _check_value_range(value_range, [x], f"{what} (range read from x_train)")
         else:
-            given = (x_train, x_test, validation[0] if validation is not None else None)
-            _check_value_range(value_range, [x for x in given if x is not None])
+            _check_value_range(value_range, [x for x in given.values() if x is not None])
         loader = ArrayLoader.from_train_test(
             x_train,
             y_train,
@@ -573,21 +583,27 @@ def _check_split(split: str) -> str:
     return split
 
 
-def _check_value_range(value_range, arrays: list[np.ndarray]) -> None:
+def _check_value_range(value_range, arrays: list[np.ndarray], what: str = "the images") -> None:
     """Refuses a stated pixel range the images leave by more than a tenth of its width
     (slightly outside is clipped by the pipeline; far outside is a wrong range)."""
     try:
         low, high = (float(v) for v in value_range)
     except (TypeError, ValueError):
         return  # Task() says what a value_range must be
+    if not high > low:
+        return  # Task() says what a value_range must be
     seen_low = min(float(np.min(x)) for x in arrays if np.size(x))
     seen_high = max(float(np.max(x)) for x in arrays if np.size(x))
     slack = 0.1 * (high - low)
     if seen_low < low - slack or seen_high > high + slack:
         raise UserInputError(
-            f"the images hold values in [{seen_low:g}, {seen_high:g}], outside "
-            f"value_range=({low:g}, {high:g}): they would be scaled wrongly",
-            hint="pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
+            f"{what} hold{'s' if what != 'the images' else ''} values in "
+            f"[{seen_low:g}, {seen_high:g}], outside value_range=({low:g}, {high:g}): they "
+            "would be scaled wrongly",
+            hint="give every split in the same range (e.g. all uint8 0..255, or all floats "
+            "in [0, 1])"
+            if what != "the images"
+            else "pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
         )
 
 
