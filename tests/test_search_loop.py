@@ -302,3 +302,12 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     assert resumed.exit_code == 0, resumed.output
     state = json.loads((tmp_path / "search" / "state.json").read_text())
     assert state["population"] is None and state["iteration_config"] is None
+
+
+def test_an_evolve_that_fails_before_its_first_commit_leaves_no_files(tmp_path):
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.search import evolve
+
+    with pytest.raises(UserInputError, match="unknown task 'no_such_task'"):
+        evolve(tmp_path / "runs", "no_such_task", tiny_search_config(tasks=("digits",)))
+    assert not (tmp_path / "runs").exists()  # no candidate log: the directory stays fresh

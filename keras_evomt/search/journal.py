@@ -38,9 +38,10 @@ class CandidateJournal:
         self.path = os.fspath(path)
 
     def truncate(self, size: int) -> None:
-        """Cuts the file back to `size` bytes (the committed length); creates it if absent."""
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path, "a+b") as f:
+        """Cuts the file back to `size` bytes (the committed length), if it exists."""
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, "r+b") as f:
             if f.seek(0, os.SEEK_END) > size:
                 f.truncate(size)
                 os.fsync(f.fileno())
