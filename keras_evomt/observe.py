@@ -93,8 +93,8 @@ class Observer:
             display.task_line(task, metrics, params_added, total_params)
 
     def message(self, text: str) -> None:
-        if not self.quiet:
-            display.console.print(text)
+        if not self.quiet:  # one line however long: logs stay greppable
+            display.console.print(text, soft_wrap=True)
 
     def flush(self) -> None:
         for writer in self._writers.values():

@@ -457,7 +457,8 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
         "## Tasks",
         "",
         "| # | task | validation % | test % | own params | accounted params | path length "
-        "| descends from | sources probed (best 3 a visit) | sources tried (candidates) "
+        "| descends from | sources probed (best 3 a visit by score: accuracy x size term) "
+        "| sources tried (candidates) "
         "| best score by generation |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -253,11 +253,13 @@ class Search:
         self.state.candidates_log_bytes = self.candidates_log.append(
             [p.record(task.name, 0, rank) for rank, p in enumerate(probes)]
         )
-        ranking = ", ".join(f"{p.source} {100 * p.accuracy:.1f}%" for p in probes)
+        ranking = ", ".join(
+            f"{p.source} {100 * p.accuracy:.1f}% (score {p.score:.4f})" for p in probes
+        )
         self.observer.message(
             f"{task.name}: sources probed on {probes[0].train_examples} training and "
-            f"{probes[0].validation_examples} validation examples ({measured} accuracy): "
-            f"{ranking}"
+            f"{probes[0].validation_examples} validation examples ({measured} accuracy), "
+            f"best score (accuracy x size term) first: {ranking}"
         )
         return [p.source for p in probes]
 
