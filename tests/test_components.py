@@ -135,7 +135,30 @@ def _built(component, shape=(None, 17, 32)):
     return component
 
 
-def test_a_root_refuses_what_its_paths_could_not_keep_or_a_save_could_not_load():
+@pytest.fixture
+def scratch_registry():
+    """Classes a test registers are forgotten after it (other tests list the built-in ones)."""
+    from keras.src.saving import object_registration
+
+    from keras_evomt.components import base
+
+    saved = [
+        (registry, dict(registry))
+        for registry in (
+            base._REGISTRY,
+            object_registration.GLOBAL_CUSTOM_OBJECTS,
+            object_registration.GLOBAL_CUSTOM_NAMES,
+        )
+    ]
+    yield
+    for registry, before in saved:
+        registry.clear()
+        registry.update(before)
+
+
+def test_a_root_refuses_what_its_paths_could_not_keep_or_a_save_could_not_load(
+    scratch_registry,
+):
     from keras_evomt.components.base import Component, register_component
     from keras_evomt.system import System
 
