@@ -46,6 +46,7 @@ _WHERE = {
     "Path": "keras_evomt.path",
     "PathModel": "keras_evomt.path_model",
     "default_config": "keras_evomt.search",
+    "prepare_images": "keras_evomt.data.pipeline",
     "evolve": "keras_evomt.search",
     "System": "keras_evomt.system",
 }

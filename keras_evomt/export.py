@@ -226,11 +226,13 @@ def preprocessing_contract(system: System, task: str, fmt: str) -> dict[str, Any
             "image_size": size,
             "channels": 3,
             "value_range": list(VALUE_RANGE),
+            # The range the task's raw images were scaled from (None: not recorded).
+            "source_value_range": system.value_range(task),
         },
         "preprocessing": (
-            f"RGB (gray tiled to 3 channels, alpha dropped), values scaled "
-            f"to [0, 1], resized bilinearly to {size}x{size}, then "
-            "x * 2 - 1, clipped to [-1, 1]"
+            f"RGB (gray tiled to 3 channels, alpha dropped), values scaled from "
+            f"source_value_range to [0, 1], resized bilinearly to {size}x{size}, then "
+            "x * 2 - 1, clipped to [-1, 1] (keras_evomt.prepare_images does all of it)"
         ),
         "output": {
             "name": "logits",

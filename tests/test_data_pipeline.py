@@ -194,3 +194,21 @@ def test_bench_input_writes_only_its_section(tmp_path):
     assert "old" not in text and "## Search\n\nkept\n" in text
     assert "Command: `python tools/bench_input.py --task digits --image-size 16" in text
     assert text.count("| digits | 16 | 4 |") == 3
+
+
+def test_prepare_images_gives_what_the_evaluation_pipeline_gives():
+    import keras_evomt
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 17, size=(6, 8, 8)).astype(np.uint8)  # digits' 0..16, gray
+    task = Task.from_arrays("d", x, np.arange(6) % 2, x, np.arange(6) % 2, value_range=(0, 16))
+    expected, _ = next(iter(task.eval_dataset("test", image_size=24, batch_size=6)))
+    prepared = keras_evomt.prepare_images(x, 24, (0, 16))
+    assert prepared.shape == (6, 24, 24, 3) and prepared.dtype == np.float32
+    np.testing.assert_array_equal(prepared, expected.numpy())
+    mixed = [rng.integers(0, 256, (5, 7, 3), np.uint8), rng.integers(0, 256, (9, 9, 4), np.uint8)]
+    assert keras_evomt.prepare_images(mixed, 16).shape == (2, 16, 16, 3)  # any sizes, RGBA
+    with pytest.raises(UserInputError, match=r"values in \[0, 255\], outside value_range=\(0, 1\)"):
+        keras_evomt.prepare_images(mixed[0][None], 16, (0, 1))
+    with pytest.raises(UserInputError, match="a batch"):
+        keras_evomt.prepare_images(np.zeros(5), 16)

@@ -29,6 +29,7 @@ def grown(tmp_path_factory):
         path.id, path.metrics = f"{task}#0", {"validation_accuracy": 0.5}
         system.end_task(path)
     system.set_class_names("b", list("abcdefg"))
+    system.set_value_range("b", (0, 16))
     system.set_class_names("a", ["too", "few"])  # not one per class: not kept
     system.save(workdir)
     images = digits(16)[0]
@@ -48,6 +49,8 @@ def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
     contract = json.loads(contract_path(out).read_text())
     assert contract["input"]["shape"] == [None, IMAGE_SIZE, IMAGE_SIZE, 3]
     assert contract["input"]["value_range"] == [-1.0, 1.0]
+    assert contract["input"]["source_value_range"] == [0.0, 16.0]
+    assert "source_value_range" in contract["preprocessing"]
     assert contract["output"]["num_classes"] == 7
     assert contract["output"]["class_names"] == list("abcdefg")
     assert system.class_names("a") is None

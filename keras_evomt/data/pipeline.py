@@ -133,6 +133,52 @@ def eval_image(image: tf.Tensor, image_size: int, value_range: tuple[float, floa
     return _finish(_to_unit(image, value_range), image_size)
 
 
+def prepare_images(
+    images: Any, image_size: int, value_range: tuple[float, float] = (0.0, 255.0)
+) -> Any:
+    """Raw images as a task's model takes them, prepared as its evaluation data was: RGB
+    (gray tiled, alpha dropped), scaled from `value_range`, resized bilinearly to
+    `image_size`, in [-1, 1]. `images`: an array (N, H, W[, C]) or a list of (H, W[, C])
+    arrays of any sizes. The input contract (`<out>.contract.json`) holds both numbers:
+    `input.image_size` and `input.source_value_range`.
+
+    Example:
+        logits = model(prepare_images(uint8_photos, 32))  # a float32 (N, 32, 32, 3) batch
+    """
+    import numpy as np
+
+    check_size("image_size", image_size)
+    low, high = (float(v) for v in value_range)
+    items = list(images) if isinstance(images, list | tuple) else None
+    if items is None:
+        batch = np.asarray(images)
+        if batch.ndim not in (3, 4):
+            raise UserInputError(
+                "images must be a batch (N, H, W) or (N, H, W, C), or a list of (H, W[, C]) "
+                f"images. Received: shape {batch.shape}"
+            )
+        items = list(batch)
+    if not items:
+        raise UserInputError("no images to prepare (an empty batch)")
+    prepared = []
+    for item in items:
+        pixels = np.asarray(item)
+        if pixels.dtype.kind not in "buif":
+            raise UserInputError(f"images must be numbers. Received: dtype {pixels.dtype}")
+        seen = (float(pixels.min()), float(pixels.max())) if pixels.size else (low, high)
+        slack = 0.1 * (high - low)
+        if seen[0] < low - slack or seen[1] > high + slack:
+            raise UserInputError(
+                f"images hold values in [{seen[0]:g}, {seen[1]:g}], outside value_range="
+                f"({low:g}, {high:g}): they would be scaled wrongly",
+                hint="pass the range the task was trained on (the contract's "
+                "input.source_value_range)",
+            )
+        image = to_rgb(tf.convert_to_tensor(pixels))
+        prepared.append(eval_image(image, int(image_size), (low, high)))
+    return tf.stack(prepared).numpy()
+
+
 def augment_image(
     image: tf.Tensor,
     seed: tf.Tensor,
