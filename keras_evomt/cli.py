@@ -70,7 +70,8 @@ def handle_errors(command):
             _fail(error, 1)
         except OSError as error:  # e.g. a full disk under TensorBoard's writer
             if error.errno == errno.EROFS:
-                _fail(UserInputError(f"read-only file system: {error.filename}", hint=_RO_HINT), 2)
+                where = error.filename or "the work directory"
+                _fail(UserInputError(f"read-only file system: {where}", hint=_RO_HINT), 2)
             if error.errno not in (errno.ENOSPC, errno.EDQUOT):
                 _fail(error, 1)
             where = os.path.dirname(error.filename or "") or "the work directory"

@@ -515,7 +515,8 @@ def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
 
     name = entry["class"]
     cls = component_class(name)
-    if cls is None and name.startswith(f"{PACKAGE}>") and "lambda" not in name.lower():
+    is_lambda = name.rsplit(">", 1)[-1] == "Lambda"  # Keras's code-carrying layer
+    if cls is None and name.startswith(f"{PACKAGE}>") and not is_lambda:
         # A class registered as components are, which this process has not imported.
         raise UserInputError(
             f"component {cid} is a {name.split('>', 1)[1]}, a class this process has not "
@@ -524,7 +525,7 @@ def _allowed_class(cid: str, entry: dict[str, Any]) -> type[Component]:
             "`evomt --import MODULE COMMAND ...` (a module name, or a .py file)",
         )
     if cls is None:
-        kind = "Lambda layers carry code and are" if "lambda" in name.lower() else "it is"
+        kind = "Lambda layers carry code and are" if is_lambda else "it is"
         raise CorruptStateError(
             f"component {cid} names class '{name}': {kind} not a "
             "registered keras_evomt component, refused."

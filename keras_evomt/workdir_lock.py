@@ -33,8 +33,29 @@ class WorkdirLock:
 
     def __enter__(self) -> WorkdirLock:
         self._made = [d for d in (self.file.parent, *self.file.parent.parents) if not d.exists()]
+        for _ in range(100):
+            fd = self._locked_fd()
+            if fd is not None:
+                break
+        else:
+            raise UserInputError(f"could not take the lock {self.file}: it keeps being removed.")
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        self._fd = fd
+        # Only a lock holder writes there, so these are a killed holder's unfinished writes.
+        for leftover in self.layout.write_leftovers():
+            with contextlib.suppress(OSError):  # a leftover is never worth a failed start
+                leftover.unlink()
+        return self
+
+    def _locked_fd(self) -> int | None:
+        """A descriptor of the lock file, locked; None when a holder that wrote nothing
+        removed the file (or its folder) between our open and lock: then try again."""
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -49,14 +70,15 @@ class WorkdirLock:
                 f"{who.get('pid', '?')} on host {who.get('host', '?')}).",
                 hint="wait for it to finish, or stop it; a killed process's lock is taken over.",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
-        self._fd = fd
-        # Only a lock holder writes there, so these are a killed holder's unfinished writes.
-        for leftover in self.layout.write_leftovers():
-            with contextlib.suppress(OSError):  # a leftover is never worth a failed start
-                leftover.unlink()
-        return self
+        try:
+            named = os.stat(self.file)
+        except FileNotFoundError:
+            named = None
+        held = os.fstat(fd)
+        if named is None or (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino):
+            os.close(fd)  # a removed file: locking it excludes no one
+            return None
+        return fd
 
     def __exit__(self, *exc) -> None:
         if self._fd is None:
@@ -65,7 +87,7 @@ class WorkdirLock:
             wrote_nothing = [p.name for p in self.file.parent.iterdir()] == [self.file.name]
         except OSError:
             wrote_nothing = False
-        if wrote_nothing:  # unlinked while held: a waiting process cannot lock a stale file
+        if wrote_nothing:  # removed while held; a process that opened it first retries
             with contextlib.suppress(OSError):
                 self.file.unlink()
         fcntl.flock(self._fd, fcntl.LOCK_UN)

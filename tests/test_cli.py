@@ -338,6 +338,28 @@ def test_a_first_start_that_fails_leaves_no_work_directory_behind(tmp_path):
     assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())
 
 
+def test_a_lock_file_removed_between_open_and_lock_is_not_taken_as_held(tmp_path, monkeypatch):
+    import fcntl
+
+    from keras_evomt.errors import UserInputError
+
+    workdir = tmp_path / "new"
+    first = WorkdirLock(workdir).__enter__()
+    real_flock, raced = fcntl.flock, []
+
+    def flock(fd, operation):
+        if operation & fcntl.LOCK_EX and not raced:  # opened; the holder ends before the lock
+            raced.append(fd)
+            first.__exit__(None, None, None)  # it wrote nothing: removes the file and folder
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with WorkdirLock(workdir):
+        assert raced and (workdir / "lock").is_file()  # the new file is the one held
+        with pytest.raises(UserInputError, match="in use by another evomt process"):
+            WorkdirLock(workdir).__enter__()
+
+
 def test_taking_the_lock_removes_a_killed_writers_leftovers_and_check_names_them(tmp_path):
     workdir = tmp_path
     tiny_system().save(str(workdir))

@@ -212,3 +212,10 @@ def test_prepare_images_gives_what_the_evaluation_pipeline_gives():
         keras_evomt.prepare_images(mixed[0][None], 16, (0, 1))
     with pytest.raises(UserInputError, match="a batch"):
         keras_evomt.prepare_images(np.zeros(5), 16)
+    with pytest.raises(UserInputError, match=r"shape \(50, 60, 3\) may be one image") as e:
+        keras_evomt.prepare_images(np.zeros([50, 60, 3], np.uint8), 16)
+    assert "[image]" in e.value.hint
+    one = keras_evomt.prepare_images([mixed[0]], 16, None)  # None: 0..255
+    np.testing.assert_array_equal(one, keras_evomt.prepare_images(mixed, 16)[:1])
+    with pytest.raises(UserInputError, match="with high > low"):
+        keras_evomt.prepare_images(mixed, 16, (0, 0))

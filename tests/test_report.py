@@ -154,7 +154,6 @@ def test_the_sources_each_visit_probed_come_from_the_candidate_log(tmp_path):
     assert cell == "visit 1: a 90.00%, b 80.00%, c 70.00% (+1 more)"
 
 
-@pytest.mark.slow
 def test_the_systems_total_is_in_the_params_title_not_on_the_plot(five):
     from keras_evomt.report import cumulative_params, params_figure
 
@@ -166,6 +165,7 @@ def test_the_systems_total_is_in_the_params_title_not_on_the_plot(five):
     assert not right.texts  # nothing written where the line or the root's line may run
 
 
+@pytest.mark.slow
 def test_report_69_tasks_stays_readable(tmp_path):
     tasks = list_tasks()[:69]
     grow(tmp_path, tasks, num_layers=12)

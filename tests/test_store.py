@@ -108,6 +108,7 @@ def _files_of(copy, number):
     "edit,message",
     [
         (lambda e: e.update({"class": "other>NoSuchLayer"}), "not a registered"),
+        (lambda e: e.update({"class": "keras_evomt>Lambda"}), "Lambda layers carry code"),
         (
             lambda e: e.update({"class": "keras>Lambda", "config": {"function": "evil"}}),
             "Lambda layers carry code",

@@ -134,12 +134,13 @@ def eval_image(image: tf.Tensor, image_size: int, value_range: tuple[float, floa
 
 
 def prepare_images(
-    images: Any, image_size: int, value_range: tuple[float, float] = (0.0, 255.0)
+    images: Any, image_size: int, value_range: tuple[float, float] | None = (0.0, 255.0)
 ) -> Any:
     """Raw images as a task's model takes them, prepared as its evaluation data was: RGB
-    (gray tiled, alpha dropped), scaled from `value_range`, resized bilinearly to
-    `image_size`, in [-1, 1]. `images`: an array (N, H, W[, C]) or a list of (H, W[, C])
-    arrays of any sizes. The input contract (`<out>.contract.json`) holds both numbers:
+    (gray tiled, alpha dropped), scaled from `value_range` (None: 0..255), resized
+    bilinearly to `image_size`, in [-1, 1]. `images`: a batch (N, H, W, C) or (N, H, W)
+    of gray images, or a list of (H, W[, C]) arrays of any sizes (one image: a list of
+    one). The input contract (`<out>.contract.json`) holds both numbers:
     `input.image_size` and `input.source_value_range`.
 
     Example:
@@ -148,10 +149,19 @@ def prepare_images(
     import numpy as np
 
     check_size("image_size", image_size)
-    low, high = (float(v) for v in value_range)
+    low, high = (float(v) for v in (value_range or (0.0, 255.0)))
+    if not high > low:
+        raise UserInputError(
+            f"value_range must be (low, high) with high > low. Received: {value_range}"
+        )
     items = list(images) if isinstance(images, list | tuple) else None
     if items is None:
         batch = np.asarray(images)
+        if batch.ndim == 3 and batch.shape[-1] in (1, 3, 4):  # (H, W, C) or N gray images?
+            raise UserInputError(
+                f"an array of shape {batch.shape} may be one image or a batch of gray ones.",
+                hint="pass one image as a list, [image]; a batch of gray images as (N, H, W, 1)",
+            )
         if batch.ndim not in (3, 4):
             raise UserInputError(
                 "images must be a batch (N, H, W) or (N, H, W, C), or a list of (H, W[, C]) "

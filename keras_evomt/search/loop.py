@@ -220,7 +220,7 @@ class Search:
         differ = sorted(k for k in set(began) | set(now) if began.get(k) != now.get(k))
         if differ:
             shown = ", ".join(f"{k} ({now.get(k)!r}, began with {began.get(k)!r})" for k in differ)
-            compact = {k: json.dumps(began.get(k), separators=(",", ":")) for k in differ[:6]}
+            compact = {k: json.dumps(began.get(k), separators=(",", ":")) for k in differ}
             sets = " ".join(f"--set {k}={value}" for k, value in compact.items())
             raise UserInputError(
                 f"task '{task}' is in flight in {self.workdir} and began with other settings: "
