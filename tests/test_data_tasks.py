@@ -49,3 +49,14 @@ def test_task_yields_batches(name):
     test_labels = [int(ex["label"]) for ex in task.examples("test").as_numpy_iterator()]
     assert len(test_labels) == 4 and 0 <= min(test_labels) and max(test_labels) < task.num_classes
     assert task.num_train_examples == 4
+
+
+def test_a_dataset_not_prepared_says_how_to_prepare_it_where_it_was_looked_for(tmp_path):
+    import tensorflow_datasets as tfds
+
+    from keras_evomt.data.tfds_source import missing_data_error
+
+    builder = tfds.builder("cifar10", data_dir=str(tmp_path))  # offline: no download
+    error = missing_data_error("cifar10", "cifar10", builder)
+    where = error.message.rpartition(" is not prepared in ")[2]
+    assert where and f"evomt data prepare cifar10 --download --data-dir {where}\n" in error.hint

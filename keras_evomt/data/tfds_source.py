@@ -101,7 +101,7 @@ def missing_data_error(task: str, ref: str, builder: Any) -> MissingDataError:
     name = ref.partition(":")[0]
     manual = bool(getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))
     hint = (
-        f"Prepare it with: evomt data prepare {task} --download\n"
+        f"Prepare it with: evomt data prepare {task} --download --data-dir {data_dir}\n"
         f"(or: tfds build {name} --data_dir {data_dir})"
     )
     if manual:
