@@ -26,7 +26,7 @@ import keras
 from keras_evomt.components.base import PACKAGE, Component, copy_component
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT
-from keras_evomt.path_model import check_image_batch
+from keras_evomt.path_model import check_image_batch, deserialize_component
 from keras_evomt.system import System
 
 # Names a task's signature key may not take: attributes of a loaded SavedModel and the
@@ -169,10 +169,7 @@ class MultiTaskModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        components = {
-            cid: keras.saving.deserialize_keras_object(c)
-            for cid, c in config.pop("components").items()
-        }
+        components = {cid: deserialize_component(c) for cid, c in config.pop("components").items()}
         return cls(components, config.pop("paths"), config.pop("image_sizes"), **config)
 
 

@@ -19,6 +19,23 @@ from keras_evomt.components.base import PACKAGE, Component
 from keras_evomt.errors import UserInputError
 
 
+def deserialize_component(config: dict):
+    """A component from its Keras config; a class this process has not registered (a
+    custom component whose module was not imported) is named, with what to do.
+
+    Example:
+        block = deserialize_component(keras.saving.serialize_keras_object(EncoderBlock(2, 8)))
+    """
+    name = config.get("registered_name") if isinstance(config, dict) else None
+    if name and ">" in name and keras.saving.get_registered_object(name) is None:
+        raise ValueError(
+            f"this model holds a {config.get('class_name', name)} ('{name}'), a class this "
+            "process has not registered: import the module that defines it (it must be "
+            "decorated with @keras_evomt.register_component) before loading the model."
+        )
+    return keras.saving.deserialize_keras_object(config)
+
+
 def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -> None:
     """Refuses, with what to do, a batch that is not float (N, S, S, 3) for one of `sizes`
     (`size=False`: any S).
@@ -92,5 +109,5 @@ class PathModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        components = [keras.saving.deserialize_keras_object(c) for c in config.pop("components")]
+        components = [deserialize_component(c) for c in config.pop("components")]
         return cls(components, **config)

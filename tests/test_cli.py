@@ -684,6 +684,13 @@ def test_commands_load_custom_components_from_an_imported_module(tmp_path):
     assert by_file.returncode == 0, by_file.stderr
     missing = python(evomt, "--import", "nomodule", *export, "c.keras")
     assert missing.returncode == 2 and "--import nomodule: No module named" in missing.stderr
+    load = "import keras, keras_evomt.path_model{}; print(keras.saving.load_model('a.keras'))"
+    unknown = python(load.format(""))
+    assert unknown.returncode != 0
+    assert "holds a TrialGain ('keras_evomt>TrialGain'), a class this process has not" in (
+        unknown.stderr
+    )
+    assert python(load.format(", mycomps")).returncode == 0
 
 
 def test_a_read_only_file_system_is_bad_input_that_names_the_way_out(tmp_path, monkeypatch):
