@@ -325,6 +325,17 @@ class System:
         if value_range is not None and task in self.paths:
             self.info.setdefault("value_ranges", {})[task] = [float(v) for v in value_range]
 
+    def set_split_sizes(self, task: str, sizes: dict[str, int | None]) -> None:
+        """Keeps how many examples `task`'s splits had (where known), so that a revisit
+        on other data is told its kept path was scored on different examples."""
+        known = {split: int(n) for split, n in sizes.items() if n is not None}
+        if known and task in self.paths:
+            self.info.setdefault("split_sizes", {})[task] = known
+
+    def split_sizes(self, task: str) -> dict[str, int]:
+        """`task`'s recorded split sizes ({} if none were recorded)."""
+        return dict(self.info.get("split_sizes", {}).get(task, {}))
+
     def value_range(self, task: str) -> list[float] | None:
         """The pixel range `task`'s data was scaled from, if recorded (systems saved before
         it was kept have none)."""

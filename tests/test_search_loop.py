@@ -311,3 +311,26 @@ def test_an_evolve_that_fails_before_its_first_commit_leaves_no_files(tmp_path):
     with pytest.raises(UserInputError, match="unknown task 'no_such_task'"):
         evolve(tmp_path / "runs", "no_such_task", tiny_search_config(tasks=("digits",)))
     assert not (tmp_path / "runs").exists()  # no candidate log: the directory stays fresh
+
+
+@pytest.mark.slow
+def test_a_revisit_on_other_data_is_told_its_kept_path_was_scored_on_other_examples(
+    tmp_path, monkeypatch
+):
+    from keras_evomt.data import Task
+    from keras_evomt.search import evolve
+    from keras_evomt.system import System
+    from tests.helpers import digits
+
+    config = tiny_search_config(tasks=("mine",), generations=1, candidates_per_generation=1)
+    x, y = digits(200)
+    evolve(tmp_path, Task.from_arrays("mine", x, y, value_range=(-1, 1)), config)
+    sizes = System.load(tmp_path).split_sizes("mine")
+    assert sizes == {"train": 162, "validation": 19}
+    said = []
+    monkeypatch.setattr(Observer, "message", lambda self, text: said.append(text))
+    evolve(tmp_path, Task.from_arrays("mine", x, y, value_range=(-1, 1)), config)
+    assert not [s for s in said if "other data" in s]  # the same data: no warning
+    evolve(tmp_path, Task.from_arrays("mine", x[:100], y[:100], value_range=(-1, 1)), config)
+    warned = [s for s in said if "other data than at its last visit" in s]
+    assert len(warned) == 1 and "validation 19 -> 10 examples" in warned[0], said

@@ -217,6 +217,14 @@ class Task:
             num_examples=n,
         )
 
+    def known_examples(self, split: str) -> int | None:
+        """The size of `split` when known without reading its examples, else None.
+
+        Example:
+            get_task("digits").known_examples("validation")  # 143
+        """
+        return self._known_examples(_check_split(split))
+
     def _known_examples(self, split: str, ds: tf.data.Dataset | None = None) -> int | None:
         n = self._loader.num_examples(split)
         if n is None:

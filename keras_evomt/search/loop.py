@@ -164,6 +164,7 @@ class Search:
         self.system.end_task(best)
         self.system.set_class_names(task.name, getattr(task, "class_names", None))
         self.system.set_value_range(task.name, getattr(task, "value_range", None))
+        self.system.set_split_sizes(task.name, _split_sizes(task))
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
         self._test(task, best)
@@ -488,6 +489,16 @@ class Search:
         check_same_classes(task.name, self.system.class_names(task.name), names)
         value_range = getattr(task, "value_range", None)
         check_same_range(task.name, self.system.value_range(task.name), value_range)
+        before, now = self.system.split_sizes(task.name), _split_sizes(task)
+        changed = [s for s in before if now.get(s) is not None and now[s] != before[s]]
+        if changed:
+            what = ", ".join(f"{s} {before[s]:,} -> {now[s]:,} examples" for s in changed)
+            self.observer.message(
+                f"warning: task '{task.name}' is given other data than at its last visit "
+                f"({what}): its kept path's score was measured on the earlier examples, so "
+                "candidates are compared with it on unequal terms. Give new data a name of "
+                "its own to grow a separate task."
+            )
 
     # === State ===
     def _open(self) -> tuple[System, SearchState]:
@@ -563,6 +574,12 @@ def evolve(
         workdir = workdir_or_system
     with Search(config, workdir, **kwargs) as search:
         return search.evolve(task)
+
+
+def _split_sizes(task: Any) -> dict[str, int | None]:
+    """The task's train and validation sizes, where known without reading the data."""
+    known = getattr(task, "known_examples", None)
+    return {s: known(s) for s in ("train", "validation")} if known else {}
 
 
 def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
