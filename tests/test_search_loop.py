@@ -298,6 +298,12 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     assert "task 'digits' is in flight" in refused.output
     assert "seed (0, began with 7)" in refused.output
     assert "--task digits --set seed=7" in refused.output
+    # A key one version lacks (added since, or dropped) is not compared.
+    state_file = tmp_path / "search" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["iteration_config"].pop("parents.probe_examples")
+    state["iteration_config"]["a.dropped_key"] = 1
+    state_file.write_text(json.dumps(state))
     resumed = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
     assert resumed.exit_code == 0, resumed.output
     state = json.loads((tmp_path / "search" / "state.json").read_text())

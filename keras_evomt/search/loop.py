@@ -218,10 +218,11 @@ class Search:
         if began is None:  # committed before the settings were kept
             return
         now = iteration_settings(self.config)
-        differ = sorted(k for k in set(began) | set(now) if began.get(k) != now.get(k))
+        # Keys one version lacks (added or dropped since) cannot be compared.
+        differ = sorted(k for k in set(began) & set(now) if began[k] != now[k])
         if differ:
-            shown = ", ".join(f"{k} ({now.get(k)!r}, began with {began.get(k)!r})" for k in differ)
-            compact = {k: json.dumps(began.get(k), separators=(",", ":")) for k in differ}
+            shown = ", ".join(f"{k} ({now[k]!r}, began with {began[k]!r})" for k in differ)
+            compact = {k: json.dumps(began[k], separators=(",", ":")) for k in differ}
             sets = " ".join(f"--set {k}={value}" for k, value in compact.items())
             raise UserInputError(
                 f"task '{task}' is in flight in {self.workdir} and began with other settings: "
