@@ -520,8 +520,8 @@ def thin_class_warnings(
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         fix = (
-            "add images to its folder, or remove the folder (the classes after it then "
-            "move down one label)"
+            "add examples of it, or drop it (an image folder's: remove the folder; the "
+            "classes after it then move down one label)"
             if class_names
             else "if those classes do not exist, number the labels 0..K-1 without gaps"
         )
