@@ -133,6 +133,36 @@ def eval_image(image: tf.Tensor, image_size: int, value_range: tuple[float, floa
     return _finish(_to_unit(image, value_range), image_size)
 
 
+def check_value_range(
+    value_range: Any, arrays: list[Any], what: str = "the images hold", hint: str | None = None
+) -> None:
+    """Refuses images that leave the stated pixel range by more than a tenth of its width
+    (slightly outside is clipped here; far outside is a wrong range). A range that is not
+    (low, high) with high > low is left to the caller to refuse.
+
+    Example:
+        check_value_range((0, 16), [digits_images])  # passes: digits hold 0..16
+    """
+    import numpy as np
+
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        return
+    present = [x for x in arrays if np.size(x)]
+    if not high > low or not present:
+        return
+    seen_low = min(float(np.min(x)) for x in present)
+    seen_high = max(float(np.max(x)) for x in present)
+    slack = 0.1 * (high - low)
+    if seen_low < low - slack or seen_high > high + slack:
+        raise UserInputError(
+            f"{what} values in [{seen_low:g}, {seen_high:g}], outside value_range="
+            f"({low:g}, {high:g}): they would be scaled wrongly",
+            hint=hint,
+        )
+
+
 def prepare_images(
     images: Any, image_size: int, value_range: tuple[float, float] | None = (0.0, 255.0)
 ) -> Any:
@@ -175,15 +205,12 @@ def prepare_images(
         pixels = np.asarray(item)
         if pixels.dtype.kind not in "buif":
             raise UserInputError(f"images must be numbers. Received: dtype {pixels.dtype}")
-        seen = (float(pixels.min()), float(pixels.max())) if pixels.size else (low, high)
-        slack = 0.1 * (high - low)
-        if seen[0] < low - slack or seen[1] > high + slack:
-            raise UserInputError(
-                f"images hold values in [{seen[0]:g}, {seen[1]:g}], outside value_range="
-                f"({low:g}, {high:g}): they would be scaled wrongly",
-                hint="pass the range the task was trained on (the contract's "
-                "input.source_value_range)",
-            )
+        check_value_range(
+            (low, high),
+            [pixels],
+            "images hold",
+            hint="pass the range the task was trained on (the contract's input.source_value_range)",
+        )
         image = to_rgb(tf.convert_to_tensor(pixels))
         prepared.append(eval_image(image, int(image_size), (low, high)))
     return tf.stack(prepared).numpy()

@@ -493,24 +493,22 @@ def _read_directory(
                     skipped.append(os.path.relpath(path, directory))
     if skipped:
         _log.warning(
-            "skipped %d file%s in %s that %s not JPEG, PNG, GIF or BMP images: %s%s",
+            "skipped %d file%s in %s that %s not JPEG, PNG, GIF or BMP images: %s",
             len(skipped),
             "s" if len(skipped) > 1 else "",
             directory,
             "are" if len(skipped) > 1 else "is",
-            ", ".join(skipped[:3]),
-            ", ..." if len(skipped) > 3 else "",
+            _first_three(skipped),
         )
     if other_formats:
         _log.warning(
             "skipped %d image%s in %s in formats TensorFlow does not decode (it reads JPEG, "
-            "PNG, GIF and BMP): %s%s. Convert them to use them, e.g. with Pillow: "
+            "PNG, GIF and BMP): %s. Convert them to use them, e.g. with Pillow: "
             "Image.open(f).save(f.rsplit('.', 1)[0] + '.png')",
             len(other_formats),
             "s" if len(other_formats) > 1 else "",
             directory,
-            ", ".join(other_formats[:3]),
-            ", ..." if len(other_formats) > 3 else "",
+            _first_three(other_formats),
         )
     if not paths:
         raise UserInputError(
@@ -521,6 +519,10 @@ def _read_directory(
             else "expected one subfolder per class holding .jpg/.png/.bmp/.gif images",
         )
     return np.array(paths), np.array(labels, np.int64), names
+
+
+def _first_three(files: list[str]) -> str:
+    return ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
 
 
 def _is_image(path: str) -> bool:

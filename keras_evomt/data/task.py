@@ -379,9 +379,19 @@ class Task:
             value_range = _infer_value_range(x_train)
             for what, x in given.items():  # the range read from x_train must hold them too
                 if x is not None:
-                    _check_value_range(value_range, [x], f"{what} (range read from x_train)")
+                    pipeline.check_value_range(
+                        value_range,
+                        [x],
+                        f"{what} (range read from x_train) holds",
+                        hint="give every split in the same range (e.g. all uint8 0..255, or "
+                        "all floats in [0, 1])",
+                    )
         else:
-            _check_value_range(value_range, [x for x in given.values() if x is not None])
+            pipeline.check_value_range(
+                value_range,
+                [x for x in given.values() if x is not None],
+                hint="pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
+            )
         loader = ArrayLoader.from_train_test(
             x_train,
             y_train,
@@ -589,30 +599,6 @@ def _check_split(split: str) -> str:
             hint=closest(str(split), SPLITS) or None,
         )
     return split
-
-
-def _check_value_range(value_range, arrays: list[np.ndarray], what: str = "the images") -> None:
-    """Refuses a stated pixel range the images leave by more than a tenth of its width
-    (slightly outside is clipped by the pipeline; far outside is a wrong range)."""
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        return  # Task() says what a value_range must be
-    if not high > low:
-        return  # Task() says what a value_range must be
-    seen_low = min(float(np.min(x)) for x in arrays if np.size(x))
-    seen_high = max(float(np.max(x)) for x in arrays if np.size(x))
-    slack = 0.1 * (high - low)
-    if seen_low < low - slack or seen_high > high + slack:
-        raise UserInputError(
-            f"{what} hold{'s' if what != 'the images' else ''} values in "
-            f"[{seen_low:g}, {seen_high:g}], outside value_range=({low:g}, {high:g}): they "
-            "would be scaled wrongly",
-            hint="give every split in the same range (e.g. all uint8 0..255, or all floats "
-            "in [0, 1])"
-            if what != "the images"
-            else "pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
-        )
 
 
 def _infer_value_range(x: np.ndarray) -> tuple[float, float]:
