@@ -43,6 +43,7 @@ LATER_KEYS: dict[str, Any] = {
     "parents.seed_order": "shuffle",
     "parents.probe_examples": 1024,
     "parents.probe_estimate": "holdout",
+    "mutation.head_init": "zeros",
 }
 
 

@@ -123,11 +123,12 @@ def test_a_directory_pinned_before_a_key_existed_reads_it_as_the_earlier_behavio
     older = json.loads(file.read_text())
     del older["score"]["quality"], older["first_generation_candidates"]
     del older["parents"]["seed_order"], older["parents"]["probe_examples"]
-    del older["parents"]["probe_estimate"]
+    del older["parents"]["probe_estimate"], older["mutation"]["head_init"]
     file.write_text(json.dumps(older))
     assert stored_config(tmp_path).score.quality == "accuracy"
     assert stored_config(tmp_path).parents.seed_order == "shuffle"
     assert stored_config(tmp_path).parents.probe_estimate == "holdout"
+    assert stored_config(tmp_path).mutation.head_init == "zeros"
     with pytest.raises(UserInputError, match=r"score.quality \('accuracy' -> 'accuracy_lik"):
         pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)
     resumed = pin_config(load_recipe("offline_mini.py:smoke,accuracy,shuffle,holdout"), tmp_path)

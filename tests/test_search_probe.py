@@ -216,12 +216,13 @@ from keras_evomt.search import Search
 from tests.test_search_probe import _probe_config
 config = _probe_config(("digits", "textures"))
 config.candidates_per_generation = 3
+config.mutation.head_init = "ridge"
 Search(config, {workdir!r}, observer=Observer({workdir!r}, quiet=True)).run()
 """
 
 
 @pytest.mark.slow
-def test_a_search_killed_after_its_probes_resumes_to_the_same_system(tmp_path):
+def test_a_search_killed_after_its_probes_resumes_to_the_same_system_and_head_fits(tmp_path):
     from tests.test_search_loop import _fingerprints
 
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -243,6 +244,10 @@ def test_a_search_killed_after_its_probes_resumes_to_the_same_system(tmp_path):
 
     assert lines(killed) == lines(whole)
     assert sum(map(is_probe, lines(whole))) == 2  # textures' two sources, probed once
+    for line in lines(whole):  # new heads started fitted, the fits kept and resumed
+        new_head = not is_probe(line) and not line["parent"].startswith(line["task"] + "#")
+        assert ("head_init" in line) == new_head
+    assert any("head_init" in line for line in lines(whole) if line["task"] == "textures")
 
 
 def test_a_probe_record_is_one_journal_line(tmp_path):

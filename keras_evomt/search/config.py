@@ -18,6 +18,7 @@ from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
 SEED_ORDERS = ("shuffle", "probe")
 PROBE_ESTIMATES = ("holdout", "leave_one_out")  # search/probe.py
+HEAD_INITS = ("zeros", "ridge")  # search/head_init.py
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -68,6 +69,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.mutation.freeze_bottom = 0
     c.mutation.adapters = False  # the reference's adapter mutation (smaller configurations)
     c.mutation.insert_block = False  # µ2Net+: identity-initialised block insertion
+    # How a candidate's new head starts (a new task, or a parent of another task): "zeros"
+    # (the reference) or "ridge": a ridge classifier on the candidate's frozen features
+    # over parents.probe_examples training examples (search/head_init.py).
+    c.mutation.head_init = "zeros"
 
     c.parents = ml_collections.ConfigDict()
     c.parents.seeds = "all"  # "all": other tasks' best paths + root; "root": the root only
@@ -220,6 +225,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_one_source_per_name(config.tasks)
     choices = {
         "mutation.clone_mode": (config.mutation.clone_mode, clone_mode_names()),
+        "mutation.head_init": (config.mutation.head_init, HEAD_INITS),
         "parents.seeds": (config.parents.seeds, ("all", "root")),
         "parents.seed_order": (config.parents.seed_order, SEED_ORDERS),
         "parents.probe_estimate": (config.parents.probe_estimate, PROBE_ESTIMATES),

@@ -8,8 +8,10 @@ file always holds exactly the candidates of the committed state.
 
 Each line: task, generation, candidate (index in its generation), id, parent,
 hparams, quality (best validation accuracy), score, joined (entered the
-population), seconds, steps, accounted_params, image_size, and `failed` (the
-reason) for a candidate that failed. A source probe (`parents.seed_order = "probe"`,
+population), seconds, steps, accounted_params, image_size, `head_init` for a candidate
+whose new head started as a ridge classifier (`mutation.head_init = "ridge"`: examples,
+left_out_accuracy, logit_scale; search/head_init.py), and `failed` (the reason) for a
+candidate that failed. A source probe (`parents.seed_order = "probe"`,
 search/probe.py) is a line with `probe: true`, and no id and no `joined`: task,
 generation, rank, parent (the source probed), quality (the probe's accuracy), score
 (what ranked it), probe_loss, probe_examples and probe_validation_examples (the examples

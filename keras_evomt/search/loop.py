@@ -348,6 +348,8 @@ class Search:
         for index, proposal in enumerate(population.proposals):
             child = Path.from_json(proposal["path"])
             record = self._conclude(task, population, child, index, proposal["outcome"])
+            if "head_init" in proposal:
+                record["head_init"] = proposal["head_init"]
             population.history.append(record)
             records.append((record, child))
         best = (

@@ -4,8 +4,8 @@ A path's encoder is a stack of layers, each an encoder block optionally preceded
 a residual adapter. For every component the candidate takes over: clone it if the
 active task may train it, else clone it with probability µ, else share it frozen.
 The final norm and the head are always the task's own (a new zero-initialised head
-when the parent is of another task). A new image size resizes the position
-embedding.
+when the parent is of another task; with `head_init="ridge"` the proposer then fits it,
+search/head_init.py). A new image size resizes the position embedding.
 
 Structural mutations, as the reference's smaller configurations make them:
 - `num_layers` (when the recipe's space lists it): the candidate keeps the parent's
@@ -58,12 +58,15 @@ class MutationOptions:
     block), 'scratch' (independent models).
     adapters: the reference's adapter mutation (see the module docstring).
     insert_block: µ2Net+'s identity-initialised block insertion.
+    head_init: how a new head starts: 'zeros' (the reference) or 'ridge' (the ridge
+    classifier of the candidate's frozen features, search/head_init.py).
     """
 
     clone_mode: str = "mu"
     freeze_bottom: int = 0
     adapters: bool = False
     insert_block: bool = False
+    head_init: str = "zeros"
 
 
 @dataclasses.dataclass
@@ -153,7 +156,7 @@ def make_candidate(
     norm = next(c for c in parent.components if system.components[c].role == NORM)
     ids.append(_fresh(system, norm) if mode.fresh else system.clone(norm))
     hidden_shape = (None, *system.input_shapes(ids, image_size)[-1])
-    if parent.task == task and system.components[parent.components[-1]].role == HEAD:
+    if keeps_parent_head(system, parent, task):
         ids.append(system.clone(parent.components[-1]))
     else:
         ids.append(system.new_head(num_classes, hidden_shape))
@@ -161,6 +164,16 @@ def make_candidate(
     child = Path(task=task, components=ids, parent=parent.id or parent.task, origin=origin)
     child.hparams = {**hparams, "image_size": image_size, **structure_hparams(system, child)}
     return child
+
+
+def keeps_parent_head(system: System, parent: Path, task: str) -> bool:
+    """Whether a candidate of `task` from `parent` clones the parent's head; if not (a new
+    task, or a parent of another task or the root), it gets a new one.
+
+    Example:
+        keeps_parent_head(system, system.paths["digits"], "digits")  # True
+    """
+    return parent.task == task and system.components[parent.components[-1]].role == HEAD
 
 
 def _adapter_layers(hparams, layers, num_layers, mu, rng, options) -> set[int]:

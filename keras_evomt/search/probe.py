@@ -194,6 +194,22 @@ def ridge_fit_score(
     return _accuracy_and_loss(design_of(x_val) @ weights, y_val, num_classes)
 
 
+def ridge_weights(
+    x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ridge fit of one-hot targets (as `ridge_fit_score`'s) as a kernel and bias on
+    the raw features: predictions are `x @ kernel + bias`.
+
+    Example:
+        kernel, bias = ridge_weights(x, y, num_classes=3)  # shapes (d, 3), (3,)
+    """
+    design = _design_standardised_on(x)(x)
+    weights = np.linalg.solve(_gram(design, l2), design.T @ np.eye(num_classes)[y])
+    mean, scale = _mean_and_scale(x)
+    kernel = weights[:-1] / scale[:, None]
+    return kernel, weights[-1] - mean @ kernel
+
+
 def ridge_leave_one_out(
     x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2
 ) -> tuple[float, float]:
@@ -205,19 +221,32 @@ def ridge_leave_one_out(
     Example:
         ridge_leave_one_out(x, y, num_classes=2)  # (1.0, 0.03) for well-separated x
     """
+    return _accuracy_and_loss(ridge_left_out(x, y, num_classes, l2), y, num_classes)
+
+
+def ridge_left_out(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2):
+    """Each example's ridge prediction (one score per class) by the fit on all the others
+    (see `ridge_leave_one_out`).
+
+    Example:
+        ridge_left_out(x, y, num_classes=3).shape  # (len(x), 3)
+    """
     design = _design_standardised_on(x)(x)
     targets = np.eye(num_classes)[y]
     inverse = np.linalg.inv(_gram(design, l2))
     fitted = design @ (inverse @ (design.T @ targets))
     leverage = np.einsum("ij,jk,ik->i", design, inverse, design)[:, None]
-    left_out = (fitted - leverage * targets) / (1.0 - leverage)
-    return _accuracy_and_loss(left_out, y, num_classes)
+    return (fitted - leverage * targets) / (1.0 - leverage)
 
 
 def _design_standardised_on(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Features -> design matrix: standardised with `x`'s mean and spread, plus a bias."""
-    mean, scale = x.mean(0), x.std(0) + 1e-6
+    mean, scale = _mean_and_scale(x)
     return lambda features: np.hstack([(features - mean) / scale, np.ones((len(features), 1))])
+
+
+def _mean_and_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.mean(0), x.std(0) + 1e-6
 
 
 def _gram(design: np.ndarray, l2: float) -> np.ndarray:

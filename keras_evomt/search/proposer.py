@@ -23,7 +23,13 @@ import tensorflow as tf
 
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import generation_width
-from keras_evomt.search.mutation import MutationOptions, make_candidate, structure_hparams
+from keras_evomt.search.head_init import start_head_by_ridge
+from keras_evomt.search.mutation import (
+    MutationOptions,
+    keeps_parent_head,
+    make_candidate,
+    structure_hparams,
+)
 from keras_evomt.search.parents import choose_parent
 from keras_evomt.search.population import Population
 from keras_evomt.search.space import data_keys, model_keys, mutate
@@ -68,8 +74,11 @@ class Proposer:
         ranked = population.ranked_ids()
         for index in range(generation_width(self.config, population.generation)):
             device = devices[index % len(devices)]
-            child = self._propose(task, population, ranked, device)
-            population.proposals.append({"path": child.to_json(), "device": device})
+            child, head_fit = self._propose(task, population, ranked, device)
+            proposal = {"path": child.to_json(), "device": device}
+            if head_fit is not None:
+                proposal["head_init"] = head_fit
+            population.proposals.append(proposal)
         population.candidate = 0
 
     def _data_hparams(self, population: Population) -> dict[str, Any]:
@@ -85,8 +94,12 @@ class Proposer:
         keys = set(data_keys(space)) | {k for k in sampled if k.startswith("ds_")}
         return {k: sampled[k] for k in sorted(keys)}
 
-    def _propose(self, task, population: Population, ranked: list[str], device) -> Path:
-        """Picks a parent, mutates, makes the candidate (its own components on `device`)."""
+    def _propose(
+        self, task, population: Population, ranked: list[str], device
+    ) -> tuple[Path, dict[str, float] | None]:
+        """Picks a parent, mutates, makes the candidate (its own components on `device`);
+        returns it and, when its new head was fit (`head_init="ridge"`), what the fit
+        measured."""
         config = self.config
         seed_initializers(derived_seed(config.seed, task.name, population.serial))
         pid = choose_parent(ranked, population.seeds, population.offspring, self.rng)
@@ -108,8 +121,16 @@ class Proposer:
                 self.options,
                 ancestors=self._ancestors(parent, population),
             )
+        head_fit = None
+        if self.options.head_init == "ridge" and not keeps_parent_head(
+            self.system, parent, task.name
+        ):
+            examples = int(config.parents.probe_examples)
+            head_fit = start_head_by_ridge(
+                self.system, child, task, examples=examples, batch_size=config.batch_size
+            )
         child.id = population.new_id()
-        return child
+        return child, head_fit
 
     def known_path(self, pid: str | None, population: Population) -> Path | None:
         """A member of the population, a task's kept path or the root, by id."""
