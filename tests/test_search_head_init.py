@@ -103,21 +103,42 @@ def test_a_new_head_starts_as_the_scaled_ridge_classifier_of_its_frozen_features
     assert np.mean(np.argmax(logits, 1) == y) >= fit["left_out_accuracy"] > 0.2
 
 
-def test_a_head_that_is_not_one_kernel_and_bias_is_refused_with_the_way_out():
+def test_only_training_examples_are_read_and_a_head_of_other_weights_is_not_fit():
+    system = tiny_system()
+    task = _digits_task(64)
+    splits = []
+    read = task.eval_dataset
+    task.eval_dataset = lambda split, **kwargs: splits.append(split) or read(split, **kwargs)
+    path = system.new_task_path(task.name, task.num_classes)
+    start_head_by_ridge(system, path, task, examples=32, batch_size=32)
+    assert splits == ["train"]  # a candidate's validation quality stays held out
+    head = system.components[path.components[-1]]
+    head.get_weights = lambda: [np.zeros((16, 8)), np.zeros(8), np.zeros((8, 10))]
+    with pytest.raises(ValueError, match="one Dense kernel and bias on .* features"):
+        start_head_by_ridge(system, path, task, examples=32, batch_size=32)
+
+
+def test_a_fit_changes_the_heads_weights_digest():
+    from keras_evomt import store
+
     system = tiny_system()
     task = _digits_task(64)
     path = system.new_task_path(task.name, task.num_classes)
     head = system.components[path.components[-1]]
-    head.get_weights = lambda: [np.zeros((16, 8)), np.zeros(8), np.zeros((8, 10))]
-    with pytest.raises(UserInputError, match="head_init='ridge'") as caught:
-        start_head_by_ridge(system, path, task, examples=32, batch_size=32)
-    assert "mutation.head_init=zeros" in caught.value.hint
+    zero = store.digest(head)
+    start_head_by_ridge(system, path, task, examples=32, batch_size=32)
+    assert store.digest(head) != zero
 
 
 def test_a_bad_head_init_is_refused_by_name():
     config = default_config()
     config.mutation.head_init = "random"
     with pytest.raises(UserInputError, match="mutation.head_init='random'.*zeros, ridge"):
+        validate(config)
+    config.mutation.head_init = "ridge"
+    validate(config)
+    config.distribute.strategy = "multi_worker_mirrored"
+    with pytest.raises(UserInputError, match="workers' heads could differ"):
         validate(config)
 
 

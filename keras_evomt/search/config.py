@@ -80,7 +80,8 @@ def default_config() -> ml_collections.ConfigDict:
     # best first by a ridge classifier on each seed's frozen features (search/probe.py).
     c.parents.seed_order = "shuffle"
     c.parents.probe_examples = 1024  # training examples a probe fits on (and at most as
-    # many validation examples, of `validation_examples`, that it is scored on)
+    # many validation examples, of `validation_examples`, that it is scored on); also
+    # those a new head is fit on with mutation.head_init="ridge"
     # "holdout": a probe's accuracy on the validation sample; "leave_one_out": on both
     # samples, each example left out of the fit in turn (search/probe.py).
     c.parents.probe_estimate = "holdout"
@@ -240,6 +241,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if value not in allowed:
             fail(key, value, f"use one of {', '.join(allowed)}")
     executor_name(config)
+    if config.mutation.head_init == "ridge" and config.distribute.strategy == (
+        "multi_worker_mirrored"
+    ):
+        fail(
+            "mutation.head_init",
+            "ridge",
+            "each worker would fit its own new heads, and the workers' heads could differ "
+            "under multi_worker_mirrored; set mutation.head_init=zeros there",
+        )
     if config.distribute.ray_actors < 0:
         fail(
             "distribute.ray_actors",

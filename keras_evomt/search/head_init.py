@@ -8,7 +8,9 @@ times the factor of least cross-entropy on the sample's leave-one-out scores, so
 that only memorises its sample is not made confident. Training then adapts the body from
 a head that already classifies (linear probing, then fine-tuning), where a zero head
 passes no gradient to the body until it has grown. Validation examples are not used: a
-candidate's quality stays a held-out measure.
+candidate's quality stays a held-out measure. The fit runs where candidates are proposed
+(the chief, before the proposals are committed: a resumed generation keeps its fits), a
+forward pass over the sample per new head.
 
 Example:
     start_head_by_ridge(system, child, task, examples=1024, batch_size=64)
@@ -20,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from keras_evomt.errors import UserInputError
+from keras_evomt import store
 from keras_evomt.path import Path
 from keras_evomt.search.probe import SAMPLE_SEED, features, ridge_left_out, ridge_weights
 from keras_evomt.system import System
 
 MAX_LOGIT_SCALE = 100.0
+SMALLEST_LOGIT_SCALE = 1e-4
 
 
 def start_head_by_ridge(
@@ -40,14 +43,6 @@ def start_head_by_ridge(
         # the main job's textures from the root (seed 0):
         # {"examples": 480, "left_out_accuracy": 0.725, "logit_scale": 3.53}
     """
-    head = system.components[path.components[-1]]
-    shapes = [tuple(w.shape) for w in head.get_weights()]
-    if len(shapes) != 2 or len(shapes[0]) != 2 or shapes[1] != (task.num_classes,):
-        raise UserInputError(
-            f"mutation.head_init='ridge' needs a head of one Dense kernel and bias; "
-            f"{type(head).__name__} has weights of shapes {shapes}",
-            hint="set mutation.head_init=zeros, or use keras_evomt's ClassificationHead",
-        )
     batches = task.eval_dataset(
         "train",
         image_size=path.image_size,
@@ -56,17 +51,26 @@ def start_head_by_ridge(
         shuffle_seed=SAMPLE_SEED,
     )
     x, y = features(system, path, batches)
+    head = system.components[path.components[-1]]
+    shapes = [tuple(w.shape) for w in head.get_weights()]
+    if shapes != [(x.shape[1], task.num_classes), (task.num_classes,)]:
+        raise ValueError(
+            f"a head to fit must be one Dense kernel and bias on {x.shape[1]} features for "
+            f"{task.num_classes} classes; {type(head).__name__} has weights of shapes {shapes}"
+        )
     kernel, bias = ridge_weights(x, y, task.num_classes)
     left_out = ridge_left_out(x, y, task.num_classes)
     scale = logit_scale(left_out, y)
+    store.forget(head)  # its cached weights digest is the zero head's
     head.set_weights([(scale * kernel).astype(np.float32), (scale * bias).astype(np.float32)])
     accuracy = float(np.mean(np.argmax(left_out, 1) == y))
     return {"examples": len(y), "left_out_accuracy": accuracy, "logit_scale": scale}
 
 
 def logit_scale(scores: np.ndarray, labels: np.ndarray, largest: float = MAX_LOGIT_SCALE) -> float:
-    """The factor t in (0, `largest`] that minimises the mean cross-entropy of
-    softmax(t * scores) on `labels` (convex in t: bisection on its derivative's sign).
+    """The factor t in [`SMALLEST_LOGIT_SCALE`, `largest`] that minimises the mean
+    cross-entropy of softmax(t * scores) on `labels` (convex in t: bisection on the sign
+    of its derivative).
 
     Example:
         logit_scale(np.array([[1.0, 0.0], [0.2, 0.8]]), np.array([0, 1]))  # largest: all right
@@ -81,7 +85,7 @@ def logit_scale(scores: np.ndarray, labels: np.ndarray, largest: float = MAX_LOG
 
     if slope(largest) <= 0:
         return largest
-    low, high = np.log(1e-4), np.log(largest)
+    low, high = np.log(min(SMALLEST_LOGIT_SCALE, largest)), np.log(largest)
     for _ in range(60):
         middle = (low + high) / 2
         low, high = (middle, high) if slope(float(np.exp(middle))) < 0 else (low, middle)
