@@ -48,6 +48,9 @@ Compare:   the same tasks at the same training steps per task with
 
 Variants:  smoke (two tasks, a tiny random root, a handful of steps: what the end-to-end
            tests run); accuracy (the reference's quality: validation accuracy alone);
+           likelihood (quality exp(-mean validation loss): over seeds 0-8 92.56% at
+           0.53x, with size_scale_80 91.52% at 0.48x; BENCHMARKS.md, "Likelihood
+           quality");
            size_scale_100 (no size term; with accuracy, the µ2Net notebook's score),
            size_scale_90 (the default), _85, _80; layers (num_layers mutates over 1..4,
            dropping top blocks or growing them back); shuffle (the reference's shuffled
@@ -95,6 +98,8 @@ def _apply_variant(config, name: str) -> None:
         config.score.base_params = scale
     elif name == "accuracy":  # the reference's quality: validation accuracy alone
         config.score.quality = "accuracy"
+    elif name == "likelihood":  # exp(-mean validation loss) ("Likelihood quality")
+        config.score.quality = "likelihood"
     elif name == "shuffle":  # the reference's shuffled seeds, not ordered by probe
         config.parents.seed_order = "shuffle"
     elif name == "holdout":  # probes scored on the validation sample alone ("Nine seeds")
@@ -107,8 +112,8 @@ def _apply_variant(config, name: str) -> None:
         config.task_iterations, config.generations, config.candidates_per_generation = 2, 3, 2
     else:
         raise ValueError(
-            f"unknown variant {name!r}; offline_mini has: smoke, accuracy, layers, shuffle, "
-            "holdout, pairs, revisit_pairs, "
+            f"unknown variant {name!r}; offline_mini has: smoke, accuracy, likelihood, layers, "
+            "shuffle, holdout, pairs, revisit_pairs, "
             + size_scale_names(SIZE_SCALES)
             + " (combine with a comma)"
         )

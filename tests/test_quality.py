@@ -1,5 +1,5 @@
-"""Validation quality rules: the reference's accuracy, and accuracy with the validation
-likelihood ranking candidates of equal counts."""
+"""Validation quality rules: the reference's accuracy, accuracy with the validation
+likelihood ranking candidates of equal counts, and the validation likelihood alone."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def test_equal_counts_rank_by_validation_loss_under_the_likelihood_rule():
     )
 
 
-def test_every_rule_stays_within_accuracy_and_one_example_more():
-    for (correct, loss), rule in itertools.product([(0, 30.0), (3, 2.0), (10, 0.0)], QUALITY_RULES):
+def test_the_counting_rules_stay_within_accuracy_and_one_example_more():
+    cases = [(0, 30.0), (3, 2.0), (10, 0.0)]
+    for (correct, loss), rule in itertools.product(cases, ("accuracy", "accuracy_likelihood")):
         counts = ValidationCounts(correct, 10, loss)
         value = quality_of(counts, rule)
         assert counts.accuracy * 10 / 11 <= value <= (correct + 1) / 10
@@ -57,6 +58,34 @@ def test_every_rule_stays_within_accuracy_and_one_example_more():
 def test_a_nan_or_infinite_validation_loss_ranks_as_the_least_likely():
     for loss in (math.nan, math.inf):
         assert quality_of(ValidationCounts(7, 10, loss), "accuracy_likelihood") == 7 / 11
+
+
+def test_every_rule_gives_a_quality_between_zero_and_one():
+    for (correct, loss), rule in itertools.product([(0, 90.0), (4, 2.0), (10, 0.0)], QUALITY_RULES):
+        assert 0.0 <= quality_of(ValidationCounts(correct, 10, loss), rule) <= 1.0
+
+
+def test_the_likelihood_rule_is_the_geometric_mean_probability_of_the_true_labels():
+    assert quality_of(ValidationCounts(15, 16, 1.6), "likelihood") == pytest.approx(math.exp(-0.1))
+    assert quality_of(ValidationCounts(0, 4, 0.0), "likelihood") == 1.0
+    for loss in (math.nan, math.inf):
+        assert quality_of(ValidationCounts(10, 10, loss), "likelihood") == 0.0
+
+
+def test_the_likelihood_rule_ranks_by_loss_not_by_count():
+    surer = ValidationCounts(correct=14, examples=16, loss_sum=2.0)
+    luckier = ValidationCounts(correct=15, examples=16, loss_sum=4.0)
+    assert quality_of(surer, "likelihood") > quality_of(luckier, "likelihood")
+    assert quality_of(surer, "accuracy_likelihood") < quality_of(luckier, "accuracy_likelihood")
+
+
+def test_under_the_size_score_the_likelihood_rule_is_a_penalised_log_likelihood():
+    from keras_evomt.search.scoring import Scorer
+
+    scorer = Scorer(base_params=0.9, ref_params=1000.0)
+    counts = ValidationCounts(30, 40, 12.0)
+    score = scorer.score(quality_of(counts, "likelihood"), accounted_params=400.0, flops=0)
+    assert math.log(score) == pytest.approx(-counts.mean_loss + 0.4 * math.log(0.9))
 
 
 def test_a_non_finite_validation_loss_is_left_out_of_the_stored_outcome():

@@ -77,6 +77,7 @@ def test_the_main_job_and_its_baselines_rank_by_the_same_quality_rule():
     for variant in ("finetune_all", "independent"):
         assert load_recipe(f"baselines.py:{variant}").score.quality == "accuracy_likelihood"
     assert load_recipe("offline_mini.py:accuracy,size_scale_100").score.quality == "accuracy"
+    assert load_recipe("offline_mini.py:likelihood").score.quality == "likelihood"
     assert load_recipe("mu2net_69.py").score.quality == "accuracy"  # the reference's
 
 

@@ -6,11 +6,17 @@
   (lower validation loss) rank higher. On a small validation set many candidates reach
   the same count, often all of it; this still tells them apart. On a large one it equals
   accuracy to within 1 / (examples + 1).
+- "likelihood": exp(-mean cross-entropy), the geometric mean of the probabilities given
+  to the true labels. It counts how sure each prediction is, not only whether it is
+  right, so on a few dozen validation examples it moves less from one candidate's luck
+  to the next than a count does; under the size score it makes the search a penalised
+  log-likelihood: ln(score) = -loss + (params / ref) * ln(base).
 
 Example:
     counts = ValidationCounts(correct=15, examples=16, loss_sum=1.6)
     quality_of(counts, "accuracy")             # 0.9375
     quality_of(counts, "accuracy_likelihood")  # (15 + exp(-0.1)) / 17 = 0.9356
+    quality_of(counts, "likelihood")           # exp(-0.1) = 0.9048
 """
 
 from __future__ import annotations
@@ -42,15 +48,19 @@ def _accuracy(counts: ValidationCounts) -> float:
     return counts.accuracy
 
 
-def _accuracy_likelihood(counts: ValidationCounts) -> float:
+def _likelihood(counts: ValidationCounts) -> float:
     loss = counts.mean_loss
-    likelihood = 0.0 if math.isnan(loss) else math.exp(-loss)  # NaN logits: the least likely
-    return (counts.correct + likelihood) / (counts.examples + 1)
+    return 0.0 if math.isnan(loss) else math.exp(-loss)  # NaN logits: the least likely
+
+
+def _accuracy_likelihood(counts: ValidationCounts) -> float:
+    return (counts.correct + _likelihood(counts)) / (counts.examples + 1)
 
 
 QUALITY_RULES: dict[str, Callable[[ValidationCounts], float]] = {
     "accuracy": _accuracy,
     "accuracy_likelihood": _accuracy_likelihood,
+    "likelihood": _likelihood,
 }
 
 
