@@ -346,7 +346,15 @@ def evolve(
             )
         config = load_recipe(recipe, list(overrides))
     else:
+        rule = config.score.quality
         config = apply_overrides(config, list(overrides))
+        if config.score.quality != rule:
+            raise UserInputError(
+                f"--set score.quality={config.score.quality}: {workdir}'s paths were scored by "
+                f"{rule!r}, and a kept path's quality is in its rule's units, so a search under "
+                "another rule would compare unlike numbers",
+                hint="grow a new work directory for another quality rule",
+            )
     validate(config)  # before anything is written to the work directory
     task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
     check_one_source_per_name([*config.tasks, *task_specs(workdir), task])

@@ -600,6 +600,22 @@ def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
     assert not workdir.exists() or not any(workdir.iterdir())  # nothing pinned or written
 
 
+def test_evolve_refuses_another_quality_rule_than_its_paths_were_scored_by(tmp_path):
+    from keras_evomt.recipe import load_recipe, pin_config
+
+    workdir = tmp_path / "run"
+    pin_config(load_recipe("offline_mini.py:smoke"), workdir)
+    pinned = (workdir / "config.json").read_bytes()
+    result = evomt(
+        "evolve", "--workdir", workdir, "--task", "digits", "--set", "score.quality=likelihood"
+    )
+    assert result.exit_code == 2, result.output
+    assert "--set score.quality=likelihood" in result.output
+    assert "scored by 'accuracy_likelihood'" in result.output
+    assert (workdir / "config.json").read_bytes() == pinned
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.json"]
+
+
 def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch):
     from tests.helpers import tiny_system
 

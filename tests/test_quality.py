@@ -138,7 +138,8 @@ def test_validation_counts_the_cross_entropy_keras_computes():
 
 
 @pytest.mark.slow
-def test_the_kept_round_is_the_one_of_best_quality_under_the_rule():
+@pytest.mark.parametrize("rule", ["accuracy_likelihood", "likelihood"])
+def test_the_kept_round_is_the_one_of_best_quality_under_the_rule(rule):
     from keras_evomt.training import CandidateTrainer
     from tests.helpers import digits_datasets, tiny_system
 
@@ -150,15 +151,13 @@ def test_the_kept_round_is_the_one_of_best_quality_under_the_rule():
     seen = []
     evaluate = trainer._evaluate
     trainer._evaluate = lambda *args: seen.append(evaluate(*args)) or seen[-1]
-    result = trainer.train(
-        system, path, train, valid, rounds=4, steps_per_round=3, quality="accuracy_likelihood"
-    )
-    qualities = [quality_of(counts, "accuracy_likelihood") for counts in seen]
+    result = trainer.train(system, path, train, valid, rounds=4, steps_per_round=3, quality=rule)
+    qualities = [quality_of(counts, rule) for counts in seen]
     assert len(set(qualities)) > 1
     assert result.quality == max(qualities)
     assert result.best_round == max(i for i, q in enumerate(qualities) if q == max(qualities))
     kept = trainer.evaluate(system, path, valid)
-    assert quality_of(kept, "accuracy_likelihood") == result.quality
+    assert quality_of(kept, rule) == result.quality
     assert result.accuracy == kept.accuracy == result.rounds[result.best_round]
     assert result.validation_loss == pytest.approx(kept.mean_loss)
     assert len(result.rounds) == 4

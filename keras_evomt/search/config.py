@@ -59,7 +59,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.score.base_flops = 1.0
     c.score.ref_flops = 3.8e12
     c.score.root_shares = False
-    c.score.quality = "accuracy"  # the reference's; or "accuracy_likelihood", "likelihood"
+    c.score.quality = "accuracy"  # the reference's; others: training/quality.py
 
     c.space = ml_collections.ConfigDict({k: list(v) for k, v in REFERENCE_SPACE.items()})
     c.defaults = ml_collections.ConfigDict(dict(REFERENCE_DEFAULTS))

@@ -8,9 +8,9 @@
   accuracy to within 1 / (examples + 1).
 - "likelihood": exp(-mean cross-entropy), the geometric mean of the probabilities given
   to the true labels. It counts how sure each prediction is, not only whether it is
-  right, so on a few dozen validation examples it moves less from one candidate's luck
-  to the next than a count does; under the size score it makes the search a penalised
-  log-likelihood: ln(score) = -loss + (params / ref) * ln(base).
+  right (meant for validation sets of a few dozen examples, where a count moves by whole
+  examples); under the size score it makes the search a penalised log-likelihood:
+  ln(score) = -loss + (params / ref) * ln(base). A work directory keeps one rule.
 
 Example:
     counts = ValidationCounts(correct=15, examples=16, loss_sum=1.6)
