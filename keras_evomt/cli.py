@@ -349,12 +349,7 @@ def evolve(
         rule = config.score.quality
         config = apply_overrides(config, list(overrides))
         if config.score.quality != rule:
-            raise UserInputError(
-                f"--set score.quality={config.score.quality}: {workdir}'s paths were scored by "
-                f"{rule!r}, and a kept path's quality is in its rule's units, so a search under "
-                "another rule would compare unlike numbers",
-                hint="grow a new work directory for another quality rule",
-            )
+            _check_rescorable(workdir, rule, config.score.quality)
     validate(config)  # before anything is written to the work directory
     task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
     check_one_source_per_name([*config.tasks, *task_specs(workdir), task])
@@ -363,6 +358,27 @@ def evolve(
         with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):
             search.evolve(task)
     _finish(search.system, workdir)
+
+
+def _check_rescorable(workdir: str, rule: str, new_rule: str) -> None:
+    """A search under `new_rule` rescores the kept paths from their validation counts;
+    paths kept by versions that did not record their rule (under `rule`, the pinned one,
+    as far as anyone can tell) cannot be."""
+    from keras_evomt import store
+
+    directory = store.system_dir(workdir)
+    if not store.manifest_numbers(directory):
+        return
+    manifest, _ = store.newest_good(directory, lambda n: store.read_manifest(directory, n))
+    kept = manifest["system"]["tasks"]
+    unrecorded = [p["task"] for p in kept if "quality_rule" not in p["metrics"]]
+    if unrecorded:
+        raise UserInputError(
+            f"--set score.quality={new_rule}: {workdir}'s paths of {', '.join(unrecorded[:5])} "
+            f"were scored by {rule!r} by a version that kept no validation counts, so they "
+            "cannot be rescored under another rule",
+            hint=f"keep score.quality={rule} here, or grow a new work directory",
+        )
 
 
 def _check_task_names(config, recipe: str) -> None:

@@ -28,7 +28,7 @@ class Path:
     task: str
     components: list[str]
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     parent: str | None = None
     origin: str | None = None
     id: str = ""

@@ -600,20 +600,47 @@ def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
     assert not workdir.exists() or not any(workdir.iterdir())  # nothing pinned or written
 
 
-def test_evolve_refuses_another_quality_rule_than_its_paths_were_scored_by(tmp_path):
+def _kept_system(workdir, metrics):
+    from tests.helpers import tiny_system
+
+    system = tiny_system()
+    system.start_task("digits")
+    path = system.new_task_path("digits", 10)
+    path.metrics = metrics
+    system.end_task(path)
+    system.save(workdir)
+
+
+def test_evolve_refuses_another_quality_rule_where_kept_paths_cannot_be_rescored(tmp_path):
     from keras_evomt.recipe import load_recipe, pin_config
 
     workdir = tmp_path / "run"
     pin_config(load_recipe("offline_mini.py:smoke"), workdir)
+    _kept_system(workdir, {"validation_accuracy": 0.5, "validation_quality": 0.51})  # no rule
     pinned = (workdir / "config.json").read_bytes()
     result = evomt(
         "evolve", "--workdir", workdir, "--task", "digits", "--set", "score.quality=likelihood"
     )
     assert result.exit_code == 2, result.output
     assert "--set score.quality=likelihood" in result.output
-    assert "scored by 'accuracy_likelihood'" in result.output
+    assert "paths of digits were scored by 'accuracy_likelihood'" in result.output
+    assert "keep score.quality=accuracy_likelihood here" in result.output
     assert (workdir / "config.json").read_bytes() == pinned
-    assert sorted(p.name for p in workdir.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.json", "system"]
+
+
+def test_kept_paths_that_recorded_their_rule_and_counts_may_be_searched_under_another(tmp_path):
+    from keras_evomt.cli import _check_rescorable
+    from keras_evomt.errors import UserInputError
+
+    workdir = tmp_path / "run"
+    _check_rescorable(str(workdir), "accuracy", "likelihood")  # nothing kept yet
+    recorded = {"validation_accuracy": 0.5, "validation_quality": 0.5, "quality_rule": "accuracy"}
+    _kept_system(workdir, {**recorded, "validation_loss": 0.7, "validation_examples": 16})
+    _check_rescorable(str(workdir), "accuracy", "likelihood")
+    _kept_system(workdir, {"validation_accuracy": 0.5})
+    with pytest.raises(UserInputError, match="cannot be rescored"):
+        _check_rescorable(str(workdir), "accuracy", "likelihood")
 
 
 def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch):

@@ -93,11 +93,55 @@ def test_a_non_finite_validation_loss_is_left_out_of_the_stored_outcome():
     from keras_evomt.training import TrainResult
 
     def outcome(loss):
-        return _outcome(TrainResult(0.5, [0.5], 0, 3, 1.0, 0.7, accuracy=0.5, validation_loss=loss))
+        result = TrainResult(0.5, [0.5], 0, 3, 1.0, 0.7, 0.5, loss, validation_examples=8)
+        return _outcome(result)
 
     assert outcome(0.25)["validation_loss"] == 0.25
     assert "validation_loss" not in outcome(math.nan) and "validation_loss" not in outcome(math.inf)
     assert outcome(math.nan)["accuracy"] == 0.5
+    assert outcome(math.nan)["examples"] == 8
+
+
+def _kept(rule, correct=15, examples=16, loss_sum=1.6):
+    counts = ValidationCounts(correct, examples, loss_sum)
+    return counts, {
+        "validation_accuracy": counts.accuracy,
+        "validation_quality": quality_of(counts, rule),
+        "quality_rule": rule,
+        "validation_loss": counts.mean_loss,
+        "validation_examples": examples,
+    }
+
+
+@pytest.mark.parametrize("kept_by, rule", itertools.permutations(QUALITY_RULES, 2))
+def test_a_path_kept_under_one_rule_is_rescored_under_another_from_its_counts(kept_by, rule):
+    from keras_evomt.search.scoring import validation_quality
+
+    counts, metrics = _kept(kept_by)
+    assert validation_quality(metrics, rule) == pytest.approx(quality_of(counts, rule))
+    assert validation_quality(metrics, kept_by) == metrics["validation_quality"]
+    assert validation_quality(metrics) == metrics["validation_quality"]
+
+
+def test_a_path_with_a_non_finite_loss_rescores_as_the_least_likely():
+    from keras_evomt.search.scoring import validation_quality
+
+    _, metrics = _kept("accuracy", correct=4, examples=8)
+    del metrics["validation_loss"]  # not stored when NaN or infinite
+    assert validation_quality(metrics, "likelihood") == 0.0
+    assert validation_quality(metrics, "accuracy_likelihood") == pytest.approx(4 / 9)
+
+
+def test_a_path_without_its_rule_or_counts_keeps_its_stored_quality_or_says_why_not():
+    from keras_evomt.search.scoring import validation_quality
+
+    legacy = {"validation_accuracy": 0.75, "validation_quality": 0.8}  # no rule recorded
+    assert validation_quality(legacy, "likelihood") == 0.8
+    assert validation_quality({"validation_accuracy": 0.75}, "likelihood") == 0.75
+    _, metrics = _kept("accuracy")
+    del metrics["validation_examples"]
+    with pytest.raises(UserInputError, match="scored by quality rule 'accuracy'.*'likelihood'"):
+        validation_quality(metrics, "likelihood")
 
 
 def test_an_unknown_rule_is_refused_by_name():
@@ -160,6 +204,7 @@ def test_the_kept_round_is_the_one_of_best_quality_under_the_rule(rule):
     assert quality_of(kept, rule) == result.quality
     assert result.accuracy == kept.accuracy == result.rounds[result.best_round]
     assert result.validation_loss == pytest.approx(kept.mean_loss)
+    assert result.validation_examples == kept.examples
     assert len(result.rounds) == 4
 
 
@@ -183,4 +228,35 @@ def test_a_search_scores_and_logs_the_quality_of_its_rule(tmp_path):
     assert best.metrics["validation_quality"] == kept["quality"]
     assert best.metrics["validation_accuracy"] == kept["validation_accuracy"]
     assert best.metrics["validation_loss"] > 0
+    assert best.metrics["quality_rule"] == "accuracy_likelihood"
+    assert best.metrics["validation_examples"] == examples
     assert best.id == max(records, key=lambda r: r["score"])["id"]
+
+
+@pytest.mark.slow
+def test_a_revisit_under_another_rule_rescores_the_kept_path(tmp_path):
+    from keras_evomt.observe import Observer
+    from keras_evomt.search import Search
+    from keras_evomt.search.journal import CandidateJournal
+    from keras_evomt.search.scoring import validation_quality
+    from tests.helpers import tiny_search_config
+
+    class Messages(Observer):
+        def message(self, text):
+            self.seen = [*getattr(self, "seen", []), text]
+
+    config = tiny_search_config(("digits",), score__quality="accuracy")
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        kept = search.evolve("digits")
+    config.score.quality = "likelihood"
+    observer = Messages(tmp_path, quiet=True)
+    with Search(config, tmp_path, observer=observer) as search:
+        best = search.evolve("digits")
+    likelihood = math.exp(-kept.metrics["validation_loss"])
+    assert f"{kept.id} was scored by quality rule 'accuracy'" in "".join(observer.seen)
+    assert f"its quality is {likelihood:.4f}" in "".join(observer.seen)
+    revisit = CandidateJournal(tmp_path / "search" / "candidates.jsonl").read()[2:]
+    for record in revisit:  # the new candidates, scored under the new rule
+        assert record["quality"] == pytest.approx(math.exp(-record["validation_loss"]))
+    best_quality = max([likelihood, *(r["quality"] for r in revisit)])
+    assert validation_quality(best.metrics, "likelihood") == pytest.approx(best_quality)

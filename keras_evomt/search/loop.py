@@ -196,13 +196,16 @@ class Search:
                 )
             self._check_same_settings(in_flight.task)
             return in_flight
-        self.system.start_task(name, private=private or name in self.config.private_tasks)
         incumbent = self.system.paths.get(name)
+        # Before anything changes: a kept path that cannot be rescored under this rule stops here.
+        quality = self._quality_of(incumbent) if incumbent else None
+        self.system.start_task(name, private=private or name in self.config.private_tasks)
         population = Population.start(
             name,
             self._ordered_seeds(task),
             incumbent,
-            self._score_of(incumbent) if incumbent else None,
+            self._score(quality, incumbent) if incumbent else None,
+            incumbent_quality=quality,
             offspring=self.state.offspring.get(name),
             serial=self._next_serial(name),
         )
@@ -391,10 +394,13 @@ class Search:
         child.metrics = {
             "validation_accuracy": outcome.get("accuracy", outcome["quality"]),
             "validation_quality": outcome["quality"],
+            "quality_rule": self.config.score.quality,
             "validation_rounds": outcome["rounds"],
         }
         if "validation_loss" in outcome:
             child.metrics["validation_loss"] = outcome["validation_loss"]
+        if outcome.get("examples"):  # with the loss, what another rule rescores it from
+            child.metrics["validation_examples"] = outcome["examples"]
         score = self._score_of(child)
         joined = joins_population(
             score,
@@ -414,6 +420,8 @@ class Search:
                 child, root_shares=self.scorer.root_shares
             ),
         )
+        if "validation_loss" in outcome:
+            record["validation_loss"] = outcome["validation_loss"]
         return record
 
     def _stop_after_failures(self, task, population: Population) -> None:
@@ -426,8 +434,20 @@ class Search:
                 "then rerun the same command.",
             )
 
+    def _quality_of(self, path: Path) -> float:
+        """`path`'s quality under this search's rule (rescored if it was kept under another)."""
+        rule = self.config.score.quality
+        quality = validation_quality(path.metrics, rule)
+        scored_by = path.metrics.get("quality_rule", rule)
+        if scored_by != rule:
+            self.observer.message(
+                f"{path.id} was scored by quality rule {scored_by!r}; under {rule!r} (from "
+                f"its validation accuracy, loss and count) its quality is {quality:.4f}."
+            )
+        return quality
+
     def _score_of(self, path: Path) -> float:
-        return self._score(validation_quality(path.metrics), path)
+        return self._score(self._quality_of(path), path)
 
     def _score(self, quality: float, path: Path) -> float:
         """The score of `path` at `quality`: its parameters and FLOPs as this system counts them."""
@@ -592,6 +612,7 @@ def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
     outcome = {
         "quality": result.quality,
         "accuracy": result.accuracy,
+        "examples": result.validation_examples,
         "rounds": result.rounds,
         "seconds": result.seconds,
         "steps": result.steps,

@@ -53,18 +53,23 @@ class Population:
         seeds: list[str],
         incumbent: Path | None,
         incumbent_score: float | None = None,
+        incumbent_quality: float | None = None,
         offspring: dict[str, int] | None = None,
         serial: int = 0,
     ) -> Population:
         """A new iteration's population: the task's kept path (on a revisit) as its
         member, `offspring` counts carried over from earlier iterations of the task,
         and new ids numbered from `serial` (the task's next id over all its visits), so
-        no id names two candidates."""
+        no id names two candidates. `incumbent_quality` and `incumbent_score` are the kept
+        path's under the search's rule (default: as it was stored)."""
         population = cls(
             task=task, seeds=list(seeds), offspring=dict(offspring or {}), serial=serial
         )
         if incumbent is not None:
-            quality = validation_quality(incumbent.metrics)
+            if incumbent_quality is None:
+                quality = validation_quality(incumbent.metrics)
+            else:
+                quality = incumbent_quality
             population.members[incumbent.id] = {
                 "path": incumbent.to_json(),
                 "quality": quality,

@@ -14,7 +14,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+from keras_evomt.errors import UserInputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +43,37 @@ class Scorer:
         )
 
 
-def validation_quality(metrics: dict[str, Any]) -> float:
-    """A path's quality as its search scored it (`validation_quality`); a path saved
-    before qualities were kept was scored by its validation accuracy."""
-    return metrics.get("validation_quality", metrics.get("validation_accuracy", 0.0))
+def validation_quality(metrics: dict[str, Any], rule: str | None = None) -> float:
+    """A path's quality under `rule` (a training.quality rule; None: as its search scored
+    it). A path scored under another rule is rescored from its kept validation accuracy,
+    loss and count; a path saved before rules were kept counts as scored under `rule`,
+    and one saved before qualities were kept by its validation accuracy.
+
+    Example:
+        metrics = {"validation_quality": 0.9, "quality_rule": "accuracy",
+                   "validation_accuracy": 0.9, "validation_loss": 0.2,
+                   "validation_examples": 10}
+        validation_quality(metrics, "likelihood")  # exp(-0.2) = 0.8187
+    """
+    stored = metrics.get("validation_quality", metrics.get("validation_accuracy", 0.0))
+    scored_by = metrics.get("quality_rule")
+    if rule is None or scored_by is None or scored_by == rule:
+        return stored
+    examples = metrics.get("validation_examples")
+    if not examples:
+        raise UserInputError(
+            f"a kept path was scored by quality rule {scored_by!r} and its validation count "
+            f"was not kept, so it cannot be rescored under {rule!r}",
+            hint=f"search this work directory with score.quality={scored_by}",
+        )
+    from keras_evomt.training.quality import ValidationCounts, quality_of  # loads TensorFlow
+
+    counts = ValidationCounts(
+        correct=round(metrics["validation_accuracy"] * examples),
+        examples=examples,
+        loss_sum=metrics.get("validation_loss", math.nan) * examples,  # NaN: not finite
+    )
+    return quality_of(counts, rule)
 
 
 def joins_population(score: float, parent_score: float | None, same_task: bool) -> bool:

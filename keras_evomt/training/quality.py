@@ -10,7 +10,10 @@
   to the true labels. It counts how sure each prediction is, not only whether it is
   right (meant for validation sets of a few dozen examples, where a count moves by whole
   examples); under the size score it makes the search a penalised log-likelihood:
-  ln(score) = -loss + (params / ref) * ln(base). A work directory keeps one rule.
+  ln(score) = -loss + (params / ref) * ln(base).
+
+A kept path records its rule, validation count and loss, so a search under another rule
+rescores it (search/scoring.py, `validation_quality`).
 
 Example:
     counts = ValidationCounts(correct=15, examples=16, loss_sum=1.6)

@@ -58,8 +58,9 @@ class NonFiniteLoss(FloatingPointError):
 
 @dataclasses.dataclass
 class TrainResult:
-    """`quality` (under the rule trained with), `accuracy` and `validation_loss` (mean
-    cross-entropy) are the best round's; `rounds` holds every round's accuracy."""
+    """`quality` (under the rule trained with), `accuracy`, `validation_loss` (mean
+    cross-entropy) and `validation_examples` are the best round's; `rounds` holds every
+    round's accuracy."""
 
     quality: float
     rounds: list[float]
@@ -69,6 +70,7 @@ class TrainResult:
     train_loss: float
     accuracy: float
     validation_loss: float
+    validation_examples: int = 0
 
 
 @dataclasses.dataclass
@@ -225,6 +227,7 @@ class CandidateTrainer:
             train_loss=loss,
             accuracy=best[3].accuracy,
             validation_loss=best[3].mean_loss,
+            validation_examples=best[3].examples,
         )
 
     def accuracy(self, system: System, path: Path, data: tf.data.Dataset) -> float:
