@@ -285,7 +285,7 @@ def _stage_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -
     archive = _new_archive()
     archive.add_endpoint(
         "serve",
-        lambda images: {"logits": model(images, training=False)},
+        lambda images: {"logits": model(_in_range(images), training=False)},
         input_signature=[_images_spec(size)],
     )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
@@ -301,14 +301,16 @@ def _stage_multitask_savedmodel(
     for task, key in contract["signatures_by_task"].items():
         archive.add_endpoint(
             key,
-            lambda images, task=task: {"logits": model(images, tasks=[task])[task]},
+            lambda images, task=task: {"logits": model(_in_range(images), tasks=[task])[task]},
             input_signature=[_images_spec(model.image_sizes[task])],
         )
     keys = contract["signatures_by_task"]
     for name, tasks in contract["all_signatures"].items():
         archive.add_endpoint(
             name,
-            lambda images, tasks=tasks: {keys[t]: y for t, y in model(images, tasks=tasks).items()},
+            lambda images, tasks=tasks: {
+                keys[t]: y for t, y in model(_in_range(images), tasks=tasks).items()
+            },
             input_signature=[_images_spec(model.image_sizes[tasks[0]])],
         )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
@@ -323,6 +325,21 @@ def _new_archive() -> keras.export.ExportArchive:
     no tracking, and each variable is then stored once.
     """
     return keras.export.ExportArchive()
+
+
+def _in_range(images: tf.Tensor) -> tf.Tensor:
+    """`images`, once checked to lie in VALUE_RANGE give or take a tenth of its width
+    (as `pipeline.check_value_range`): a 0..255 batch would get confident wrong answers."""
+    low, high = VALUE_RANGE
+    middle, reach = (low + high) / 2, (high - low) / 2 + 0.1 * (high - low)
+    check = tf.debugging.assert_less_equal(
+        tf.reduce_max(tf.abs(images - middle)),
+        tf.constant(reach, images.dtype),
+        message=f"images must hold values in [{low:g}, {high:g}] (the contract's "
+        "input.value_range); scale 0..255 pixels as x / 127.5 - 1",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
 
 
 def _images_spec(size: int) -> tf.TensorSpec:

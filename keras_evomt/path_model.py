@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import keras
+import numpy as np
 
 import keras_evomt.components  # noqa: F401 - registers the built-in components
 from keras_evomt.components.base import PACKAGE, Component
@@ -38,9 +39,10 @@ def deserialize_component(config: dict):
 
 def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -> None:
     """Refuses, with what to do, a batch that is not float (N, S, S, 3) for one of `sizes`
-    (`size=False`: any S).
+    (`size=False`: any S), or a NumPy batch far outside [-1, 1] (0..255 pixels).
 
-    Looks at the static shape and dtype only: no cost per step once traced.
+    Looks at the static shape and dtype only, and at the values of NumPy input: no cost
+    per step once traced.
 
     Example:
         check_image_batch(np.zeros((2, 32, 32, 3), "float32"), [32], "digits")  # passes
@@ -67,6 +69,15 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
         raise UserInputError(
             f"{who} takes {wanted} images. Received: shape {shape}",
             hint="resize the images first (as the task's data pipeline does)",
+        )
+    if isinstance(x, np.ndarray):
+        from keras_evomt.data.pipeline import check_value_range
+
+        check_value_range(
+            (-1.0, 1.0),
+            [x],
+            what=f"{who} takes images scaled to [-1, 1]; these hold",
+            hint="convert 0-255 pixels with x.astype('float32') / 127.5 - 1",
         )
 
 

@@ -91,6 +91,37 @@ def test_models_of_a_task_say_what_images_they_take(grown, tmp_path, bad, says, 
         multitask_model(system, ["a"])(np.zeros((2, 32, 40, 3), "float32"))
 
 
+def test_models_of_a_task_refuse_a_numpy_batch_of_0_to_255_pixels(grown, tmp_path):
+    from keras_evomt.multitask import multitask_model
+
+    workdir, system, images = grown
+    exported = keras.saving.load_model(export_task(workdir, "a", tmp_path / "a.keras"))
+    pixels = np.round((images + 1) * 127.5).astype("float32")
+    for model in (system.model("a"), exported, multitask_model(system, ["a", "b"])):
+        with pytest.raises(UserInputError, match=r"scaled to \[-1, 1\]; these hold values in \[0,"):
+            model(pixels)
+        model(np.clip(images * 1.1, -1.1, 1.1))  # slightly outside, as a resize may leave
+
+
+@pytest.mark.slow
+def test_savedmodel_signatures_refuse_a_batch_of_0_to_255_pixels(grown, tmp_path):
+    import tensorflow as tf
+
+    from keras_evomt.export import export_tasks
+
+    workdir, system, images = grown
+    pixels = tf.constant(np.round((images + 1) * 127.5).astype("float32"))
+    one = tf.saved_model.load(str(export_task(workdir, "a", tmp_path / "a", fmt="savedmodel")))
+    every = tf.saved_model.load(str(export_tasks(workdir, None, tmp_path / "all")))
+    signatures = [one.signatures["serving_default"], *every.signatures.values()]
+    for signature in signatures:
+        if "images" not in signature.structured_input_signature[1]:
+            continue  # the contract
+        signature(images=tf.constant(images))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="scale 0..255 pixels"):
+            signature(images=pixels)
+
+
 @pytest.mark.slow
 def test_savedmodel_serves_without_keras_evomt(grown, tmp_path):
     workdir, system, images = grown
