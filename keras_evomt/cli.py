@@ -319,7 +319,7 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.data.catalog import check_one_source_per_name, task_spec
+    from keras_evomt.data.catalog import check_one_source_per_name, name_and_source, task_spec
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
@@ -346,12 +346,12 @@ def evolve(
             )
         config = load_recipe(recipe, list(overrides))
     else:
-        rule = config.score.quality
+        pinned_rule = config.score.quality
         config = apply_overrides(config, list(overrides))
-        if config.score.quality != rule:
-            _check_rescorable(workdir, rule, config.score.quality)
     validate(config)  # before anything is written to the work directory
     task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
+    if not new and config.score.quality != pinned_rule:
+        _check_rescorable(workdir, name_and_source(task)[0], pinned_rule, config.score.quality)
     check_one_source_per_name([*config.tasks, *task_specs(workdir), task])
     pin = pinned(config, workdir) if new else contextlib.nullcontext(config)
     with WorkdirLock(workdir), pin as config:
@@ -360,25 +360,21 @@ def evolve(
     _finish(search.system, workdir)
 
 
-def _check_rescorable(workdir: str, rule: str, new_rule: str) -> None:
-    """A search under `new_rule` rescores the kept paths from their validation counts;
-    paths kept by versions that did not record their rule (under `rule`, the pinned one,
-    as far as anyone can tell) cannot be."""
+def _check_rescorable(workdir: str, task: str, pinned_rule: str, rule: str) -> None:
+    """Before anything runs: a search of `task` under `rule` rescores its kept path from
+    the path's validation counts, which versions that did not record the path's rule (it
+    was then `pinned_rule`) did not keep either."""
     from keras_evomt import store
+    from keras_evomt.search.scoring import validation_quality
 
     directory = store.system_dir(workdir)
     if not store.manifest_numbers(directory):
         return
     manifest, _ = store.newest_good(directory, lambda n: store.read_manifest(directory, n))
-    kept = manifest["system"]["tasks"]
-    unrecorded = [p["task"] for p in kept if "quality_rule" not in p["metrics"]]
-    if unrecorded:
-        raise UserInputError(
-            f"--set score.quality={new_rule}: {workdir}'s paths of {', '.join(unrecorded[:5])} "
-            f"were scored by {rule!r} by a version that kept no validation counts, so they "
-            "cannot be rescored under another rule",
-            hint=f"keep score.quality={rule} here, or grow a new work directory",
-        )
+    for kept in manifest["system"]["tasks"]:
+        if kept["task"] == task:
+            what = f"--set score.quality={rule}: task '{task}''s kept path"
+            validation_quality(kept["metrics"], rule, assumed_rule=pinned_rule, what=what)
 
 
 def _check_task_names(config, recipe: str) -> None:

@@ -245,7 +245,11 @@ def preprocessing_contract(system: System, task: str, fmt: str) -> dict[str, Any
         "fingerprint": system.fingerprint(path),
         "path_id": path.id,
         "components": list(path.components),
-        "metrics": {k: v for k, v in path.metrics.items() if isinstance(v, int | float)},
+        "metrics": {
+            k: v
+            for k, v in path.metrics.items()
+            if isinstance(v, int | float) or k == "quality_rule"  # what validation_quality is
+        },
         "keras_evomt_version": __version__,
     }
 

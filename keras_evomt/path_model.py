@@ -105,6 +105,12 @@ class PathModel(keras.Model):
             check_image_batch(x, [self.image_size], f"model '{self.name}'")
         return super().__call__(x, *args, **kwargs)
 
+    def predict(self, x, *args, **kwargs):
+        # Keras turns NumPy into tensors before calling the model: check its values here.
+        if self.image_size is not None and isinstance(x, np.ndarray):
+            check_image_batch(x, [self.image_size], f"model '{self.name}'")
+        return super().predict(x, *args, **kwargs)
+
     def call(self, x, training=None):
         for component in self.components:
             x = component(x, training=training)

@@ -622,25 +622,27 @@ def test_evolve_refuses_another_quality_rule_where_kept_paths_cannot_be_rescored
         "evolve", "--workdir", workdir, "--task", "digits", "--set", "score.quality=likelihood"
     )
     assert result.exit_code == 2, result.output
-    assert "--set score.quality=likelihood" in result.output
-    assert "paths of digits were scored by 'accuracy_likelihood'" in result.output
-    assert "keep score.quality=accuracy_likelihood here" in result.output
+    assert "--set score.quality=likelihood: task 'digits''s kept path" in result.output
+    assert "scored by quality rule 'accuracy_likelihood' by a version" in result.output
+    assert "search it with score.quality=accuracy_likelihood" in result.output
     assert (workdir / "config.json").read_bytes() == pinned
     assert sorted(p.name for p in workdir.iterdir()) == ["config.json", "system"]
 
 
-def test_kept_paths_that_recorded_their_rule_and_counts_may_be_searched_under_another(tmp_path):
+def test_a_kept_path_that_recorded_its_rule_and_counts_may_be_searched_under_another(tmp_path):
     from keras_evomt.cli import _check_rescorable
     from keras_evomt.errors import UserInputError
 
     workdir = tmp_path / "run"
-    _check_rescorable(str(workdir), "accuracy", "likelihood")  # nothing kept yet
+    _check_rescorable(str(workdir), "digits", "accuracy", "likelihood")  # nothing kept yet
     recorded = {"validation_accuracy": 0.5, "validation_quality": 0.5, "quality_rule": "accuracy"}
     _kept_system(workdir, {**recorded, "validation_loss": 0.7, "validation_examples": 16})
-    _check_rescorable(str(workdir), "accuracy", "likelihood")
-    _kept_system(workdir, {"validation_accuracy": 0.5})
-    with pytest.raises(UserInputError, match="cannot be rescored"):
-        _check_rescorable(str(workdir), "accuracy", "likelihood")
+    _check_rescorable(str(workdir), "digits", "accuracy", "likelihood")
+    _kept_system(workdir, recorded)  # its rule, but no count
+    with pytest.raises(UserInputError, match="cannot be rescored under 'likelihood'"):
+        _check_rescorable(str(workdir), "digits", "accuracy", "likelihood")
+    _check_rescorable(str(workdir), "textures", "accuracy", "likelihood")  # another task's
+    _check_rescorable(str(workdir), "digits", "accuracy", "accuracy")  # no change of rule
 
 
 def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch):

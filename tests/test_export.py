@@ -208,3 +208,15 @@ def test_an_overwrite_never_leaves_a_model_beside_another_models_contract_and_a_
     with pytest.raises(UserInputError, match="already exists without its contract") as error:
         export_task(system, "b", out, fmt=fmt)
     assert "--overwrite" in error.value.hint
+
+
+def test_models_of_a_task_refuse_nan_and_0_to_255_pixels_given_to_predict(grown):
+    _, system, images = grown
+    model = system.model("a")
+    with pytest.raises(UserInputError, match="these hold values in \\[0,"):
+        model.predict(np.round((images + 1) * 127.5).astype("float32"), verbose=0)
+    with_nan = images.copy()
+    with_nan[0, 0, 0, 0] = np.nan
+    with pytest.raises(UserInputError, match="NaN values"):
+        model(with_nan)
+    assert model.predict(images, verbose=0).shape == (16, 10)

@@ -137,11 +137,37 @@ def test_a_path_without_its_rule_or_counts_keeps_its_stored_quality_or_says_why_
 
     legacy = {"validation_accuracy": 0.75, "validation_quality": 0.8}  # no rule recorded
     assert validation_quality(legacy, "likelihood") == 0.8
+    assert validation_quality(legacy, "likelihood", assumed_rule="likelihood") == 0.8
     assert validation_quality({"validation_accuracy": 0.75}, "likelihood") == 0.75
+    with pytest.raises(UserInputError, match="digits#3 was scored by quality rule 'accuracy'"):
+        validation_quality(legacy, "likelihood", assumed_rule="accuracy", what="digits#3")
     _, metrics = _kept("accuracy")
     del metrics["validation_examples"]
     with pytest.raises(UserInputError, match="scored by quality rule 'accuracy'.*'likelihood'"):
         validation_quality(metrics, "likelihood")
+
+
+@pytest.mark.slow
+def test_a_search_takes_a_legacy_path_as_scored_by_the_rule_its_directory_pinned(tmp_path):
+    from keras_evomt.observe import Observer
+    from keras_evomt.recipe import pin_config
+    from keras_evomt.search import Search
+    from tests.helpers import tiny_search_config, tiny_system
+
+    system = tiny_system()
+    system.start_task("digits")
+    path = system.new_task_path("digits", 10)
+    path.id, path.metrics = "digits#0", {"validation_accuracy": 0.5, "validation_quality": 0.5}
+    system.end_task(path)
+    system.save(tmp_path)
+    pin_config(tiny_search_config(("digits",), score__quality="accuracy"), tmp_path)
+    config = tiny_search_config(("digits",), score__quality="likelihood")
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        with pytest.raises(UserInputError, match="digits#0 .task 'digits'. was scored by"):
+            search.evolve("digits")
+    config.score.quality = "accuracy"
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        assert search._quality_of(search.system.paths["digits"]) == 0.5
 
 
 def test_an_unknown_rule_is_refused_by_name():

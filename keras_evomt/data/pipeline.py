@@ -137,8 +137,8 @@ def check_value_range(
     value_range: Any, arrays: list[Any], what: str = "the images hold", hint: str | None = None
 ) -> None:
     """Refuses images that leave the stated pixel range by more than a tenth of its width
-    (slightly outside is clipped here; far outside is a wrong range). A range that is not
-    (low, high) with high > low is left to the caller to refuse.
+    (slightly outside is clipped here; far outside is a wrong range), or hold a NaN. A
+    range that is not (low, high) with high > low is left to the caller to refuse.
 
     Example:
         check_value_range((0, 16), [digits_images])  # passes: digits hold 0..16
@@ -155,6 +155,8 @@ def check_value_range(
     seen_low = min(float(np.min(x)) for x in present)
     seen_high = max(float(np.max(x)) for x in present)
     slack = 0.1 * (high - low)
+    if np.isnan(seen_low) or np.isnan(seen_high):
+        raise UserInputError(f"{what} NaN values: they are no pixels", hint=hint)
     if seen_low < low - slack or seen_high > high + slack:
         raise UserInputError(
             f"{what} values in [{seen_low:g}, {seen_high:g}], outside value_range="

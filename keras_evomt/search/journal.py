@@ -7,7 +7,8 @@ partly written line) disappear, and the resumed search writes them again. So the
 file always holds exactly the candidates of the committed state.
 
 Each line: task, generation, candidate (index in its generation), id, parent,
-hparams, quality (the kept round's, under `score.quality`), score, joined (entered the
+hparams, quality (the kept round's) and quality_rule (its `score.quality`),
+validation_accuracy, validation_loss (when finite), score, joined (entered the
 population), seconds, steps, accounted_params, image_size, `head_init` for a candidate
 whose new head started as a ridge classifier (`mutation.head_init = "ridge"`: examples,
 left_out_accuracy, logit_scale; search/head_init.py), and `failed` (the reason) for a

@@ -107,6 +107,13 @@ class Search:
         if self.is_chief:  # lines past the committed state are redone by this run
             self.candidates_log.truncate(self.state.candidates_log_bytes)
         self._logs: dict[int, CandidateLog] = {}
+        from keras_evomt.recipe import stored_config  # recipe imports this package
+
+        try:
+            pinned = stored_config(self.workdir)
+        except EvomtError:  # unreadable: `evomt run` says so; from Python it is not needed
+            pinned = None
+        self._pinned_rule = pinned.score.quality if pinned is not None else None
 
     # === Public ===
     def run(self) -> System:
@@ -394,23 +401,26 @@ class Search:
         child.metrics = {
             "validation_accuracy": outcome.get("accuracy", outcome["quality"]),
             "validation_quality": outcome["quality"],
-            "quality_rule": self.config.score.quality,
+            # The rule it was trained under (an outcome committed before a resume keeps its own).
+            "quality_rule": outcome.get("quality_rule", self.config.score.quality),
             "validation_rounds": outcome["rounds"],
         }
         if "validation_loss" in outcome:
             child.metrics["validation_loss"] = outcome["validation_loss"]
         if outcome.get("examples"):  # with the loss, what another rule rescores it from
             child.metrics["validation_examples"] = outcome["examples"]
-        score = self._score_of(child)
+        quality = self._quality_of(child)
+        score = self._score(quality, child)
         joined = joins_population(
             score,
             parent_member["score"] if parent_member else None,
             same_task=parent_member is not None,
         )
         if joined:
-            population.add(child, outcome["quality"], score)
+            population.add(child, quality, score)
         record.update(
             quality=outcome["quality"],
+            quality_rule=child.metrics["quality_rule"],
             validation_accuracy=child.metrics["validation_accuracy"],
             score=score,
             joined=joined,
@@ -435,10 +445,15 @@ class Search:
             )
 
     def _quality_of(self, path: Path) -> float:
-        """`path`'s quality under this search's rule (rescored if it was kept under another)."""
+        """`path`'s quality under this search's rule (rescored if it was kept under
+        another). A path of a version that kept no rule was scored under the rule pinned
+        in config.json, if there is one, else under this one."""
         rule = self.config.score.quality
-        quality = validation_quality(path.metrics, rule)
-        scored_by = path.metrics.get("quality_rule", rule)
+        assumed = self._pinned_rule or rule
+        quality = validation_quality(
+            path.metrics, rule, assumed_rule=assumed, what=f"{path.id} (task '{path.task}')"
+        )
+        scored_by = path.metrics.get("quality_rule", assumed)
         if scored_by != rule:
             self.observer.message(
                 f"{path.id} was scored by quality rule {scored_by!r}; under {rule!r} (from "
@@ -613,6 +628,7 @@ def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
         "quality": result.quality,
         "accuracy": result.accuracy,
         "examples": result.validation_examples,
+        "quality_rule": result.quality_rule,
         "rounds": result.rounds,
         "seconds": result.seconds,
         "steps": result.steps,

@@ -43,11 +43,18 @@ class Scorer:
         )
 
 
-def validation_quality(metrics: dict[str, Any], rule: str | None = None) -> float:
+def validation_quality(
+    metrics: dict[str, Any],
+    rule: str | None = None,
+    *,
+    assumed_rule: str | None = None,
+    what: str = "a kept path",
+) -> float:
     """A path's quality under `rule` (a training.quality rule; None: as its search scored
     it). A path scored under another rule is rescored from its kept validation accuracy,
-    loss and count; a path saved before rules were kept counts as scored under `rule`,
-    and one saved before qualities were kept by its validation accuracy.
+    loss and count: those of the training round its own rule kept. A path saved before
+    rules were kept counts as scored under `assumed_rule` (default `rule`), and one saved
+    before qualities were kept by its validation accuracy.
 
     Example:
         metrics = {"validation_quality": 0.9, "quality_rule": "accuracy",
@@ -56,15 +63,15 @@ def validation_quality(metrics: dict[str, Any], rule: str | None = None) -> floa
         validation_quality(metrics, "likelihood")  # exp(-0.2) = 0.8187
     """
     stored = metrics.get("validation_quality", metrics.get("validation_accuracy", 0.0))
-    scored_by = metrics.get("quality_rule")
+    scored_by = metrics.get("quality_rule", assumed_rule)
     if rule is None or scored_by is None or scored_by == rule:
         return stored
     examples = metrics.get("validation_examples")
     if not examples:
         raise UserInputError(
-            f"a kept path was scored by quality rule {scored_by!r} and its validation count "
-            f"was not kept, so it cannot be rescored under {rule!r}",
-            hint=f"search this work directory with score.quality={scored_by}",
+            f"{what} was scored by quality rule {scored_by!r} by a version that kept no "
+            f"validation count, so it cannot be rescored under {rule!r}",
+            hint=f"search it with score.quality={scored_by}, or grow a new work directory",
         )
     from keras_evomt.training.quality import ValidationCounts, quality_of  # loads TensorFlow
 

@@ -58,9 +58,9 @@ class NonFiniteLoss(FloatingPointError):
 
 @dataclasses.dataclass
 class TrainResult:
-    """`quality` (under the rule trained with), `accuracy`, `validation_loss` (mean
-    cross-entropy) and `validation_examples` are the best round's; `rounds` holds every
-    round's accuracy."""
+    """`quality` (under `quality_rule`, the rule trained with), `accuracy`,
+    `validation_loss` (mean cross-entropy) and `validation_examples` are the best round's;
+    `rounds` holds every round's accuracy."""
 
     quality: float
     rounds: list[float]
@@ -71,6 +71,7 @@ class TrainResult:
     accuracy: float
     validation_loss: float
     validation_examples: int = 0
+    quality_rule: str = "accuracy"
 
 
 @dataclasses.dataclass
@@ -228,6 +229,7 @@ class CandidateTrainer:
             accuracy=best[3].accuracy,
             validation_loss=best[3].mean_loss,
             validation_examples=best[3].examples,
+            quality_rule=quality,
         )
 
     def accuracy(self, system: System, path: Path, data: tf.data.Dataset) -> float:
