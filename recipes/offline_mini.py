@@ -18,7 +18,10 @@ Result:    measured then (seed 0): test accuracy digits 96.4%, textures 75.0%,
            tests on 192 tiles and lfw_faces on 40 images: one seed moves the mean by
            several points. One seed's figures also depend on the CPU: with the shuffled
            seeds seed 0 tested 93.05% at 0.45x on another machine, 92.82% at 0.66x on
-           this one ("The main job on another CPU").
+           this one ("The main job on another CPU"). On three offline tasks these
+           settings were not chosen on (tools/make_heldout_tasks.py), over seeds 0-8:
+           81.28% against fine-tune-all's 79.97% and independent models' 79.16%, at
+           0.57x (BENCHMARKS.md, "Tasks the main job never saw").
 Sources:   a task iteration with two or more possible sources (other tasks' paths, the
            root) probes each on the new task without a training step (a ridge
            classifier on its frozen features, keras_evomt/search/probe.py) and starts
