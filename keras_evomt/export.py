@@ -339,7 +339,7 @@ def _in_range(images: tf.Tensor) -> tf.Tensor:
     check = tf.debugging.assert_less_equal(
         tf.reduce_max(tf.abs(images - middle)),
         tf.constant(reach, images.dtype),
-        message=f"images must hold values in [{low:g}, {high:g}] (the contract's "
+        message=f"images must hold finite values in [{low:g}, {high:g}] (the contract's "
         "input.value_range); scale 0..255 pixels as x / 127.5 - 1",
     )
     with tf.control_dependencies([check]):
