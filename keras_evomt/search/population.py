@@ -66,10 +66,9 @@ class Population:
             task=task, seeds=list(seeds), offspring=dict(offspring or {}), serial=serial
         )
         if incumbent is not None:
-            if incumbent_quality is None:
+            quality = incumbent_quality
+            if quality is None:
                 quality = validation_quality(incumbent.metrics)
-            else:
-                quality = incumbent_quality
             population.members[incumbent.id] = {
                 "path": incumbent.to_json(),
                 "quality": quality,
