@@ -9,7 +9,9 @@ Four PNG pictures, readable from 5 to 69+ tasks (heights grow with the task coun
 - `accuracy.png`: validation and test accuracy per task;
 - `search.png`: the search's best score by generation per task, every visit's in turn, from
   `path.metrics["best_by_generation"]` or, failing that, the TensorBoard scalar
-  `search/best_score` under `DIR/tb/<task>/`.
+  `search/best_score` under `DIR/tb/<task>/`; a line between a task's visits, dashed
+  orange where the quality rule changed (`path.metrics["visits"]`), since scores under two
+  rules do not compare.
 `summary.md` links them, with a row per task (accuracies, parameters, the path it
 descends from, the sources its candidates started from).
 Figures use matplotlib's object API (no pyplot), so no global backend is touched.
@@ -85,18 +87,19 @@ def write_report(
     out = FsPath(out_dir) if out_dir is not None else WorkdirLayout(workdir).reports
     out.mkdir(parents=True, exist_ok=True)
     progress = {task: search_progress(workdir, path) for task, path in system.paths.items()}
+    visits = {task: search_visits(path, len(progress[task])) for task, path in system.paths.items()}
     figures = {
         "sharing": sharing_figure(system),
         "params": params_figure(system),
         "accuracy": accuracy_figure(system),
-        "search": search_figure(progress, task_labels(system)),
+        "search": search_figure(progress, task_labels(system), visits),
     }
     written = []
     for name, figure in figures.items():
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=130)
         written.append(_write(out / f"{name}.png", buffer.getvalue()))
-    text = summary_markdown(system, workdir, progress)
+    text = summary_markdown(system, workdir, progress, visits)
     return [*written, _write(out / "summary.md", text.encode())]
 
 
@@ -208,6 +211,36 @@ def search_progress(workdir: str | os.PathLike, path: Path) -> list[float]:
         for event in accumulator.Scalars("search/best_score"):
             by_step[event.step] = (event.wall_time, float(event.value))
     return [by_step[step][1] for step in sorted(by_step)]
+
+
+def search_visits(path: Path, generations: int) -> list[dict[str, Any]]:
+    """The visits that made `path.metrics["best_by_generation"]`, in order: each one's
+    generations and quality rule (None: not recorded). Empty when the path's visits were not
+    recorded (older versions) or do not add up to the series' `generations`.
+
+    Example:
+        search_visits(path, 12)  # [{"generations": 6, "quality_rule": "accuracy"}, ...]
+    """
+    visits = path.metrics.get("visits")
+    if not isinstance(visits, list) or not visits:
+        return []
+    try:
+        spans = [
+            {"generations": int(v["generations"]), "quality_rule": v.get("quality_rule")}
+            for v in visits
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []  # hand-edited or damaged: the series is still shown, unsplit
+    return spans if sum(v["generations"] for v in spans) == generations else []
+
+
+def rule_changes(visits: Sequence[dict[str, Any]]) -> list[int]:
+    """Indices of the visits scored under another quality rule than the visit before."""
+    return [
+        i
+        for i in range(1, len(visits))
+        if visits[i]["quality_rule"] != visits[i - 1]["quality_rule"]
+    ]
 
 
 # === Figures ===
@@ -372,9 +405,16 @@ def accuracy_figure(system: System) -> Figure:
     return figure
 
 
-def search_figure(progress: dict[str, list[float]], labels: list[str] | None = None) -> Figure:
-    """Best score by generation: one row per task, one cell per generation."""
+def search_figure(
+    progress: dict[str, list[float]],
+    labels: list[str] | None = None,
+    visits: dict[str, list[dict[str, Any]]] | None = None,
+) -> Figure:
+    """Best score by generation: one row per task, one cell per generation; a white line
+    between a task's visits, an orange dashed one where its quality rule changed (the
+    scores either side of it are not comparable)."""
     labels = labels or [f"{i} {t}" for i, t in enumerate(progress, 1)]
+    visits = visits or {}
     generations = max((len(v) for v in progress.values()), default=0)
     grid = np.full((len(labels), max(generations, 1)), np.nan)
     for row, values in enumerate(progress.values()):
@@ -410,6 +450,18 @@ def search_figure(progress: dict[str, list[float]], labels: list[str] | None = N
                         fontsize=FONT - 1,
                         color="black" if value > middle else "white",
                     )
+    changed = False
+    for row, task in enumerate(progress):
+        spans = visits.get(task, [])
+        changes = set(rule_changes(spans))
+        changed |= bool(changes)
+        edge = 0
+        for i, span in enumerate(spans[:-1]):
+            edge += span["generations"]
+            style = ("#ff7f0e", "--") if i + 1 in changes else ("white", "-")
+            ax.plot([edge - 0.5] * 2, [row - 0.5, row + 0.5], color=style[0], ls=style[1], lw=2)
+    if changed:
+        ax.set_xlabel("generation (orange dashed line: the quality rule changed)", fontsize=FONT)
     for row, values in enumerate(progress.values()):
         if not values:
             ax.text(
@@ -420,7 +472,8 @@ def search_figure(progress: dict[str, list[float]], labels: list[str] | None = N
         [str(g) for g in range(1, max(generations, 1) + 1)],
         fontsize=FONT,
     )
-    ax.set_xlabel("generation", fontsize=FONT)
+    if not changed:
+        ax.set_xlabel("generation", fontsize=FONT)
     ax.xaxis.set_label_position("top")
     ax.xaxis.tick_top()
     _task_axis(ax, labels)
@@ -437,8 +490,14 @@ def _eng(value: float) -> str:
 
 
 # === Summary ===
-def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[float]]) -> str:
+def summary_markdown(
+    system: System,
+    workdir: FsPath,
+    progress: dict[str, list[float]],
+    visits: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     """The short markdown summary: totals, the pictures, one table row per task."""
+    visits = visits or {}
     root_params = sum(system.params(c) for c in system.root.components) if system.root else 0
     lines = [
         f"# keras_evomt report: {workdir}",
@@ -464,7 +523,7 @@ def summary_markdown(system: System, workdir: FsPath, progress: dict[str, list[f
     ]
     tried, probed = sources_tried(workdir), sources_probed(workdir)
     for i, (task, path) in enumerate(system.paths.items(), 1):
-        scores = " → ".join(f"{v:.3f}" for v in progress[task]) or "n/a"
+        scores = _progress_cell(progress[task], visits.get(task, []))
         sources = ", ".join(f"{s} {n}" for s, n in tried.get(task, {}).items()) or "n/a"
         probes = _probed_cell(probed.get(task, {}))
         lines.append(
@@ -527,6 +586,24 @@ def _probed_cell(visits: dict[int, dict[str, float]], shown: int = 3) -> str:
         more = f" (+{len(sources) - shown} more)" if len(sources) > shown else ""
         parts.append(f"visit {visit}: {best}{more}")
     return "; ".join(parts) or "n/a"
+
+
+def _progress_cell(values: Sequence[float], visits: Sequence[dict[str, Any]]) -> str:
+    """`0.812 → 0.851`; with several visits `visit 1: ... ; visit 2: ...`, each visit's
+    quality rule named when the rule changed between them."""
+    if not values:
+        return "n/a"
+    if len(visits) < 2:
+        return " → ".join(f"{v:.3f}" for v in values)
+    named = bool(rule_changes(visits))
+    parts, start = [], 0
+    for number, visit in enumerate(visits, 1):
+        stop = start + visit["generations"]
+        rule = f" ({visit['quality_rule'] or 'rule not recorded'})" if named else ""
+        scores = " → ".join(f"{v:.3f}" for v in values[start:stop])
+        parts.append(f"visit {number}{rule}: {scores}")
+        start = stop
+    return "; ".join(parts)
 
 
 def _journal_lines(workdir: str | os.PathLike) -> list[dict[str, Any]]:

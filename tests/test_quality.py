@@ -262,6 +262,7 @@ def test_a_search_scores_and_logs_the_quality_of_its_rule(tmp_path):
 @pytest.mark.slow
 def test_a_revisit_under_another_rule_rescores_the_kept_path(tmp_path):
     from keras_evomt.observe import Observer
+    from keras_evomt.report import write_report
     from keras_evomt.search import Search
     from keras_evomt.search.journal import CandidateJournal
     from keras_evomt.search.scoring import validation_quality
@@ -286,3 +287,39 @@ def test_a_revisit_under_another_rule_rescores_the_kept_path(tmp_path):
         assert record["quality"] == pytest.approx(math.exp(-record["validation_loss"]))
     best_quality = max([likelihood, *(r["quality"] for r in revisit)])
     assert validation_quality(best.metrics, "likelihood") == pytest.approx(best_quality)
+    generations = config.generations  # each visit's, under its own rule, for the report
+    assert best.metrics["visits"] == [
+        {"generations": generations, "quality_rule": "accuracy"},
+        {"generations": generations, "quality_rule": "likelihood"},
+    ]
+    assert len(best.metrics["best_by_generation"]) == 2 * generations
+    summary = write_report(tmp_path)[-1].read_text()
+    assert "| visit 1 (accuracy): " in summary and "; visit 2 (likelihood): " in summary
+
+
+def test_a_kept_path_that_recorded_no_visits_counts_as_one_visit_under_its_rule(tmp_path):
+    from types import SimpleNamespace
+
+    from keras_evomt.observe import Observer
+    from keras_evomt.path import Path
+    from keras_evomt.search import Search
+    from tests.helpers import tiny_search_config
+
+    config = tiny_search_config(("digits",), score__quality="likelihood")
+    earlier = Path(task="digits", components=["head"], hparams={}, id="digits#3")
+    earlier.metrics = {"best_by_generation": [0.5, 0.6], "quality_rule": "accuracy"}
+    population = SimpleNamespace(best_by_generation=[0.7, 0.8, 0.9])
+    with Search(config, tmp_path, observer=Observer(tmp_path, quiet=True)) as search:
+        progress = search._progress(earlier, population)
+        assert progress == {
+            "best_by_generation": [0.5, 0.6, 0.7, 0.8, 0.9],
+            "visits": [
+                {"generations": 2, "quality_rule": "accuracy"},
+                {"generations": 3, "quality_rule": "likelihood"},
+            ],
+        }
+        del earlier.metrics["quality_rule"]  # nor its rule, and no rule pinned: unknown
+        assert search._progress(earlier, population)["visits"][0]["quality_rule"] is None
+        assert search._progress(None, population)["visits"] == [
+            {"generations": 3, "quality_rule": "likelihood"}
+        ]

@@ -204,3 +204,48 @@ def test_columns_follow_every_paths_order():
         "adapter_4 #2",
         "head",
     ]
+
+
+def _two_visit_path(rules, generations=(2, 3)):
+    from keras_evomt.path import Path
+
+    path = Path(task="digits", components=["head"], hparams={}, id="digits#5")
+    path.metrics = {
+        "best_by_generation": [0.5, 0.6, 0.55, 0.58, 0.61][: sum(generations)],
+        "visits": [{"generations": g, "quality_rule": r} for g, r in zip(generations, rules)],
+    }
+    return path
+
+
+def test_a_series_over_visits_under_two_rules_names_each_visits_rule():
+    from keras_evomt.report import _progress_cell, rule_changes, search_visits
+
+    path = _two_visit_path(["accuracy", "likelihood"])
+    visits = search_visits(path, 5)
+    assert rule_changes(visits) == [1]
+    cell = _progress_cell(path.metrics["best_by_generation"], visits)
+    assert cell == "visit 1 (accuracy): 0.500 → 0.600; visit 2 (likelihood): 0.550 → 0.580 → 0.610"
+    same = search_visits(_two_visit_path(["accuracy", "accuracy"]), 5)
+    assert rule_changes(same) == []
+    assert _progress_cell([0.5, 0.6, 0.55, 0.58, 0.61], same).startswith("visit 1: 0.500 →")
+    assert search_visits(path, 4) == []  # visits that do not add up: shown unsplit
+    damaged = _two_visit_path(["accuracy", "accuracy"])
+    damaged.metrics["visits"] = [{"generations": "many"}]
+    assert search_visits(damaged, 5) == []
+
+
+def test_the_search_picture_marks_where_a_tasks_quality_rule_changed():
+    from keras_evomt.report import search_figure, search_visits
+
+    changed = _two_visit_path(["accuracy", "likelihood"])
+    same = _two_visit_path(["accuracy", "accuracy"])
+    progress = {"digits": changed.metrics["best_by_generation"], "textures": [0.4, 0.5]}
+    figure = search_figure(progress, None, {"digits": search_visits(changed, 5)})
+    ax = figure.axes[0]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_xdata()) for line in dashed] == [[1.5, 1.5]]
+    assert "quality rule changed" in ax.get_xlabel()
+    figure = search_figure(progress, None, {"digits": search_visits(same, 5)})
+    ax = figure.axes[0]
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["-"]  # a visit, same rule
+    assert ax.get_xlabel() == "generation"

@@ -161,8 +161,7 @@ class Search:
             self._generation(task, population)
         best = population.best()
         earlier = self.system.paths.get(task.name)  # the task's kept path: earlier visits'
-        before = list(earlier.metrics.get("best_by_generation", [])) if earlier else []
-        best.metrics["best_by_generation"] = before + list(population.best_by_generation)
+        best.metrics.update(self._progress(earlier, population))
         kept = {ROOT, best.id, *(p.id for p in self.system.paths.values())}
         self.state.offspring[task.name] = {
             pid: n for pid, n in population.offspring.items() if pid in kept
@@ -191,6 +190,23 @@ class Search:
             all_candidates=sum(self.state.serials.values()),
         )
         return best
+
+    def _progress(self, earlier: Path | None, population: Population) -> dict[str, list]:
+        """The task's best score by generation over all its visits, and one `visits` entry
+        a visit (its generations and quality rule), so a reader sees where the rule changed."""
+        before = list(earlier.metrics.get("best_by_generation", [])) if earlier else []
+        visits = list(earlier.metrics.get("visits", [])) if earlier else []
+        if before and not visits:  # kept by a version that recorded no visits
+            rule = earlier.metrics.get("quality_rule", self._pinned_rule or None)
+            visits = [{"generations": len(before), "quality_rule": rule}]
+        this = {
+            "generations": len(population.best_by_generation),
+            "quality_rule": self.config.score.quality,
+        }
+        return {
+            "best_by_generation": before + list(population.best_by_generation),
+            "visits": [*visits, this],
+        }
 
     def _population_for(self, task) -> Population:
         name, private = task.name, getattr(task, "private", False)
