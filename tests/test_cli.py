@@ -629,6 +629,32 @@ def test_evolve_refuses_another_quality_rule_where_kept_paths_cannot_be_rescored
     assert sorted(p.name for p in workdir.iterdir()) == ["config.json", "system"]
 
 
+@pytest.mark.slow
+def test_evolve_under_another_quality_rule_rescores_the_kept_path_and_runs(grown, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(grown[0], workdir)
+    pinned = (workdir / "config.json").read_bytes()
+    before = json.loads(evomt("status", "--workdir", workdir, "--json").output)["tasks"]
+    result = evomt(
+        "evolve", "--workdir", workdir, "--task", "digits", "--set", "score.quality=likelihood"
+    )
+    assert result.exit_code == 0, result.output
+    assert "was scored by quality rule 'accuracy_likelihood'" in result.output
+    assert (workdir / "config.json").read_bytes() == pinned  # an evolve --set is not pinned
+    after = json.loads(evomt("status", "--workdir", workdir, "--json").output)["tasks"]
+    for key in ("fingerprint", "test_accuracy", "validation_accuracy"):  # textures untouched
+        assert after[1][key] == before[1][key]
+    records = [json.loads(line) for line in (workdir / "search" / "candidates.jsonl").open()]
+    visit = [r for r in records if r.get("quality_rule") == "likelihood"]
+    assert visit and all(r["task"] == "digits" for r in visit)
+    summary = evomt("report", "--workdir", workdir)
+    assert summary.exit_code == 0, summary.output
+    text = (workdir / "reports" / "summary.md").read_text()
+    assert "visit 1 (accuracy_likelihood): " in text and "visit 2 (likelihood): " in text
+
+
 def test_a_kept_path_that_recorded_its_rule_and_counts_may_be_searched_under_another(tmp_path):
     from keras_evomt.cli import _check_rescorable
     from keras_evomt.errors import UserInputError

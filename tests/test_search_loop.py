@@ -288,7 +288,9 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     evolve = ["evolve", "--workdir", str(tmp_path), "--task", "digits", "--quiet"]
     with monkeypatch.context() as patch:  # killed before its first generation ends
         patch.setattr(Search, "_generation", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-        killed = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
+        killed = CliRunner().invoke(
+            main, [*evolve, "--set", "seed=7", "--set", "score.quality=likelihood"]
+        )
     assert killed.exit_code == 130, killed.output  # as Ctrl-C
     state = json.loads((tmp_path / "search" / "state.json").read_text())
     assert state["population"]["task"] == "digits" and state["iteration_config"]["seed"] == 7
@@ -297,14 +299,20 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     assert refused.exit_code == 2, refused.output
     assert "task 'digits' is in flight" in refused.output
     assert "seed (0, began with 7)" in refused.output
-    assert "--task digits --set seed=7" in refused.output
+    rule = config.score.quality  # its candidates would be scored under two rules
+    assert f"score.quality ('{rule}', began with 'likelihood')" in refused.output
+    assert '--task digits --set score.quality="likelihood" --set seed=7' in refused.output
+    refused = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
+    assert refused.exit_code == 2 and "score.quality (" in refused.output, refused.output
     # A key one version lacks (added since, or dropped) is not compared.
     state_file = tmp_path / "search" / "state.json"
     state = json.loads(state_file.read_text())
     state["iteration_config"].pop("parents.probe_examples")
     state["iteration_config"]["a.dropped_key"] = 1
     state_file.write_text(json.dumps(state))
-    resumed = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
+    resumed = CliRunner().invoke(
+        main, [*evolve, "--set", "seed=7", "--set", "score.quality=likelihood"]
+    )
     assert resumed.exit_code == 0, resumed.output
     state = json.loads((tmp_path / "search" / "state.json").read_text())
     assert state["population"] is None and state["iteration_config"] is None
