@@ -9,15 +9,14 @@ from keras_evomt.path import ROOT, Path
 from keras_evomt.path_model import PathModel
 from keras_evomt.search import default_config
 from keras_evomt.search.config import validate
-from keras_evomt.search.head_init import logit_scale, start_head_by_ridge
+from keras_evomt.search.head_init import TrunkFeatures, logit_scale, start_head_by_ridge
 from keras_evomt.search.mutation import MutationOptions
 from keras_evomt.search.population import Population
 from keras_evomt.search.probe import (
     SAMPLE_SEED,
     features,
+    ridge_fit,
     ridge_leave_one_out,
-    ridge_left_out,
-    ridge_weights,
 )
 from keras_evomt.search.proposer import Proposer
 from tests.helpers import digits, tiny_search_config, tiny_system
@@ -38,7 +37,7 @@ def _softmax_cross_entropy(logits, labels):
 
 def test_ridge_weights_on_raw_features_predict_as_the_standardised_fit():
     x, y = _blobs()
-    kernel, bias = ridge_weights(x, y, num_classes=3)
+    kernel, bias, _ = ridge_fit(x, y, num_classes=3)
     mean, scale = x.mean(0), x.std(0) + 1e-6
     design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     gram = design.T @ design + 0.01 * len(x) * np.eye(design.shape[1])
@@ -46,9 +45,22 @@ def test_ridge_weights_on_raw_features_predict_as_the_standardised_fit():
     np.testing.assert_allclose(x @ kernel + bias, expected, atol=1e-9)
 
 
+def test_left_out_scores_are_those_of_fits_without_each_example():
+    x, y = _blobs(n=40, seed=3)
+    _, _, scores = ridge_fit(x, y, num_classes=3)
+    mean, scale = x.mean(0), x.std(0) + 1e-6  # standardised once, over every example
+    design = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    targets = np.eye(3)[y]
+    for i in range(len(x)):
+        rest = np.arange(len(x)) != i
+        gram = design[rest].T @ design[rest] + 0.01 * len(x) * np.eye(design.shape[1])
+        refit = np.linalg.solve(gram, design[rest].T @ targets[rest])
+        np.testing.assert_allclose(scores[i], design[i] @ refit, atol=1e-9)
+
+
 def test_left_out_scores_are_the_ones_the_leave_one_out_probe_scores():
     x, y = _blobs(seed=1)
-    scores = ridge_left_out(x, y, num_classes=3)
+    _, _, scores = ridge_fit(x, y, num_classes=3)
     accuracy, loss = ridge_leave_one_out(x, y, num_classes=3)
     assert np.mean(np.argmax(scores, 1) == y) == accuracy < 1.0
     assert np.mean(np.sum((scores - np.eye(3)[y]) ** 2, 1)) == pytest.approx(loss)
@@ -56,7 +68,7 @@ def test_left_out_scores_are_the_ones_the_leave_one_out_probe_scores():
 
 def test_the_logit_scale_is_the_one_of_least_cross_entropy():
     x, y = _blobs(seed=2)
-    scores = ridge_left_out(x, y, num_classes=3)
+    _, _, scores = ridge_fit(x, y, num_classes=3)
     best = logit_scale(scores, y)
     grid = np.geomspace(0.01, 100, 4001)
     losses = [_softmax_cross_entropy(t * scores, y) for t in grid]
@@ -89,7 +101,7 @@ def test_a_new_head_starts_as_the_scaled_ridge_classifier_of_its_frozen_features
         shuffle_seed=SAMPLE_SEED,
     )
     x, y = features(system, path, sample)
-    kernel, bias = ridge_weights(x, y, task.num_classes)
+    kernel, bias, _ = ridge_fit(x, y, task.num_classes)
     scale = fit["logit_scale"]
     logits = np.concatenate(
         [
@@ -188,3 +200,32 @@ def test_a_search_with_ridge_heads_starts_each_new_head_fitted_and_clones_kept_o
         else:
             np.testing.assert_array_equal(kernel, fitted[0][1])
     assert "digits8#0" in parents
+
+
+def test_heads_on_alike_frozen_layers_share_one_forward_pass():
+    from keras_evomt import store
+
+    system = tiny_system()
+    task = _digits_task(64)
+    cache = TrunkFeatures(keep=2)
+    first = system.new_task_path(task.name, task.num_classes)
+    second = system.new_task_path(task.name, task.num_classes)  # its own norm: a clone
+    norm = system.components[second.components[-2]]
+    assert store.digest(norm) == store.weights_digest(norm.get_weights())  # copied, and true
+    fits = [
+        start_head_by_ridge(system, p, task, examples=32, batch_size=32, cache=cache)
+        for p in (first, second)
+    ]
+    assert cache.passes == 1 and fits[0] == fits[1]
+    heads = [system.components[p.components[-1]].get_weights() for p in (first, second)]
+    for a, b in zip(*heads):
+        np.testing.assert_array_equal(a, b)
+
+    store.forget(norm)  # as the trainer does before a candidate's own layers change
+    norm.set_weights([w + 0.5 for w in norm.get_weights()])
+    changed = start_head_by_ridge(system, second, task, examples=32, batch_size=32, cache=cache)
+    assert cache.passes == 2 and changed != fits[0]
+    start_head_by_ridge(system, first, task, examples=48, batch_size=32, cache=cache)
+    assert cache.passes == 3  # another sample
+    start_head_by_ridge(system, first, task, examples=32, batch_size=32, cache=cache)
+    assert cache.passes == 4  # kept only the last 2 trunks

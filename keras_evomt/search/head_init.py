@@ -10,7 +10,8 @@ a head that already classifies (linear probing, then fine-tuning), where a zero 
 passes no gradient to the body until it has grown. Validation examples are not used: a
 candidate's quality stays a held-out measure. The fit runs where candidates are proposed
 (the chief, before the proposals are committed: a resumed generation keeps its fits), a
-forward pass over the sample per new head.
+forward pass over the sample per distinct frozen trunk (`TrunkFeatures`: a generation's
+children that keep their parent's layers as they are share one).
 
 Example:
     start_head_by_ridge(system, child, task, examples=1024, batch_size=64)
@@ -18,21 +19,82 @@ Example:
 
 from __future__ import annotations
 
+import collections
+import json
 from typing import Any
 
 import numpy as np
 
 from keras_evomt import store
 from keras_evomt.path import Path
-from keras_evomt.search.probe import SAMPLE_SEED, features, ridge_left_out, ridge_weights
+from keras_evomt.search.probe import SAMPLE_SEED, features, ridge_fit, trunk
 from keras_evomt.system import System
 
 MAX_LOGIT_SCALE = 100.0
 SMALLEST_LOGIT_SCALE = 1e-4
 
 
+class TrunkFeatures:
+    """The features and labels a new head reads, for the last `keep` distinct trunks
+    (the layers before the head, by class, config and weights digest, at an image size):
+    candidates whose frozen layers compute alike share one forward pass.
+
+    Example:
+        cache = TrunkFeatures()
+        start_head_by_ridge(system, child, task, examples=1024, batch_size=64, cache=cache)
+    """
+
+    def __init__(self, keep: int = 4):
+        self.keep = keep
+        self.passes = 0  # forward passes run (for tests and logs)
+        self._found: collections.OrderedDict = collections.OrderedDict()
+
+    def __call__(
+        self, system: System, path: Path, task: Any, examples: int, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        layers = [system.components[c] for c in trunk(system, path, path.task).components]
+        key = (
+            task.name,
+            path.image_size,
+            examples,
+            batch_size,
+            tuple(
+                (type(c).__name__, json.dumps(c.get_config(), sort_keys=True, default=str))
+                + (store.digest(c),)
+                for c in layers
+            ),
+        )
+        if key in self._found:
+            self._found.move_to_end(key)
+            return self._found[key]
+        found = self._found[key] = _training_features(system, path, task, examples, batch_size)
+        self.passes += 1
+        while len(self._found) > self.keep:
+            self._found.popitem(last=False)
+        return found
+
+
+def _training_features(
+    system: System, path: Path, task: Any, examples: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    batches = task.eval_dataset(
+        "train",
+        image_size=path.image_size,
+        batch_size=batch_size,
+        max_examples=examples,
+        shuffle_seed=SAMPLE_SEED,
+    )
+    return features(system, path, batches)
+
+
 def start_head_by_ridge(
-    system: System, path: Path, task: Any, *, examples: int, batch_size: int
+    system: System,
+    path: Path,
+    task: Any,
+    *,
+    examples: int,
+    batch_size: int,
+    cache: TrunkFeatures | None = None,
 ) -> dict[str, float]:
     """Sets `path`'s head (its last component, one Dense kernel and bias) to the ridge
     classifier of its frozen features; returns what the fit measured: the examples, the
@@ -43,14 +105,8 @@ def start_head_by_ridge(
         # the main job's textures from the root (seed 0):
         # {"examples": 480, "left_out_accuracy": 0.725, "logit_scale": 3.53}
     """
-    batches = task.eval_dataset(
-        "train",
-        image_size=path.image_size,
-        batch_size=batch_size,
-        max_examples=examples,
-        shuffle_seed=SAMPLE_SEED,
-    )
-    x, y = features(system, path, batches)
+    read = cache or _training_features
+    x, y = read(system, path, task, examples, batch_size)
     head = system.components[path.components[-1]]
     shapes = [tuple(w.shape) for w in head.get_weights()]
     if shapes != [(x.shape[1], task.num_classes), (task.num_classes,)]:
@@ -58,8 +114,7 @@ def start_head_by_ridge(
             f"a head to fit must be one Dense kernel and bias on {x.shape[1]} features for "
             f"{task.num_classes} classes; {type(head).__name__} has weights of shapes {shapes}"
         )
-    kernel, bias = ridge_weights(x, y, task.num_classes)
-    left_out = ridge_left_out(x, y, task.num_classes)
+    kernel, bias, left_out = ridge_fit(x, y, task.num_classes)
     scale = logit_scale(left_out, y)
     store.forget(head)  # its cached weights digest is the zero head's
     head.set_weights([(scale * kernel).astype(np.float32), (scale * bias).astype(np.float32)])

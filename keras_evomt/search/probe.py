@@ -194,49 +194,39 @@ def ridge_fit_score(
     return _accuracy_and_loss(design_of(x_val) @ weights, y_val, num_classes)
 
 
-def ridge_weights(
+def ridge_fit(
     x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ridge fit of one-hot targets (as `ridge_fit_score`'s) as a kernel and bias on
-    the raw features: predictions are `x @ kernel + bias`.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ridge fit of one-hot targets (as `ridge_fit_score`'s, the features standardised
+    over all of `x`) from one Gram matrix: its kernel and bias on the raw features
+    (predictions are `x @ kernel + bias`), and each example's prediction by the fit on all
+    the others, in closed form: (prediction_i - h_ii * target_i) / (1 - h_ii), h the fit's
+    hat matrix.
 
     Example:
-        kernel, bias = ridge_weights(x, y, num_classes=3)  # shapes (d, 3), (3,)
+        kernel, bias, left_out = ridge_fit(x, y, num_classes=3)  # (d, 3), (3,), (n, 3)
     """
-    design = _design_standardised_on(x)(x)
-    weights = np.linalg.solve(_gram(design, l2), design.T @ np.eye(num_classes)[y])
     mean, scale = _mean_and_scale(x)
+    design = _design_standardised_on(x)(x)
+    targets = np.eye(num_classes)[y]
+    inverse = np.linalg.inv(_gram(design, l2))
+    weights = inverse @ (design.T @ targets)
+    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)[:, None]
+    left_out = (design @ weights - leverage * targets) / (1.0 - leverage)
     kernel = weights[:-1] / scale[:, None]
-    return kernel, weights[-1] - mean @ kernel
+    return kernel, weights[-1] - mean @ kernel, left_out
 
 
 def ridge_leave_one_out(
     x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2
 ) -> tuple[float, float]:
     """Fits one-hot targets by ridge regression; returns the leave-one-out (accuracy, mean
-    squared error), in closed form: example i's prediction without it is
-    (prediction_i - h_ii * target_i) / (1 - h_ii), h the fit's hat matrix (the features
-    standardised once, over all examples, and the penalty that of all of them).
+    squared error), exact and as cheap as one fit (`ridge_fit`).
 
     Example:
         ridge_leave_one_out(x, y, num_classes=2)  # (1.0, 0.03) for well-separated x
     """
-    return _accuracy_and_loss(ridge_left_out(x, y, num_classes, l2), y, num_classes)
-
-
-def ridge_left_out(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float = RIDGE_L2):
-    """Each example's ridge prediction (one score per class) by the fit on all the others
-    (see `ridge_leave_one_out`).
-
-    Example:
-        ridge_left_out(x, y, num_classes=3).shape  # (len(x), 3)
-    """
-    design = _design_standardised_on(x)(x)
-    targets = np.eye(num_classes)[y]
-    inverse = np.linalg.inv(_gram(design, l2))
-    fitted = design @ (inverse @ (design.T @ targets))
-    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)[:, None]
-    return (fitted - leverage * targets) / (1.0 - leverage)
+    return _accuracy_and_loss(ridge_fit(x, y, num_classes, l2)[2], y, num_classes)
 
 
 def _design_standardised_on(x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

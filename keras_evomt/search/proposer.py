@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from keras_evomt.path import ROOT, Path
 from keras_evomt.search.config import generation_width
-from keras_evomt.search.head_init import start_head_by_ridge
+from keras_evomt.search.head_init import TrunkFeatures, start_head_by_ridge
 from keras_evomt.search.mutation import (
     MutationOptions,
     keeps_parent_head,
@@ -72,9 +72,10 @@ class Proposer:
             self.config.seed, task.name, f"generation/{population.serial}"
         )
         ranked = population.ranked_ids()
+        trunks = TrunkFeatures()  # new heads of children with alike frozen layers: one pass
         for index in range(generation_width(self.config, population.generation)):
             device = devices[index % len(devices)]
-            child, head_fit = self._propose(task, population, ranked, device)
+            child, head_fit = self._propose(task, population, ranked, device, trunks)
             proposal = {"path": child.to_json(), "device": device}
             if head_fit is not None:
                 proposal["head_init"] = head_fit
@@ -95,7 +96,7 @@ class Proposer:
         return {k: sampled[k] for k in sorted(keys)}
 
     def _propose(
-        self, task, population: Population, ranked: list[str], device
+        self, task, population: Population, ranked: list[str], device, trunks: TrunkFeatures
     ) -> tuple[Path, dict[str, float] | None]:
         """Picks a parent, mutates, makes the candidate (its own components on `device`);
         returns it and, when its new head was fit (`head_init="ridge"`), what the fit
@@ -127,7 +128,12 @@ class Proposer:
         ):
             examples = int(config.parents.probe_examples)
             head_fit = start_head_by_ridge(
-                self.system, child, task, examples=examples, batch_size=config.batch_size
+                self.system,
+                child,
+                task,
+                examples=examples,
+                batch_size=config.batch_size,
+                cache=trunks,
             )
         child.id = population.new_id()
         return child, head_fit
