@@ -39,10 +39,12 @@ def deserialize_component(config: dict):
 
 def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -> None:
     """Refuses, with what to do, a batch that is not float (N, S, S, 3) for one of `sizes`
-    (`size=False`: any S), or a NumPy batch far outside [-1, 1] (0..255 pixels).
+    (`size=False`: any S), or a NumPy batch or eager tensor far outside [-1, 1] (0..255
+    pixels) or holding NaN.
 
-    Looks at the static shape and dtype only, and at the values of NumPy input: no cost
-    per step once traced.
+    Looks at the static shape and dtype, at the values of NumPy input, and at an eager
+    tensor's least and largest values (two numbers copied to the host): no cost per step
+    once traced.
 
     Example:
         check_image_batch(np.zeros((2, 32, 32, 3), "float32"), [32], "digits")  # passes
@@ -70,15 +72,30 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
             f"{who} takes {wanted} images. Received: shape {shape}",
             hint="resize the images first (as the task's data pipeline does)",
         )
-    if isinstance(x, np.ndarray):
+    values = x if isinstance(x, np.ndarray) else _eager_extremes(x)
+    if values is not None:
         from keras_evomt.data.pipeline import check_value_range
 
         check_value_range(
             (-1.0, 1.0),
-            [x],
+            [values],
             what=f"{who} takes images scaled to [-1, 1]; these hold",
             hint="convert 0-255 pixels with x.astype('float32') / 127.5 - 1",
         )
+
+
+def _eager_extremes(x) -> np.ndarray | None:
+    """An eager tensor's least and largest values (NaN where it holds a NaN), computed where
+    it lies; None for a traced tensor or anything else."""
+    import tensorflow as tf
+
+    if not (tf.is_tensor(x) and tf.executing_eagerly() and hasattr(x, "numpy")):
+        return None
+    if x.shape.num_elements() == 0:
+        return np.zeros(0, np.float32)
+    x = tf.cast(x, tf.float32)
+    nan = tf.where(tf.reduce_any(tf.math.is_nan(x)), np.float32(np.nan), np.float32(0.0))
+    return (tf.stack([tf.reduce_min(x), tf.reduce_max(x)]) + nan).numpy()
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

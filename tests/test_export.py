@@ -210,6 +210,26 @@ def test_an_overwrite_never_leaves_a_model_beside_another_models_contract_and_a_
     assert "--overwrite" in error.value.hint
 
 
+def test_models_of_a_task_refuse_an_eager_tensor_of_0_to_255_pixels_or_nan(grown, tmp_path):
+    import tensorflow as tf
+
+    from keras_evomt.multitask import multitask_model
+
+    workdir, system, images = grown
+    exported = keras.saving.load_model(export_task(workdir, "a", tmp_path / "a.keras"))
+    pixels = tf.constant(np.round((images + 1) * 127.5).astype("float32"))
+    with_nan = images.copy()
+    with_nan[3, 1, 2, 0] = np.nan
+    for model in (system.model("a"), exported, multitask_model(system, ["a", "b"])):
+        with pytest.raises(UserInputError, match=r"scaled to \[-1, 1\]; these hold values in \[0,"):
+            model(pixels)
+        with pytest.raises(UserInputError, match="NaN values"):
+            model(tf.constant(with_nan))
+        model(tf.constant(images, tf.float16))
+    traced = tf.function(system.model("a"))  # traced: no check, and no cost per call
+    assert traced(pixels).shape == (16, 10)
+
+
 def test_models_of_a_task_refuse_nan_and_0_to_255_pixels_given_to_predict(grown):
     _, system, images = grown
     model = system.model("a")
