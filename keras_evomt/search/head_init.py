@@ -59,8 +59,11 @@ class TrunkFeatures:
             examples,
             batch_size,
             tuple(
-                (type(c).__name__, json.dumps(c.get_config(), sort_keys=True, default=str))
-                + (store.digest(c),)
+                (
+                    type(c).__name__,
+                    json.dumps(c.get_config(), sort_keys=True, default=str),
+                    store.digest(c),
+                )
                 for c in layers
             ),
         )
