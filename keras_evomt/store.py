@@ -128,12 +128,6 @@ def digest(component: Component) -> str:
     return sha
 
 
-def copied(source: Component, copy: Component) -> None:
-    """`copy` was made with `source`'s weights: it takes `source`'s cached digest, if any."""
-    if source in _digests:
-        _digests[copy] = _digests[source]
-
-
 def forget(component: Component) -> None:
     """Drops the cached digest of `component` (its weights are about to change)."""
     _digests.pop(component, None)

@@ -123,7 +123,6 @@ class System:
         from keras_evomt.components.base import copy_component
 
         copy = copy_component(self.components[cid], name=base_name(cid))
-        store.copied(self.components[cid], copy)
         return self.add(base_name(cid), copy, self.slots.get(cid) if with_slots else None)
 
     def new_head(self, num_classes: int, hidden_input_shape: tuple) -> str:

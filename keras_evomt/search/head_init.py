@@ -36,7 +36,7 @@ SMALLEST_LOGIT_SCALE = 1e-4
 
 class TrunkFeatures:
     """The features and labels a new head reads, for the last `keep` distinct trunks
-    (the layers before the head, by class, config and weights digest, at an image size):
+    (the layers before the head, by class, config and weights, at an image size):
     candidates whose frozen layers compute alike share one forward pass.
 
     Example:
@@ -52,20 +52,13 @@ class TrunkFeatures:
     def __call__(
         self, system: System, path: Path, task: Any, examples: int, batch_size: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        layers = [system.components[c] for c in trunk(system, path, path.task).components]
+        ids = trunk(system, path, path.task).components
         key = (
             task.name,
             path.image_size,
             examples,
             batch_size,
-            tuple(
-                (
-                    type(c).__name__,
-                    json.dumps(c.get_config(), sort_keys=True, default=str),
-                    store.digest(c),
-                )
-                for c in layers
-            ),
+            tuple(_layer_key(system, cid, path.task) for cid in ids),
         )
         if key in self._found:
             self._found.move_to_end(key)
@@ -75,6 +68,16 @@ class TrunkFeatures:
         while len(self._found) > self.keep:
             self._found.popitem(last=False)
         return found
+
+
+def _layer_key(system: System, cid: str, task: str) -> tuple[str, str, str]:
+    """A layer's class, config and weights digest; a layer `task` may train is hashed anew
+    (a cached digest is only kept for weights that cannot change)."""
+    layer = system.components[cid]
+    config = json.dumps(layer.get_config(), sort_keys=True, default=str)
+    own = system.is_trainable(cid, task)
+    digest = store.weights_digest(layer.get_weights()) if own else store.digest(layer)
+    return type(layer).__name__, config, digest
 
 
 def _training_features(
