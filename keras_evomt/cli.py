@@ -473,7 +473,12 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
             "(or dir:PATH, tfds:NAME)",
         ) from error
     check_same_classes(task, system.class_names(task), getattr(task_data, "class_names", None))
-    check_same_range(task, system.value_range(task), getattr(task_data, "value_range", None))
+    check_same_range(
+        task,
+        system.value_range(task),
+        getattr(task_data, "value_range", None),
+        lambda: task_data.pixel_extremes(split),
+    )
     classes = system.num_classes(path)
     if task_data.num_classes > classes:
         raise UserInputError(

@@ -560,6 +560,35 @@ def test_eval_refuses_arrays_read_in_another_pixel_range(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_eval_takes_the_same_photos_in_another_range_read_as_such(tmp_path):
+    from tests.helpers import tiny_system
+
+    system = tiny_system()
+    system.start_task("photos")
+    system.end_task(system.new_task_path("photos", 10))
+    system.set_value_range("photos", (0, 255))  # trained on uint8 pixels
+    system.save(tmp_path / "run")
+    x = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3)).astype(np.uint8)
+    y = np.arange(20) % 10
+    np.savez(tmp_path / "uint8.npz", x_test=x, y_test=y)
+    np.savez(tmp_path / "unit.npz", x_test=x / np.float32(255), y_test=y)  # read as [0, 1]
+    np.savez(
+        tmp_path / "mislabelled.npz", x_test=x / np.float32(255), y_test=y, value_range=[0, 255]
+    )
+
+    def evaluate(name: str):
+        data = f"npz:{tmp_path / name}"
+        return evomt("eval", "--workdir", tmp_path / "run", "--task", "photos", "--data", data)
+
+    uint8, unit = evaluate("uint8.npz"), evaluate("unit.npz")
+    assert uint8.exit_code == 0 and unit.exit_code == 0, unit.output
+    assert uint8.output == unit.output  # the same images once scaled
+    result = evaluate("mislabelled.npz")
+    assert result.exit_code == 2, result.output
+    assert "under 1% of value_range=(0, 255)" in result.output
+    assert "value_range=[0, 1]" in result.output
+
+
 def test_eval_takes_a_file_of_test_arrays_alone(tmp_path):
     from tests.helpers import digits, tiny_system
 

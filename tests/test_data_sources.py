@@ -108,6 +108,30 @@ def test_from_arrays_bad_input(x, y, kwargs, message):
         Task.from_arrays("bad", x, y, **kwargs)
 
 
+def test_pixels_that_vary_over_under_a_hundredth_of_their_range_are_refused():
+    from keras_evomt.data.task import check_same_range
+
+    y = np.array([0, 1] * 10)
+    unit = np.random.default_rng(0).random((20, 4, 4)).astype(np.float32)
+    with pytest.raises(UserInputError, match=r"under 1% of value_range=\(0, 255\)") as error:
+        Task.from_arrays("a", unit, y, value_range=(0, 255))
+    assert error.value.hint == "give the pixels' own range: value_range=[0, 1]"
+    with pytest.raises(UserInputError, match="under 1% of value_range"):  # 0/1 masks as uint8
+        Task.from_arrays("b", (unit > 0.5).astype(np.uint8), y)
+    Task.from_arrays("c", np.zeros([20, 4, 4], np.uint8), y)  # constant: nothing to misread
+    Task.from_arrays("d", (unit * 5).astype(np.uint8), y)  # dark, but 2% of 0..255
+
+    # Another range than the model's passes when the data fills it better than the kept one.
+    check_same_range("t", [0, 255], (0, 1), lambda: (0.0, 1.0))  # photos / 255
+    check_same_range("t", [0, 16], (-1, 1), lambda: (-1.0, 1.0))  # already scaled
+    check_same_range("t", [0, 1], (0, 255), lambda: (0.0, 255.0))  # outside the kept range
+    with pytest.raises(UserInputError, match=r"trained on pixels in \[0, 16\]"):
+        check_same_range("t", [0, 16], (0, 255), lambda: (0.0, 16.0))  # digits read as bytes
+    with pytest.raises(UserInputError, match=r"trained on pixels in \[0, 16\]"):
+        check_same_range("t", [0, 16], (0, 255))  # nothing to judge by: refused
+    check_same_range("t", [0, 16], (0, 16), lambda: 1 / 0)  # same range: the data not read
+
+
 def test_from_arrays_value_range():
     y = np.array([0, 1] * 10)
     assert Task.from_arrays("a", np.zeros([20, 4, 4], np.uint8), y).value_range == (0.0, 255.0)
@@ -342,6 +366,33 @@ def test_a_named_folder_with_train_and_test_uses_them_at_the_images_own_size(tmp
     assert with_validation.private and with_validation.name == "flowers"
     assert with_validation.num_examples("validation") == 3
     assert with_validation.num_examples("train") == 18
+
+
+def test_a_folder_of_splits_without_test_carves_it_and_hidden_folders_are_ignored(tmp_path):
+    root = tmp_path / "colours"
+    _write_image_folder(str(root / "train"), counts=(7, 7, 7))
+    _write_image_folder(str(root / "validation"), counts=(2, 2, 2))
+    os.makedirs(root / ".ipynb_checkpoints")  # as Jupyter leaves beside them
+    os.makedirs(root / "train" / "class_0" / ".thumbnails")
+    _write_image_folder(str(root / "train" / "class_0" / ".thumbnails"), counts=(3,))
+    (root / "train" / "class_1" / ".DS_Store").write_bytes(b"\0")
+    task = get_task(f"colours=dir:{root}")
+    assert task.class_names == ["class_0", "class_1", "class_2"]  # not the split names
+    assert task.num_examples("validation") == 6  # the folder's
+    assert task.num_examples("train") + task.num_examples("test") == 21  # test carved
+    train_only = tmp_path / "train_only"
+    _write_image_folder(str(train_only / "train"), counts=(7, 7, 7))
+    carved = get_task(f"dir:{train_only}")
+    assert carved.num_classes == 3 and carved.num_examples("test") > 0
+    no_train = tmp_path / "no_train"
+    _write_image_folder(str(no_train / "test"), counts=(2, 2, 2))
+    _write_image_folder(str(no_train / "validation"), counts=(2, 2, 2))
+    with pytest.raises(UserInputError, match=r"holds test/ and validation/ but no train/"):
+        get_task(f"dir:{no_train}")
+    classes = tmp_path / "classes"
+    _write_image_folder(str(classes))
+    os.makedirs(classes / ".ipynb_checkpoints")
+    assert get_task(f"dir:{classes}").class_names == ["class_0", "class_1", "class_2"]
 
 
 def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path, caplog):

@@ -238,9 +238,10 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
     two_classes = Task.from_arrays("digits", x, y % 2)
     with pytest.raises(UserInputError, match="'digits' has 10 classes in this system, but"):
         evolve(tmp_path, two_classes, config, observer=Observer(tmp_path, quiet=True))
-    rescaled = Task.from_arrays("digits", x, y, num_classes=10)  # floats in [-1, 1]
+    as_uint8 = np.round((x + 1) * 8).astype(np.uint8)  # digits' 0..16, read as 0..255
+    misread = Task.from_arrays("digits", as_uint8, y, num_classes=10)
     with pytest.raises(UserInputError, match=r"trained on pixels in \[0, 16\], but this"):
-        evolve(tmp_path, rescaled, config, observer=Observer(tmp_path, quiet=True))
+        evolve(tmp_path, misread, config, observer=Observer(tmp_path, quiet=True))
     other_root = tiny_search_config(("digits",), root__name="vit_mini")
     with pytest.raises(UserInputError, match=r"another root: root.name='vit_mini'"):
         evolve(tmp_path, "digits", other_root, observer=Observer(tmp_path, quiet=True))

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import numpy as np
@@ -72,9 +73,10 @@ def _task(name: str, path: str, arrays, keys: tuple[str, ...], test_only: bool =
         key = next((k for k in SETTINGS if k in (error.hint or "")), None)
         if key is None:
             raise
+        named = re.search(rf"{key}=(\[[\d., -]+\])", error.hint)  # a value the check found
+        value = named.group(1) if named else SETTINGS[key]
         raise UserInputError(
-            error.message,
-            hint=f"save it beside the arrays: numpy.savez(..., {key}={SETTINGS[key]})",
+            error.message, hint=f"save it beside the arrays: numpy.savez(..., {key}={value})"
         ) from error
 
 

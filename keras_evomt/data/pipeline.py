@@ -165,6 +165,32 @@ def check_value_range(
         )
 
 
+def check_range_used(value_range: Any, arrays: list[Any], what: str = "the images") -> None:
+    """Refuses a data set whose pixels vary over under 1% of a range wider than 2: floats
+    in [0, 1] or 0/1 masks read as 0..255 would all scale to about its low end.
+
+    Example:
+        check_range_used((0, 255), [x_uint8])  # passes; x_uint8 / 255.0 would not
+    """
+    import numpy as np
+
+    low, high = (float(v) for v in value_range)
+    present = [x for x in arrays if np.size(x)]
+    if high - low <= 2.0 or not present:
+        return
+    seen_low = min(float(np.min(x)) for x in present)
+    seen_high = max(float(np.max(x)) for x in present)
+    if 0.0 < seen_high - seen_low < 0.01 * (high - low):  # constant images tell nothing
+        unit = 0.0 <= seen_low and seen_high <= 1.0
+        raise UserInputError(
+            f"{what} hold values in [{seen_low:g}, {seen_high:g}]: under 1% of value_range="
+            f"({low:g}, {high:g}), so they would all scale to about -1",
+            hint="give the pixels' own range: value_range=[0, 1]"
+            if unit
+            else "give the pixels' own range as value_range=[low, high]",
+        )
+
+
 def prepare_images(
     images: Any, image_size: int, value_range: tuple[float, float] | None = (0.0, 255.0)
 ) -> Any:

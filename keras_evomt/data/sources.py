@@ -410,17 +410,41 @@ def _decode_file(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {"image": tf.ensure_shape(image, [None, None, 3]), "label": example["label"]}
 
 
+SPLIT_FOLDERS = ("train", "validation", "test")
+
+
 def split_layout(directory: str) -> dict[str, str] | None:
-    """{"train": ..., "test": ...[, "validation": ...]} when `directory` holds `train/` and
-    `test/` (optionally `validation/`) and nothing else; else None (one folder per class)."""
+    """{"train": ...[, "validation": ...][, "test": ...]} when `directory`'s folders are
+    `train/` and, optionally, `validation/` and `test/` (hidden ones, such as
+    `.ipynb_checkpoints`, ignored); else None (one folder per class).
+
+    Example:
+        split_layout("/data/flowers")  # {"test": "/data/flowers/test", "train": ...}
+    """
     import os
 
     if not os.path.isdir(directory):
         return None
-    folders = {f for f in os.listdir(directory) if os.path.isdir(os.path.join(directory, f))}
-    if {"train", "test"} <= folders <= {"train", "test", "validation"}:
-        return {split: os.path.join(directory, split) for split in sorted(folders)}
-    return None
+    folders = set(visible_folders(directory))
+    if not folders or not folders <= set(SPLIT_FOLDERS):
+        return None
+    if "train" not in folders:
+        raise UserInputError(
+            f"{directory} holds {' and '.join(f + '/' for f in sorted(folders))} but no train/",
+            hint="put the training images in train/ (one folder per class), beside them",
+        )
+    return {split: os.path.join(directory, split) for split in sorted(folders)}
+
+
+def visible_folders(directory: str) -> list[str]:
+    """`directory`'s sub-folders, sorted, without hidden ones (names starting with '.')."""
+    import os
+
+    return sorted(
+        f
+        for f in os.listdir(directory)
+        if not f.startswith(".") and os.path.isdir(os.path.join(directory, f))
+    )
 
 
 def directory_loader(
@@ -462,6 +486,18 @@ def directory_loader(
     return FileLoader(files, specs), class_names
 
 
+def _visible_files(folder: str) -> list[tuple[str, str]]:
+    """(folder, file name) of every file under `folder`, sorted by folder then name; hidden
+    files and folders (names starting with '.') skipped."""
+    import os
+
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = [f for f in folders if not f.startswith(".")]  # not walked into
+        found += [(root, f) for f in files if not f.startswith(".")]
+    return sorted(found)
+
+
 def _read_directory(
     directory: str, class_names: list[str] | None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -469,7 +505,7 @@ def _read_directory(
 
     if not os.path.isdir(directory):
         raise UserInputError(f"image directory not found: {directory}")
-    found = sorted(f for f in os.listdir(directory) if os.path.isdir(os.path.join(directory, f)))
+    found = visible_folders(directory)
     names = list(class_names) if class_names is not None else found
     unknown = sorted(set(found) - set(names))
     if unknown:
@@ -479,18 +515,17 @@ def _read_directory(
         )
     paths, labels, skipped, other_formats = [], [], [], []
     for label, name in enumerate(names):
-        for root, _, files in sorted(os.walk(os.path.join(directory, name))):
-            for file in sorted(files):
-                path = os.path.join(root, file)
-                if file.lower().endswith(OTHER_IMAGE_EXTENSIONS):
-                    other_formats.append(os.path.relpath(path, directory))
-                if not file.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                if _is_image(path):
-                    paths.append(path)
-                    labels.append(label)
-                else:
-                    skipped.append(os.path.relpath(path, directory))
+        for root, file in _visible_files(os.path.join(directory, name)):
+            path = os.path.join(root, file)
+            if file.lower().endswith(OTHER_IMAGE_EXTENSIONS):
+                other_formats.append(os.path.relpath(path, directory))
+            if not file.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            if _is_image(path):
+                paths.append(path)
+                labels.append(label)
+            else:
+                skipped.append(os.path.relpath(path, directory))
     if skipped:
         _log.warning(
             "skipped %d file%s in %s that %s not JPEG, PNG, GIF or BMP images: %s",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -275,6 +275,16 @@ class Task:
             ):
                 _log.warning(warning)
 
+    def pixel_extremes(self, split: str = "train") -> tuple[float, float]:
+        """The least and largest pixel values of a sample of `split`, as the source holds
+        them (before scaling).
+
+        Example:
+            Task.from_arrays("t", x_uint8, y).pixel_extremes()  # (0.0, 255.0)
+        """
+        images = [np.asarray(ex["image"]) for ex in self._sample(_check_split(split))]
+        return min(float(i.min()) for i in images), max(float(i.max()) for i in images)
+
     def _sample(self, split: str) -> list[dict[str, np.ndarray]]:
         try:
             sample = list(self._loader.load(split).take(CHECK_SAMPLE).as_numpy_iterator())
@@ -392,6 +402,7 @@ class Task:
                 [x for x in given.values() if x is not None],
                 hint="pass the pixels' own range, e.g. value_range=(0, 255), or leave it out",
             )
+        pipeline.check_range_used(value_range, [x for x in given.values() if x is not None])
         loader = ArrayLoader.from_train_test(
             x_train,
             y_train,
@@ -470,11 +481,13 @@ class Task:
     ) -> Task:
         """A task from image folders: one subfolder of images per class.
 
-        Class names are the sorted subfolder names (the Keras convention). A `directory`
-        holding `train/` and `test/` (optionally `validation/`) subfolders, each with one
-        folder per class, uses them as the splits; validation, when not given, is carved
-        from train. Images are decoded at their own size, to RGB; files that are not JPEG,
-        PNG, GIF or BMP images are skipped with one warning.
+        Class names are the sorted subfolder names (the Keras convention); a class folder's
+        images are found in its subfolders too; hidden files and folders are ignored. A
+        `directory` holding `train/` and optionally `validation/` and `test/`, each with one
+        folder per class, uses them as the splits; a split not given (validation, test)
+        is carved from train, stratified, with `seed`. Images are decoded at their own
+        size, to RGB; files that are not JPEG, PNG, GIF or BMP images are skipped with one
+        warning.
 
         Example:
             task = Task.from_directory("flowers", "/data/flowers")  # train/, test/ inside
@@ -482,7 +495,7 @@ class Task:
         directory = source = str(directory)
         layout = None if test_directory is not None else split_layout(directory)
         if layout is not None:
-            directory, test_directory = layout["train"], layout["test"]
+            directory, test_directory = layout["train"], layout.get("test")
             validation_directory = validation_directory or layout.get("validation")
         loader, class_names = directory_loader(
             directory,
@@ -573,15 +586,27 @@ def check_same_classes(task: str, kept: list[str] | None, given: list[str] | Non
         )
 
 
-def check_same_range(task: str, kept: list[float] | None, given) -> None:
-    """Refuses data whose pixels would be scaled otherwise than `task`'s model was trained
-    on (arrays of 0..16 read as 0..255, say).
+def check_same_range(
+    task: str,
+    kept: list[float] | None,
+    given,
+    extremes: Callable[[], tuple[float, float]] | None = None,
+) -> None:
+    """Refuses data read in another pixel range than `task`'s model was trained on, unless
+    its values (`extremes()`: the least and largest, read only when the ranges differ) fill
+    the range they are read in better than the kept one. Where `task` was trained on 0..16,
+    uint8 0..16 read as 0..255 is refused; where it was trained on 0..255, the same photos
+    as floats in [0, 1], read as such, pass (both scale to the same images).
 
     Example:
         check_same_range("digits8", [0, 16], (0, 16))  # passes
     """
     if kept is None or given is None or [float(v) for v in given] == [float(v) for v in kept]:
         return
+    if extremes is not None:
+        seen = extremes()
+        if _fill(seen, given) > _fill(seen, kept):
+            return
     low, high = (f"{float(v):g}" for v in kept)
     raise UserInputError(
         f"task '{task}' was trained on pixels in [{low}, {high}], but this data's pixels "
@@ -590,6 +615,16 @@ def check_same_range(task: str, kept: list[float] | None, given) -> None:
         hint=f"give the range with the data: numpy.savez(..., value_range=[{low}, {high}]) "
         "(Task.from_arrays(..., value_range=...) from Python)",
     )
+
+
+def _fill(extremes: tuple[float, float], value_range) -> float:
+    """How much of `value_range` values from extremes[0] to extremes[1] span (0 if they
+    leave it by more than its check allows)."""
+    low, high = (float(v) for v in value_range)
+    slack = 0.1 * (high - low)
+    if extremes[0] < low - slack or extremes[1] > high + slack:
+        return 0.0
+    return (extremes[1] - extremes[0]) / (high - low)
 
 
 def _check_split(split: str) -> str:

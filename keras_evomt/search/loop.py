@@ -542,7 +542,8 @@ class Search:
         names = getattr(task, "class_names", None)
         check_same_classes(task.name, self.system.class_names(task.name), names)
         value_range = getattr(task, "value_range", None)
-        check_same_range(task.name, self.system.value_range(task.name), value_range)
+        extremes = getattr(task, "pixel_extremes", None)  # a Task's; user-made tasks may lack it
+        check_same_range(task.name, self.system.value_range(task.name), value_range, extremes)
         before, now = self.system.split_sizes(task.name), _split_sizes(task)
         changed = [s for s in before if now.get(s) is not None and now[s] != before[s]]
         if changed:
