@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from typing import Any
@@ -45,14 +46,25 @@ class Observer:
         return self._writers[run]
 
     def candidate_started(
-        self, task: str, candidate_id: str, *, label: str, step_total: int
+        self,
+        task: str,
+        candidate_id: str,
+        *,
+        label: str,
+        step_total: int,
+        training: bool = False,
     ) -> CandidateLog:
         """A log for one candidate (its own TensorBoard run; safe to use from a thread).
-        The first one says where the logs are."""
+        The first one says where the logs are. `training`: the candidate trains from its
+        first step now, so what an earlier, killed attempt logged in its run is removed
+        (a resumed candidate's curves would otherwise run twice over the same steps)."""
         if not self._announced:
             self._announced = True
             self.message(f"TensorBoard: tensorboard --logdir {self.layout.tb}")
         run = os.fspath(self.layout.tb_candidate(task, candidate_id))
+        if training:
+            for events in glob.glob(os.path.join(glob.escape(run), "events.out.tfevents.*")):
+                os.remove(events)
         return CandidateLog(
             self, tf.summary.create_file_writer(run), candidate_id, label, step_total
         )

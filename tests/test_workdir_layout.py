@@ -100,3 +100,29 @@ def test_a_task_named_by_its_source_gets_one_tensorboard_folder(tmp_path):
     assert layout.tb_candidate("npz:/data/mine.npz", "npz:/data/mine.npz#3").parent.name == mine
     assert (layout.tb / mine / f"{mine}_3").is_dir()
     assert layout.tb_candidate("digits", "digits#3") == layout.tb / "digits" / "digits_3"
+
+
+def test_a_candidate_trained_again_after_a_kill_keeps_only_its_new_curves(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from keras_evomt.observe import Observer
+
+    def losses():
+        run = WorkdirLayout(tmp_path).tb_candidate("digits", "digits#2")
+        accumulator = event_accumulator.EventAccumulator(str(run))
+        accumulator.Reload()
+        return [e.step for e in accumulator.Tensors("train/loss")]
+
+    for attempt in range(2):  # the first attempt is killed after 2 steps
+        observer = Observer(tmp_path, quiet=True, log_every_steps=1)
+        log = observer.candidate_started(
+            "digits", "digits#2", label="digits", step_total=4, training=True
+        )
+        for step in range(1, 3 + attempt * 2):
+            log.step(step, lr=0.1, loss=1.0, accuracy=0.5)
+        observer.close()
+    assert losses() == [1, 2, 3, 4]
+    observer = Observer(tmp_path, quiet=True)  # concluded after a resume: curves kept
+    observer.candidate_started("digits", "digits#2", label="digits", step_total=1)
+    observer.close()
+    assert losses() == [1, 2, 3, 4]

@@ -354,6 +354,7 @@ class Search:
             step_total=rounds * steps,
             label=f"{task.name} gen {population.generation + 1}/{config.generations} cand "
             f"{index + 1}/{len(population.proposals)}",
+            training=True,
         )
         return CandidateJob(
             child,
