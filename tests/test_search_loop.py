@@ -305,6 +305,11 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     assert '--task digits --set score.quality="likelihood" --set seed=7' in refused.output
     refused = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
     assert refused.exit_code == 2 and "score.quality (" in refused.output, refused.output
+    other = [*evolve[:-3], "--task", "lfw_faces", "--quiet"]  # another task waits for it
+    refused = CliRunner().invoke(main, other)
+    assert refused.exit_code == 2, refused.output
+    resume = '--task digits --set score.quality="likelihood" --set seed=7`'
+    assert "task 'digits' is in flight" in refused.output and resume in refused.output
     # A key one version lacks (added since, or dropped) is not compared.
     state_file = tmp_path / "search" / "state.json"
     state = json.loads(state_file.read_text())

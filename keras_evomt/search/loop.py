@@ -213,9 +213,11 @@ class Search:
         in_flight = self.state.population
         if in_flight:
             if in_flight.task != name:
+                _, sets = self._settings_changed()
                 raise UserInputError(
                     f"task '{in_flight.task}' is in flight in {self.workdir}; finish it "
-                    f"first: `evomt evolve --workdir {self.workdir} --task {in_flight.task}`."
+                    f"first: `evomt evolve --workdir {self.workdir} --task {in_flight.task}"
+                    f"{sets}`."
                 )
             self._check_same_settings(in_flight.task)
             return in_flight
@@ -240,22 +242,27 @@ class Search:
     def _check_same_settings(self, task: str) -> None:
         """A resumed iteration must run under the settings it began with (an `evolve
         --set` is not pinned in config.json), or it would not be the run it was."""
-        began = self.state.iteration_config
-        if began is None:  # committed before the settings were kept
-            return
-        now = iteration_settings(self.config)
-        # Keys one version lacks (added or dropped since) cannot be compared.
-        differ = sorted(k for k in set(began) & set(now) if began[k] != now[k])
-        if differ:
-            shown = ", ".join(f"{k} ({now[k]!r}, began with {began[k]!r})" for k in differ)
-            compact = {k: json.dumps(began[k], separators=(",", ":")) for k in differ}
-            sets = " ".join(f"--set {k}={value}" for k, value in compact.items())
+        shown, sets = self._settings_changed()
+        if shown:
             raise UserInputError(
                 f"task '{task}' is in flight in {self.workdir} and began with other settings: "
                 f"{shown}.",
                 hint=f"resume it as it began: `evomt evolve --workdir {self.workdir} --task "
-                f"{task} {sets}`",
+                f"{task}{sets}`",
             )
+
+    def _settings_changed(self) -> tuple[str, str]:
+        """The in-flight iteration's settings that this search's config changes: as
+        `key (now, began with then)` and as the ` --set key=then` that restore them."""
+        began = self.state.iteration_config
+        if began is None:  # committed before the settings were kept
+            return "", ""
+        now = iteration_settings(self.config)
+        # Keys one version lacks (added or dropped since) cannot be compared.
+        differ = sorted(k for k in set(began) & set(now) if began[k] != now[k])
+        shown = ", ".join(f"{k} ({now[k]!r}, began with {began[k]!r})" for k in differ)
+        sets = "".join(f" --set {k}={json.dumps(began[k], separators=(',', ':'))}" for k in differ)
+        return shown, sets
 
     def _ordered_seeds(self, task) -> list[str]:
         """The iteration's seeds: shuffled (the reference), or with `parents.seed_order =
