@@ -346,6 +346,14 @@ def evolve(
             )
         config = load_recipe(recipe, list(overrides))
     else:
+        listed = [o for o in overrides if o.partition("=")[0].strip() in RUN_ONLY_KEYS]
+        if listed:
+            raise UserInputError(
+                f"--set {listed[0]}: evomt evolve grows the one task --task names; the task "
+                f"list ({', '.join(RUN_ONLY_KEYS)}) is evomt run's, pinned in config.json",
+                hint=f"evolve each task in turn (`evomt evolve --workdir {workdir} --task "
+                "NAME`), or start a new work directory with the list",
+            )
         pinned_rule = config.score.quality
         config = apply_overrides(config, list(overrides))
     validate(config)  # before anything is written to the work directory
@@ -358,6 +366,9 @@ def evolve(
         with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):
             search.evolve(task)
     _finish(search.system, workdir)
+
+
+RUN_ONLY_KEYS = ("tasks", "task_iterations")  # evomt run's task list; evolve takes --task
 
 
 def _check_rescorable(workdir: str, task: str, pinned_rule: str, rule: str) -> None:

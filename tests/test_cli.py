@@ -618,6 +618,20 @@ def test_eval_takes_a_file_of_test_arrays_alone(tmp_path):
     assert code == 2 and "must hold arrays x_test and y_test (or x_train and y_train)" in output
 
 
+def test_evolve_refuses_the_task_list_of_a_work_directory_it_would_ignore(tmp_path):
+    from keras_evomt.recipe import load_recipe, pin_config
+
+    workdir = tmp_path / "run"
+    pin_config(load_recipe("offline_mini.py:smoke"), workdir)
+    pinned = (workdir / "config.json").read_bytes()
+    for key in ("tasks=['digits']", "task_iterations=3"):
+        result = evomt("evolve", "--workdir", workdir, "--task", "digits", "--set", key)
+        assert result.exit_code == 2, result.output
+        assert f"--set {key}: evomt evolve grows the one task --task names" in result.output
+    assert (workdir / "config.json").read_bytes() == pinned
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.json"]
+
+
 def test_evolve_refuses_new_data_under_a_task_name_that_has_its_own(tmp_path):
     workdir = tmp_path / "run"
     result = evomt(

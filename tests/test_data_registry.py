@@ -245,3 +245,12 @@ def test_a_user_sources_error_names_the_source(tmp_path):
     np.savez(tmp_path / "one.npz", x_train=np.zeros((4, 8, 8)), y_train=np.zeros(4), num_classes=1)
     with pytest.raises(UserInputError, match=rf"^npz:{tmp_path}/one.npz: "):
         get_task(f"npz:{tmp_path}/one.npz")
+
+
+@pytest.mark.parametrize("spec", ["a,b=npz:/data/x.npz", "=npz:/data/x.npz", ".a=dir:/data/x"])
+def test_a_task_name_that_is_not_a_name_is_refused_saying_what_a_name_holds(spec):
+    from keras_evomt.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="is not a name: a name is letters, digits") as error:
+        get_task(spec)
+    assert error.value.hint == f"e.g. mine={spec.partition('=')[2]}"

@@ -170,6 +170,7 @@ def test_bench_accelerator_runs_at_a_tiny_size_on_cpu(tmp_path, capsys):
     (row,) = result["rows"]
     assert row["ours_images_s"] > 0 and row["keras_images_s"] > 0
     assert row["ours_peak_fraction"] == "unknown" and row["train_flops_per_image"] > 0
+    assert row["ours_first_call_s"] > 0 and row["keras_first_call_s"] > 0
     assert f"| vit_tiny@32 | float32 | off | {row['ours_images_s']:,.1f} |" in text
 
 

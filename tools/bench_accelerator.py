@@ -148,14 +148,15 @@ def keras_runner(system, path, xla: bool, train):
     return run
 
 
-def seconds_per_step(run, first: int, limit: float) -> float:
-    """Warm-up, a short run of `first` steps and a long one of about `limit` seconds."""
-    run(first)
+def seconds_per_step(run, first: int, limit: float) -> tuple[float, float]:
+    """Warm-up, a short run of `first` steps and a long one of about `limit` seconds;
+    returns the seconds per step and those of the warm-up (trace, compile, `first` steps)."""
+    warm_up = run(first)
     short = run(first)
     longer = max(2 * first, int(limit / max(short / first, 1e-6)) // first * first)
     long = run(longer)
     step = (long - short) / (longer - first)
-    return step if step > 0 else long / longer
+    return (step if step > 0 else long / longer), warm_up
 
 
 # === The rows ===
@@ -177,8 +178,9 @@ def measure_row(root, size, precision, xla, batch_size, limit, info) -> dict:
     row = {"model": f"{root}@{size}", "precision": precision, "xla": xla}
     row["steps_per_call"] = steps_per_call
     for name, run in (("ours", ours), ("keras", plain)):
-        step = seconds_per_step(run, steps_per_call, limit)
+        step, warm_up = seconds_per_step(run, steps_per_call, limit)
         row[f"{name}_images_s"] = round(batch_size / step, 1)
+        row[f"{name}_first_call_s"] = round(warm_up, 1)
         peak = info["peak"].get(precision)
         row[f"{name}_peak_fraction"] = (
             round(batch_size / step * flops / (peak * 1e12), 4) if peak else "unknown"
@@ -191,14 +193,14 @@ def measure_row(root, size, precision, xla, batch_size, limit, info) -> dict:
 def table(rows: list[dict]) -> list[str]:
     lines = [
         "| model | precision | XLA | ours images/s | Keras fit images/s | ours / Keras | "
-        "ours % of peak | Keras % of peak |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "ours % of peak | Keras % of peak | ours first call s | Keras first call s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "skipped" in r:
             lines.append(
                 f"| {r['model']} | {r['precision']} | {'on' if r['xla'] else 'off'} | "
-                f"{r['skipped']} | | | | |"
+                f"{r['skipped']} | | | | | | |"
             )
             continue
 
@@ -208,7 +210,8 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {r['model']} | {r['precision']} | {'on' if r['xla'] else 'off'} | "
             f"{r['ours_images_s']:,.1f} | {r['keras_images_s']:,.1f} | {r['ratio']:.3f} | "
-            f"{pct(r['ours_peak_fraction'])} | {pct(r['keras_peak_fraction'])} |"
+            f"{pct(r['ours_peak_fraction'])} | {pct(r['keras_peak_fraction'])} | "
+            f"{r['ours_first_call_s']:,.1f} | {r['keras_first_call_s']:,.1f} |"
         )
     return lines
 
@@ -244,7 +247,9 @@ def section(rows, info, batch_size, command, seconds) -> str:
             f"{first.get('steps_per_call', '-')} steps per traced call; plain Keras: `compile` "
             "+ `fit` of the same layers and trainable set. Step time = (long run - short run) "
             "/ steps between. % of peak counts forward FLOPs of all components plus twice "
-            "those from the lowest trainable one up.",
+            "those from the lowest trainable one up. First call: the seconds of the first "
+            "traced call (tracing, the XLA compile where on, and its steps), paid once per "
+            "architecture.",
             "",
             *table(rows),
             "",

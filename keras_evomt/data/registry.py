@@ -89,6 +89,13 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
             if rest in error.message:
                 raise
             raise UserInputError(f"{name}: {error.message}", hint=error.hint) from None
+    named, sep, source = name.partition("=")
+    if sep and source.partition(":")[0] in ("tfds", "dir", "npz"):
+        raise UserInputError(
+            f"task name {named!r} (in {name!r}) is not a name: a name is letters, digits, '_', "
+            "'.' and '-', starting with a letter, digit or '_'",
+            hint=f"e.g. mine={source}",
+        )
     raise UserInputError(
         f"unknown task {name!r}",
         hint=closest(name, list_tasks())
