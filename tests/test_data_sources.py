@@ -411,6 +411,22 @@ def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path, caplog
     task.check(image_size=8)  # every remaining file decodes
 
 
+def test_images_outside_every_class_folder_are_named_in_one_warning(tmp_path, caplog):
+    root = tmp_path / "images"
+    _write_image_folder(str(root))
+    for name in ("stray.png", "b.JPG"):
+        (root / name).write_bytes((root / "class_0" / "0.png").read_bytes())
+    (root / "README.txt").write_text("not an image: no warning")
+    with caplog.at_level("WARNING", logger="keras_evomt"):
+        task = Task.from_directory("folder", str(root))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        f"ignored 2 images at the top of {root}, outside any class folder: b.JPG, stray.png. "
+        "Move them into the folder of their class"
+    ]
+    assert sum(task.num_examples(s) for s in ("train", "validation", "test")) == 20
+
+
 def test_images_in_formats_tensorflow_cannot_decode_are_named_in_one_warning(tmp_path, caplog):
     root = tmp_path / "images"
     _write_image_folder(str(root))

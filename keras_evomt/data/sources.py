@@ -545,6 +545,21 @@ def _read_directory(
             directory,
             _first_three(other_formats),
         )
+    loose = sorted(
+        f
+        for f in os.listdir(directory)
+        if f.lower().endswith(IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS)
+        and os.path.isfile(os.path.join(directory, f))
+    )
+    if loose:
+        _log.warning(
+            "ignored %d image%s at the top of %s, outside any class folder: %s. Move them "
+            "into the folder of their class",
+            len(loose),
+            "s" if len(loose) > 1 else "",
+            directory,
+            _first_three(loose),
+        )
     if not paths:
         raise UserInputError(
             f"no images found in {directory}",
