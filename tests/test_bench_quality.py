@@ -113,3 +113,69 @@ def test_transfer_counts_descent_from_any_other_task(bench, revisited):
         shares_earlier = task == second and set(own[second]) & set(own[first])
         assert (task in bench.transfer(system)) == bool(shares_earlier)
         system.paths[task] = path
+
+
+def test_seeds_are_read_as_lists_and_ranges(bench):
+    assert bench.parse_seeds("0") == [0]
+    assert bench.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    with pytest.raises(SystemExit, match="give distinct seeds"):
+        bench.parse_seeds("0,0")
+
+
+def _figures(tests: dict, ratio: float, transfer: list, changed=()):
+    return {
+        "test": tests,
+        "steps": {t: 2 for t in tests},
+        "params_ratio": ratio,
+        "transfer": transfer,
+        "changed": list(changed),
+    }
+
+
+def test_the_summary_over_seeds_averages_each_seeds_mean(bench):
+    by_seed = {
+        0: {
+            "mu2net": _figures({"a": 0.8, "b": 0.6}, 0.4, ["b"]),
+            "finetune_all": _figures({"a": 0.9, "b": 0.7}, 1.0, []),
+        },
+        3: {
+            "mu2net": _figures({"a": 1.0, "b": 0.8}, 0.6, []),
+            "finetune_all": _figures({"a": 0.7, "b": 0.5}, 1.0, [], changed=["a"]),
+        },
+    }
+    summary = bench.seeds_summary(by_seed)
+    assert summary["seeds"] == [0, 3]
+    assert summary["mean_test_accuracy"] == {"mu2net": 0.8, "finetune_all": 0.7}
+    assert summary["sd_of_seed_means"]["mu2net"] == pytest.approx(0.1414, abs=1e-4)
+    assert summary["params_per_task_ratio"] == 0.5
+    assert summary["tasks_with_transfer"] == 0  # the fewest of any seed
+    assert summary["fingerprints_changed"] == 1 and summary["equal_steps"] is True
+    assert [line["seed"] for line in summary["per_seed"]] == [0, 3]
+    assert summary["per_seed"][0]["mean_test_accuracy"]["mu2net"] == 0.7
+
+
+@pytest.mark.slow
+def test_a_run_over_seeds_writes_its_section_and_a_run_in_its_own_process_agrees(
+    bench, tmp_path, capsys
+):
+    import json
+    from argparse import Namespace
+
+    tiny = ['tasks=["digits"]', "steps_per_validation=2", "validations=1", "generations=1"]
+    tiny.append("task_iterations=1")
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n\n## Quality at equal steps\n\nkept\n")
+    args = ["--workdir", str(tmp_path / "runs"), "--seeds", "1"]  # not the seed-0 bench
+    args += ["--benchmarks", str(benchmarks), *(f"--set={o}" for o in tiny)]
+    assert bench.main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["seeds"] == [1] and summary["equal_steps"] is True
+    text = benchmarks.read_text()
+    assert "## Quality at equal steps\n\nkept\n" in text  # the seed-0 bench's section stays
+    assert "## Quality over seeds" in text and "| 1 | " in text
+    in_process = summary["per_seed"][0]["mean_test_accuracy"]["finetune_all"]
+
+    own = Namespace(variant="", overrides=tiny)  # as --jobs runs each method and seed
+    figures = bench._in_own_process(tmp_path / "alone", own, 1, "finetune_all")
+    assert figures["test"]["digits"] == pytest.approx(in_process, abs=5e-5)
+    assert figures["steps"] == {"digits": 2}
