@@ -30,6 +30,7 @@ _RO_HINT = (
 _DISK_FULL_HINT = (
     "The last committed state is intact: free some space and rerun the same command to resume."
 )
+RUN_ONLY_KEYS = ("tasks", "task_iterations")  # evomt run's task list; evolve takes --task
 
 
 class _Context:
@@ -366,9 +367,6 @@ def evolve(
         with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):
             search.evolve(task)
     _finish(search.system, workdir)
-
-
-RUN_ONLY_KEYS = ("tasks", "task_iterations")  # evomt run's task list; evolve takes --task
 
 
 def _check_rescorable(workdir: str, task: str, pinned_rule: str, rule: str) -> None:

@@ -22,11 +22,12 @@ import re
 from collections.abc import Iterable, Sequence
 
 import keras
+import numpy as np
 
 from keras_evomt.components.base import PACKAGE, Component, copy_component
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT
-from keras_evomt.path_model import check_image_batch, deserialize_component
+from keras_evomt.path_model import check_image_batch, deserialize_component, is_eager
 from keras_evomt.system import System
 
 # Names a task's signature key may not take: attributes of a loaded SavedModel and the
@@ -98,6 +99,12 @@ class MultiTaskModel(keras.Model):
             size = None
         self.requested(kwargs.get("tasks", args[0] if args else None), size)
         return super().__call__(images, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        # Keras batches the input and calls the model traced: check its values here.
+        if isinstance(x, np.ndarray) or is_eager(x):
+            check_image_batch(x, self.image_sizes.values(), "this multi-task model", size=False)
+        return super().predict(x, *args, **kwargs)
 
     def call(self, images, tasks=None, training=None):
         tasks = self.requested(tasks, images.shape[1])

@@ -84,12 +84,19 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
         )
 
 
+def is_eager(x) -> bool:
+    """Whether `x` is a tensor with values now (not a trace)."""
+    import tensorflow as tf
+
+    return tf.is_tensor(x) and tf.executing_eagerly() and hasattr(x, "numpy")
+
+
 def _eager_extremes(x) -> np.ndarray | None:
     """An eager tensor's least and largest values (NaN where it holds a NaN), computed where
     it lies; None for a traced tensor or anything else."""
     import tensorflow as tf
 
-    if not (tf.is_tensor(x) and tf.executing_eagerly() and hasattr(x, "numpy")):
+    if not is_eager(x):
         return None
     if x.shape.num_elements() == 0:
         return np.zeros(0, np.float32)
@@ -123,8 +130,8 @@ class PathModel(keras.Model):
         return super().__call__(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        # Keras turns NumPy into tensors before calling the model: check its values here.
-        if self.image_size is not None and isinstance(x, np.ndarray):
+        # Keras batches the input and calls the model traced: check its values here.
+        if self.image_size is not None and (isinstance(x, np.ndarray) or is_eager(x)):
             check_image_batch(x, [self.image_size], f"model '{self.name}'")
         return super().predict(x, *args, **kwargs)
 

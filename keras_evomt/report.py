@@ -235,7 +235,11 @@ def search_visits(path: Path, generations: int) -> list[dict[str, Any]]:
 
 
 def rule_changes(visits: Sequence[dict[str, Any]]) -> list[int]:
-    """Indices of the visits scored under another quality rule than the visit before."""
+    """Indices of the visits scored under another quality rule than the visit before.
+
+    Example:
+        rule_changes([{"quality_rule": "accuracy"}, {"quality_rule": "likelihood"}])  # [1]
+    """
     return [
         i
         for i in range(1, len(visits))

@@ -389,6 +389,14 @@ def test_a_folder_of_splits_without_test_carves_it_and_hidden_folders_are_ignore
     _write_image_folder(str(no_train / "validation"), counts=(2, 2, 2))
     with pytest.raises(UserInputError, match=r"holds test/ and validation/ but no train/"):
         get_task(f"dir:{no_train}")
+    val = tmp_path / "val"  # the ImageNet and ImageFolder name of validation/
+    _write_image_folder(str(val / "train"), counts=(7, 7, 7))
+    _write_image_folder(str(val / "val"), counts=(1, 1, 1))
+    named = get_task(f"dir:{val}")
+    assert named.num_classes == 3 and named.num_examples("validation") == 3
+    _write_image_folder(str(val / "valid"), counts=(1, 1, 1))
+    with pytest.raises(UserInputError, match="two of them name the validation split"):
+        get_task(f"dir:{val}")
     classes = tmp_path / "classes"
     _write_image_folder(str(classes))
     os.makedirs(classes / ".ipynb_checkpoints")
@@ -414,7 +422,7 @@ def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path, caplog
 def test_images_outside_every_class_folder_are_named_in_one_warning(tmp_path, caplog):
     root = tmp_path / "images"
     _write_image_folder(str(root))
-    for name in ("stray.png", "b.JPG"):
+    for name in ("stray.png", "b.JPG", "._stray.png"):  # the last: macOS metadata, hidden
         (root / name).write_bytes((root / "class_0" / "0.png").read_bytes())
     (root / "README.txt").write_text("not an image: no warning")
     with caplog.at_level("WARNING", logger="keras_evomt"):
@@ -489,3 +497,11 @@ def test_well_filled_classes_get_no_class_warning(caplog):
     with caplog.at_level("WARNING", logger="keras_evomt"):
         Task.from_arrays("full", x, np.repeat([0, 1, 2], 20)).check(image_size=8)
     assert not caplog.records
+
+
+def test_a_task_trained_with_a_hidden_class_folder_says_why_its_classes_moved():
+    from keras_evomt.data.task import check_same_classes
+
+    with pytest.raises(UserInputError, match="0: .ipynb_checkpoints -> a") as error:
+        check_same_classes("t", [".ipynb_checkpoints", "a", "b"], ["a", "b"])
+    assert "hidden folders (.ipynb_checkpoints) counted as classes" in error.value.hint

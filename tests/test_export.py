@@ -226,6 +226,11 @@ def test_models_of_a_task_refuse_an_eager_tensor_of_0_to_255_pixels_or_nan(grown
         with pytest.raises(UserInputError, match="NaN values"):
             model(tf.constant(with_nan))
         model(tf.constant(images, tf.float16))
+    for model in (system.model("a"), multitask_model(system, ["a", "b"])):
+        with pytest.raises(UserInputError, match="these hold values in \\[0,"):
+            model.predict(pixels, verbose=0)
+        with pytest.raises(UserInputError, match="these hold values in \\[0,"):
+            model.predict(pixels.numpy(), verbose=0)
     traced = tf.function(system.model("a"))  # traced: no check, and no cost per call
     assert traced(pixels).shape == (16, 10)
 

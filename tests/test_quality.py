@@ -318,8 +318,8 @@ def test_a_kept_path_that_recorded_no_visits_counts_as_one_visit_under_its_rule(
                 {"generations": 3, "quality_rule": "likelihood"},
             ],
         }
-        del earlier.metrics["quality_rule"]  # nor its rule, and no rule pinned: unknown
-        assert search._progress(earlier, population)["visits"][0]["quality_rule"] is None
+        del earlier.metrics["quality_rule"]  # nor its rule, and none pinned: as scored now
+        assert search._progress(earlier, population)["visits"][0]["quality_rule"] == "likelihood"
         assert search._progress(None, population)["visits"] == [
             {"generations": 3, "quality_rule": "likelihood"}
         ]

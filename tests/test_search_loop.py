@@ -305,7 +305,8 @@ def test_an_iteration_in_flight_resumes_only_under_the_settings_it_began_with(
     assert '--task digits --set score.quality="likelihood" --set seed=7' in refused.output
     refused = CliRunner().invoke(main, [*evolve, "--set", "seed=7"])
     assert refused.exit_code == 2 and "score.quality (" in refused.output, refused.output
-    other = [*evolve[:-3], "--task", "lfw_faces", "--quiet"]  # another task waits for it
+    # Another task waits for it; this command's own --set do not resume it.
+    other = [*evolve[:-3], "--task", "lfw_faces", "--quiet", "--set", "seed=7"]
     refused = CliRunner().invoke(main, other)
     assert refused.exit_code == 2, refused.output
     resume = '--task digits --set score.quality="likelihood" --set seed=7`'

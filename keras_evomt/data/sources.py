@@ -410,13 +410,19 @@ def _decode_file(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {"image": tf.ensure_shape(image, [None, None, 3]), "label": example["label"]}
 
 
-SPLIT_FOLDERS = ("train", "validation", "test")
+SPLIT_FOLDERS = {  # a split's folder names, as image-folder data sets name them
+    "train": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "test": "test",
+}
 
 
 def split_layout(directory: str) -> dict[str, str] | None:
     """{"train": ...[, "validation": ...][, "test": ...]} when `directory`'s folders are
-    `train/` and, optionally, `validation/` and `test/` (hidden ones, such as
-    `.ipynb_checkpoints`, ignored); else None (one folder per class).
+    `train/` and, optionally, `validation/` (or `val/`, `valid/`) and `test/` (hidden ones,
+    such as `.ipynb_checkpoints`, ignored); else None (one folder per class).
 
     Example:
         split_layout("/data/flowers")  # {"test": "/data/flowers/test", "train": ...}
@@ -425,19 +431,30 @@ def split_layout(directory: str) -> dict[str, str] | None:
 
     if not os.path.isdir(directory):
         return None
-    folders = set(visible_folders(directory))
-    if not folders or not folders <= set(SPLIT_FOLDERS):
+    folders = visible_folders(directory)
+    if not folders or not set(folders) <= set(SPLIT_FOLDERS):
         return None
-    if "train" not in folders:
+    splits = [SPLIT_FOLDERS[f] for f in folders]
+    if len(set(splits)) < len(splits):
         raise UserInputError(
-            f"{directory} holds {' and '.join(f + '/' for f in sorted(folders))} but no train/",
+            f"{directory} holds {', '.join(f + '/' for f in folders)}: two of them name the "
+            "validation split",
+            hint="keep one validation folder (validation/, val/ or valid/)",
+        )
+    if "train" not in splits:
+        raise UserInputError(
+            f"{directory} holds {' and '.join(f + '/' for f in folders)} but no train/",
             hint="put the training images in train/ (one folder per class), beside them",
         )
-    return {split: os.path.join(directory, split) for split in sorted(folders)}
+    return {split: os.path.join(directory, f) for f, split in zip(folders, splits)}
 
 
 def visible_folders(directory: str) -> list[str]:
-    """`directory`'s sub-folders, sorted, without hidden ones (names starting with '.')."""
+    """`directory`'s sub-folders, sorted, without hidden ones (names starting with '.').
+
+    Example:
+        visible_folders("/data/flowers")  # ["test", "train"], not ".ipynb_checkpoints"
+    """
     import os
 
     return sorted(
@@ -548,7 +565,8 @@ def _read_directory(
     loose = sorted(
         f
         for f in os.listdir(directory)
-        if f.lower().endswith(IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS)
+        if not f.startswith(".")
+        and f.lower().endswith(IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS)
         and os.path.isfile(os.path.join(directory, f))
     )
     if loose:

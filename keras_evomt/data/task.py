@@ -578,10 +578,14 @@ def check_same_classes(task: str, kept: list[str] | None, given: list[str] | Non
     if moved:
         shown = ", ".join(f"{i}: {kept[i]} -> {given[i]}" for i in moved[:4])
         more = f" and {len(moved) - 4} more" if len(moved) > 4 else ""
+        hidden = [k for k in kept if k.startswith(".")]
         raise UserInputError(
             f"task '{task}' was trained on the classes {', '.join(kept)} (by label), but "
             f"this data has {', '.join(given)}: labels would mean other classes ({shown}{more})",
-            hint="give the data every class the task was trained on (an empty class folder "
+            hint=f"the task was trained when hidden folders ({', '.join(hidden)}) counted as "
+            "classes; image folders now skip them: add the data as a task of its own"
+            if hidden
+            else "give the data every class the task was trained on (an empty class folder "
             "keeps its place), or add the changed data as a task of its own",
         )
 
@@ -589,7 +593,7 @@ def check_same_classes(task: str, kept: list[str] | None, given: list[str] | Non
 def check_same_range(
     task: str,
     kept: list[float] | None,
-    given,
+    given: tuple[float, float] | None,
     extremes: Callable[[], tuple[float, float]] | None = None,
 ) -> None:
     """Refuses data read in another pixel range than `task`'s model was trained on, unless

@@ -47,11 +47,15 @@ class TrunkFeatures:
     def __init__(self, keep: int = 4):
         self.keep = keep
         self.passes = 0  # forward passes run (for tests and logs)
-        self._found: collections.OrderedDict = collections.OrderedDict()
+        self._found: collections.OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = (
+            collections.OrderedDict()
+        )
 
     def __call__(
         self, system: System, path: Path, task: Any, examples: int, batch_size: int
     ) -> tuple[np.ndarray, np.ndarray]:
+        """The class-token features of `path`'s trunk over `examples` seeded training
+        examples, and their labels: kept ones when an alike trunk was read last."""
         ids = trunk(system, path, path.task).components
         key = (
             task.name,

@@ -113,6 +113,7 @@ class Search:
             pinned = stored_config(self.workdir)
         except EvomtError:  # unreadable: `evomt run` says so; from Python it is not needed
             pinned = None
+        self._pinned = pinned
         self._pinned_rule = pinned.score.quality if pinned is not None else None
 
     # === Public ===
@@ -196,8 +197,11 @@ class Search:
         a visit (its generations and quality rule), so a reader sees where the rule changed."""
         before = list(earlier.metrics.get("best_by_generation", [])) if earlier else []
         visits = list(earlier.metrics.get("visits", [])) if earlier else []
-        if before and not visits:  # kept by a version that recorded no visits
-            rule = earlier.metrics.get("quality_rule", self._pinned_rule or None)
+        if before and not visits:  # kept by a version that recorded no visits: its rule
+            # is the one `_quality_of` assumes
+            rule = earlier.metrics.get(
+                "quality_rule", self._pinned_rule or self.config.score.quality
+            )
             visits = [{"generations": len(before), "quality_rule": rule}]
         this = {
             "generations": len(population.best_by_generation),
@@ -213,7 +217,8 @@ class Search:
         in_flight = self.state.population
         if in_flight:
             if in_flight.task != name:
-                _, sets = self._settings_changed()
+                # What resumes it is config.json's settings, not this command's --set.
+                _, sets = self._settings_changed(self._pinned or self.config)
                 raise UserInputError(
                     f"task '{in_flight.task}' is in flight in {self.workdir}; finish it "
                     f"first: `evomt evolve --workdir {self.workdir} --task {in_flight.task}"
@@ -242,7 +247,7 @@ class Search:
     def _check_same_settings(self, task: str) -> None:
         """A resumed iteration must run under the settings it began with (an `evolve
         --set` is not pinned in config.json), or it would not be the run it was."""
-        shown, sets = self._settings_changed()
+        shown, sets = self._settings_changed(self.config)
         if shown:
             raise UserInputError(
                 f"task '{task}' is in flight in {self.workdir} and began with other settings: "
@@ -251,13 +256,13 @@ class Search:
                 f"{task}{sets}`",
             )
 
-    def _settings_changed(self) -> tuple[str, str]:
-        """The in-flight iteration's settings that this search's config changes: as
-        `key (now, began with then)` and as the ` --set key=then` that restore them."""
+    def _settings_changed(self, config) -> tuple[str, str]:
+        """The in-flight iteration's settings that `config` changes: as `key (now, began
+        with then)` and as the ` --set key=then` that restore them."""
         began = self.state.iteration_config
         if began is None:  # committed before the settings were kept
             return "", ""
-        now = iteration_settings(self.config)
+        now = iteration_settings(config)
         # Keys one version lacks (added or dropped since) cannot be compared.
         differ = sorted(k for k in set(began) & set(now) if began[k] != now[k])
         shown = ", ".join(f"{k} ({now[k]!r}, began with {began[k]!r})" for k in differ)
