@@ -454,16 +454,7 @@ def search_figure(
                         fontsize=FONT - 1,
                         color="black" if value > middle else "white",
                     )
-    changed = False
-    for row, task in enumerate(progress):
-        spans = visits.get(task, [])
-        changes = set(rule_changes(spans))
-        changed |= bool(changes)
-        edge = 0
-        for i, span in enumerate(spans[:-1]):
-            edge += span["generations"]
-            style = ("#ff7f0e", "--") if i + 1 in changes else ("white", "-")
-            ax.plot([edge - 0.5] * 2, [row - 0.5, row + 0.5], color=style[0], ls=style[1], lw=2)
+    changed = _visit_lines(ax, [visits.get(task, []) for task in progress])
     if changed:
         ax.set_xlabel("generation (orange dashed line: the quality rule changed)", fontsize=FONT)
     for row, values in enumerate(progress.values()):
@@ -483,6 +474,21 @@ def search_figure(
     _task_axis(ax, labels)
     ax.set_title("Search progress: best score by generation", fontsize=FONT + 2)
     return figure
+
+
+def _visit_lines(ax, rows: list[list[dict[str, Any]]]) -> bool:
+    """Draws a line between a row's visits, dashed orange where the quality rule changed;
+    returns whether any did."""
+    changed = False
+    for row, spans in enumerate(rows):
+        changes = set(rule_changes(spans))
+        changed |= bool(changes)
+        edge = 0
+        for i, span in enumerate(spans[:-1]):
+            edge += span["generations"]
+            colour, line = ("#ff7f0e", "--") if i + 1 in changes else ("white", "-")
+            ax.plot([edge - 0.5] * 2, [row - 0.5, row + 0.5], color=colour, ls=line, lw=2)
+    return changed
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:

@@ -154,28 +154,42 @@ def test_the_summary_over_seeds_averages_each_seeds_mean(bench):
     assert summary["per_seed"][0]["mean_test_accuracy"]["mu2net"] == 0.7
 
 
-@pytest.mark.slow
-def test_a_run_over_seeds_writes_its_section_and_a_run_in_its_own_process_agrees(
-    bench, tmp_path, capsys
-):
+def test_a_run_over_seeds_writes_its_own_section_and_json(bench, tmp_path, capsys, monkeypatch):
     import json
+
+    def canned(recipe, workdir, overrides):  # as run_method reports a run
+        seed = int(overrides[-1].partition("=")[2])
+        mu2net = recipe.startswith("offline_mini")
+        return {
+            **_figures({"a": 0.5 + 0.1 * seed + 0.05 * mu2net}, 0.4, ["a"] if mu2net else []),
+            "seconds": 60.0,
+            "failed": 0,
+            "origin": {"a": "root"},
+            "root": "builtin:vit_mini_fashion_mnist",
+        }
+
+    monkeypatch.setattr(bench, "run_method", canned)
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n\n## Quality at equal steps\n\nkept\n")
+    args = ["--workdir", str(tmp_path / "runs"), "--seeds", "1-2"]
+    assert bench.main([*args, "--benchmarks", str(benchmarks), "--set=tasks=['a']"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["seeds"] == [1, 2] and summary["tasks_with_transfer"] == 1
+    assert summary["mean_test_accuracy"]["mu2net"] == pytest.approx(0.7)
+    text = benchmarks.read_text()
+    assert "## Quality at equal steps\n\nkept\n" in text  # the seed-0 bench's section stays
+    assert "| 2 | 75.00 | 70.00 | 70.00 | 0.40 | 1 |" in text
+    assert "| **mean** | **70.00** | **65.00** | **65.00** | **0.40** | |" in text
+
+
+@pytest.mark.slow
+def test_a_run_in_its_own_process_agrees_with_one_in_this_process(bench, tmp_path):
     from argparse import Namespace
 
     tiny = ['tasks=["digits"]', "steps_per_validation=2", "validations=1", "generations=1"]
     tiny.append("task_iterations=1")
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    benchmarks.write_text("# Benchmarks\n\n## Quality at equal steps\n\nkept\n")
-    args = ["--workdir", str(tmp_path / "runs"), "--seeds", "1"]  # not the seed-0 bench
-    args += ["--benchmarks", str(benchmarks), *(f"--set={o}" for o in tiny)]
-    assert bench.main(args) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["seeds"] == [1] and summary["equal_steps"] is True
-    text = benchmarks.read_text()
-    assert "## Quality at equal steps\n\nkept\n" in text  # the seed-0 bench's section stays
-    assert "## Quality over seeds" in text and "| 1 | " in text
-    in_process = summary["per_seed"][0]["mean_test_accuracy"]["finetune_all"]
-
+    recipe = bench.METHODS["finetune_all"]
+    here = bench.run_method(recipe, tmp_path / "here", [*tiny, "seed=1"])
     own = Namespace(variant="", overrides=tiny)  # as --jobs runs each method and seed
-    figures = bench._in_own_process(tmp_path / "alone", own, 1, "finetune_all")
-    assert figures["test"]["digits"] == pytest.approx(in_process, abs=5e-5)
-    assert figures["steps"] == {"digits": 2}
+    alone = bench._in_own_process(tmp_path / "alone", own, 1, "finetune_all")
+    assert alone["test"] == here["test"] and alone["steps"] == here["steps"] == {"digits": 2}

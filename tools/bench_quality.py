@@ -219,7 +219,10 @@ def _in_own_process(base: FsPath, args, seed: int, name: str) -> dict:
     command = [sys.executable, __file__, "--only", name, "--seeds", str(seed)]
     command += ["--workdir", str(workdir), "--result", str(result), "--variant", args.variant]
     command += [f"--set={o}" for o in args.overrides]
-    done = subprocess.run(command, capture_output=True, text=True)
+    repo = str(FsPath(__file__).resolve().parents[1])  # keras_evomt, installed or not
+    path = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"{name} at seed {seed} failed:\n{done.stderr[-2000:]}")
     return json.loads(result.read_text())
