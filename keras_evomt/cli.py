@@ -442,16 +442,17 @@ def _finish(system, workdir: str) -> None:
     "--data",
     "source",
     default=None,
-    help="The task's data, when evomt does not know it (a task added from Python): "
-    "tfds:NAME, dir:PATH or npz:PATH.",
+    help="The task's data, when evomt does not know it (a task added from Python), or "
+    "held-out data: tfds:NAME, dir:PATH or npz:PATH. An .npz of x_test and y_test alone, "
+    "or a folder holding test/ alone, serves --split test.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a line.")
 @handle_errors
 def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
     from keras_evomt.data import get_task
-    from keras_evomt.data.catalog import absolute_spec, task_spec
-    from keras_evomt.data.npz import npz_test_task
+    from keras_evomt.data.catalog import task_spec
+    from keras_evomt.data.held_out import held_out_task
     from keras_evomt.data.task import check_same_classes, check_same_range
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
@@ -463,10 +464,9 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     data_dir = (config.data.data_dir or None) if config else None
     spec = f"{task}={source}" if source else task_spec(task, task_specs(workdir))
     try:
-        if source and source.startswith("npz:") and split == "test":  # test arrays suffice
-            task_data = npz_test_task(task, absolute_spec(source).partition(":")[2])
-        else:
-            task_data = get_task(spec, data_dir=data_dir)
+        # Test arrays, or a test/ folder, suffice to score the test split.
+        held_out = held_out_task(task, source, split, system.class_names(task)) if source else None
+        task_data = held_out or get_task(spec, data_dir=data_dir)
     except UserInputError as error:
         if source and error.message.startswith("unknown task") and ":" not in source:
             raise UserInputError(

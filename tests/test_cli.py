@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -507,16 +508,21 @@ def test_eval_of_a_task_added_from_python_asks_for_its_data(tmp_path):
     assert result.exit_code == 2 and "--data npz:mine.npz" in result.output
 
 
-def test_eval_refuses_folder_data_whose_labels_moved(tmp_path):
-    from PIL import Image
-
+def _save_colors_system(workdir) -> None:
+    """A system of one task, 'colors', whose classes are blue, green and red."""
     from tests.helpers import tiny_system
 
     system = tiny_system()
     system.start_task("colors")
     system.end_task(system.new_task_path("colors", 3))
     system.set_class_names("colors", ["blue", "green", "red"])
-    system.save(tmp_path / "run")
+    system.save(workdir)
+
+
+def test_eval_refuses_folder_data_whose_labels_moved(tmp_path):
+    from PIL import Image
+
+    _save_colors_system(tmp_path / "run")
     for split in ("train", "test"):
         for name in ("green", "red"):  # blue's folder removed: green would be label 0
             os.makedirs(tmp_path / "imgs" / split / name)
@@ -616,6 +622,47 @@ def test_eval_takes_a_file_of_test_arrays_alone(tmp_path):
     np.savez(tmp_path / "labels_only.npz", y_test=y)
     code, output = accuracy(f"npz:{tmp_path / 'labels_only.npz'}")
     assert code == 2 and "must hold arrays x_test and y_test (or x_train and y_train)" in output
+
+
+def test_eval_takes_a_folder_of_test_images_alone(tmp_path):
+    from PIL import Image
+
+    _save_colors_system(tmp_path / "run")
+    rng = np.random.default_rng(0)
+
+    def write(folder, classes=("blue", "green", "red"), count=3):
+        for name in classes:
+            os.makedirs(folder / name)
+            for i in range(count):
+                image = rng.integers(0, 256, [8, 8, 3], dtype=np.uint8)
+                Image.fromarray(image).save(folder / name / f"{i}.png")
+
+    write(tmp_path / "whole" / "train", count=6)
+    write(tmp_path / "whole" / "test")
+    shutil.copytree(tmp_path / "whole" / "test", tmp_path / "held" / "test")
+    write(tmp_path / "no_blue" / "test", classes=("green", "red"))  # labels stay 1 and 2
+
+    def evaluate(folder: str, *options: str):
+        return evomt("eval", "--workdir", tmp_path / "run", "--task", "colors", "--data",
+                     f"dir:{tmp_path / folder}", "--json", *options)  # fmt: skip
+
+    whole, held = evaluate("whole"), evaluate("held")
+    assert whole.exit_code == 0 and held.exit_code == 0, held.output
+    assert json.loads(held.output)["examples"] == 9
+    assert held.output == whole.output  # the same 9 test images, labelled alike
+    no_blue = evaluate("no_blue")
+    assert no_blue.exit_code == 0, no_blue.output
+    assert json.loads(no_blue.output)["examples"] == 6
+    result = evaluate("held", "--split", "validation")
+    assert result.exit_code == 2, result.output
+    assert "holds test/, not the validation split (and no train/ to carve it from)" in (
+        result.output
+    )
+    assert "--split test" in result.output
+    write(tmp_path / "held" / "test", classes=("purple",), count=1)
+    result = evaluate("held")
+    assert result.exit_code == 2, result.output
+    assert "class folders the training data lacks: ['purple']" in result.output
 
 
 def test_evolve_refuses_the_task_list_of_a_work_directory_it_would_ignore(tmp_path):

@@ -387,8 +387,9 @@ def test_a_folder_of_splits_without_test_carves_it_and_hidden_folders_are_ignore
     no_train = tmp_path / "no_train"
     _write_image_folder(str(no_train / "test"), counts=(2, 2, 2))
     _write_image_folder(str(no_train / "validation"), counts=(2, 2, 2))
-    with pytest.raises(UserInputError, match=r"holds test/ and validation/ but no train/"):
+    with pytest.raises(UserInputError, match=r"holds test/ and validation/ but no train/") as got:
         get_task(f"dir:{no_train}")
+    assert "a test/ folder alone serves `evomt eval --split test`" in got.value.hint
     val = tmp_path / "val"  # the ImageNet and ImageFolder name of validation/
     _write_image_folder(str(val / "train"), counts=(7, 7, 7))
     _write_image_folder(str(val / "val"), counts=(1, 1, 1))

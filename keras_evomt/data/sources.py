@@ -427,6 +427,28 @@ def split_layout(directory: str) -> dict[str, str] | None:
     Example:
         split_layout("/data/flowers")  # {"test": "/data/flowers/test", "train": ...}
     """
+    layout = split_folders(directory)
+    if layout is not None and "train" not in layout:
+        folders = visible_folders(directory)
+        raise UserInputError(
+            f"{directory} holds {' and '.join(f + '/' for f in folders)} but no train/",
+            hint="put the training images in train/ (one folder per class), beside them"
+            + (
+                "; a test/ folder alone serves `evomt eval --split test`"
+                if "test" in layout
+                else ""
+            ),
+        )
+    return layout
+
+
+def split_folders(directory: str) -> dict[str, str] | None:
+    """{split: folder} when every folder of `directory` names a split (train/,
+    validation/ or val/ or valid/, test/; hidden ones ignored), train/ or not; else None.
+
+    Example:
+        split_folders("/data/held_out")  # {"test": "/data/held_out/test"}
+    """
     import os
 
     if not os.path.isdir(directory):
@@ -440,11 +462,6 @@ def split_layout(directory: str) -> dict[str, str] | None:
             f"{directory} holds {', '.join(f + '/' for f in folders)}: two of them name the "
             "validation split",
             hint="keep one validation folder (validation/, val/ or valid/)",
-        )
-    if "train" not in splits:
-        raise UserInputError(
-            f"{directory} holds {' and '.join(f + '/' for f in folders)} but no train/",
-            hint="put the training images in train/ (one folder per class), beside them",
         )
     return {split: os.path.join(directory, f) for f, split in zip(folders, splits)}
 
@@ -501,6 +518,22 @@ def directory_loader(
         if len(split_labels) == 0:
             raise UserInputError(f"the {split} split of {directory} is empty: give more images")
     return FileLoader(files, specs), class_names
+
+
+def held_out_loader(folder: str, class_names: list[str] | None) -> tuple[FileLoader, list[str]]:
+    """A loader whose every split is `folder`'s images (one folder per class): data that
+    holds only the split `evomt eval` scores. Labels follow `class_names` (the trained
+    task's) when given, else the sorted folder names. Returns the loader and the names.
+
+    Example:
+        loader, names = held_out_loader("/data/held_out/test", ["cat", "dog"])
+    """
+    paths, labels, names = _read_directory(folder, class_names)
+    if len(labels) == 0:
+        raise UserInputError(f"{folder} holds no image: give one folder of images per class")
+    spec = f"{folder} ({len(labels)})"
+    splits = ("train", "validation", "test")
+    return FileLoader({s: (paths, labels) for s in splits}, {s: spec for s in splits}), names
 
 
 def _visible_files(folder: str) -> list[tuple[str, str]]:
