@@ -219,3 +219,19 @@ def test_prepare_images_gives_what_the_evaluation_pipeline_gives():
     np.testing.assert_array_equal(one, keras_evomt.prepare_images(mixed, 16)[:1])
     with pytest.raises(UserInputError, match="with high > low"):
         keras_evomt.prepare_images(mixed, 16, (0, 0))
+
+
+def test_value_range_checks_see_every_array_and_a_nan_in_any():
+    from keras_evomt.data.pipeline import check_range_used, check_value_range
+
+    check_value_range((0, 16), [np.zeros([0, 4]), np.arange(17.0)])  # an empty split passes
+    with pytest.raises(UserInputError, match=r"values in \[0, 40\], outside value_range"):
+        check_value_range((0, 16), [np.arange(17.0), np.array([40.0])])
+    for arrays in ([np.array([np.nan, 1.0]), np.zeros(3)], [np.zeros(3), np.array([1.0, np.nan])]):
+        with pytest.raises(UserInputError, match="NaN values"):
+            check_value_range((0, 255), arrays)
+    check_range_used((0, 255), [np.zeros(4), np.full(4, 255.0)])
+    check_range_used((0, 255), [np.full(4, 0.5)])  # constant images tell nothing
+    with pytest.raises(UserInputError, match=r"under 1% of value_range") as got:
+        check_range_used((0, 255), [np.zeros(4), np.full(4, 0.9)])
+    assert got.value.hint == "give the pixels' own range: value_range=[0, 1]"

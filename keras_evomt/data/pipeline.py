@@ -149,11 +149,10 @@ def check_value_range(
         low, high = (float(v) for v in value_range)
     except (TypeError, ValueError):
         return
-    present = [x for x in arrays if np.size(x)]
-    if not high > low or not present:
+    seen = _extremes(arrays)
+    if not high > low or seen is None:
         return
-    seen_low = min(float(np.min(x)) for x in present)
-    seen_high = max(float(np.max(x)) for x in present)
+    seen_low, seen_high = seen
     slack = 0.1 * (high - low)
     if np.isnan(seen_low) or np.isnan(seen_high):
         raise UserInputError(f"{what} NaN values: they are no pixels", hint=hint)
@@ -172,14 +171,12 @@ def check_range_used(value_range: Any, arrays: list[Any], what: str = "the image
     Example:
         check_range_used((0, 255), [x_uint8])  # passes; x_uint8 / 255.0 would not
     """
-    import numpy as np
 
     low, high = (float(v) for v in value_range)
-    present = [x for x in arrays if np.size(x)]
-    if high - low <= 2.0 or not present:
+    seen = _extremes(arrays)
+    if high - low <= 2.0 or seen is None:
         return
-    seen_low = min(float(np.min(x)) for x in present)
-    seen_high = max(float(np.max(x)) for x in present)
+    seen_low, seen_high = seen
     if 0.0 < seen_high - seen_low < 0.01 * (high - low):  # constant images tell nothing
         unit = 0.0 <= seen_low and seen_high <= 1.0
         raise UserInputError(
@@ -189,6 +186,21 @@ def check_range_used(value_range: Any, arrays: list[Any], what: str = "the image
             if unit
             else "give the pixels' own range as value_range=[low, high]",
         )
+
+
+def _extremes(arrays: list[Any]) -> tuple[float, float] | None:
+    """The least and largest values of the non-empty arrays (NaN if any holds one); None
+    when every array is empty."""
+    import numpy as np
+
+    present = [x for x in arrays if np.size(x)]
+    if not present:
+        return None
+    lows = [float(np.min(x)) for x in present]
+    highs = [float(np.max(x)) for x in present]
+    if any(np.isnan(lows + highs)):  # min() and max() of Python may pass a NaN over
+        return float("nan"), float("nan")
+    return min(lows), max(highs)
 
 
 def prepare_images(
