@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     base = FsPath(args.workdir)
     if args.only:  # one method at one seed, for a parent's --jobs
         (seed,) = seeds
-        figures = run_method(recipes[args.only], base, [*args.overrides, f"seed={seed}"])
+        figures = run_method(recipes[args.only], base, with_seed(args.overrides, seed))
         FsPath(args.result).write_text(json.dumps(figures))
         return 0
     shutil.rmtree(base, ignore_errors=True)
@@ -192,15 +192,18 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
+def with_seed(overrides: list[str], seed: int) -> list[str]:
+    """The `--set` overrides of one seed's run: the given ones, then `seed=N`."""
+    return [*overrides, f"seed={seed}"]
+
+
 def run_seeds(recipes: dict, base: FsPath, args, seeds: list[int]) -> dict[int, dict]:
     """Every method at every seed, `args.jobs` runs at a time (each in a process of its
     own when more than one), into base/seed<N>/<method>; figures by seed and method."""
     runs = [(seed, name) for seed in seeds for name in recipes]
     if args.jobs <= 1:
         done = [
-            run_method(
-                recipes[name], base / f"seed{seed}" / name, [*args.overrides, f"seed={seed}"]
-            )
+            run_method(recipes[name], base / f"seed{seed}" / name, with_seed(args.overrides, seed))
             for seed, name in runs
         ]
     else:
