@@ -21,7 +21,10 @@ Result:    measured then (seed 0): test accuracy digits 96.4%, textures 75.0%,
            this one ("The main job on another CPU"). On three offline tasks these
            settings were not chosen on (tools/make_heldout_tasks.py), over seeds 0-8:
            81.28% against fine-tune-all's 79.97% and independent models' 79.16%, at
-           0.57x (BENCHMARKS.md, "Tasks the main job never saw").
+           0.57x (BENCHMARKS.md, "Tasks the main job never saw"). On another AMD
+           EPYC, seeds 0-5 (tools/bench_quality.py --seeds 0-5): 92.91% against
+           fine-tune-all's 92.80% and independent models' 91.95%, at 0.49x
+           (BENCHMARKS.md, "Quality over seeds").
 Sources:   a task iteration with two or more possible sources (other tasks' paths, the
            root) probes each on the new task without a training step (a ridge
            classifier on its frozen features, keras_evomt/search/probe.py) and starts
