@@ -355,3 +355,39 @@ def test_a_revisit_on_other_data_is_told_its_kept_path_was_scored_on_other_examp
     evolve(tmp_path, Task.from_arrays("mine", x[:100], y[:100], value_range=(-1, 1)), config)
     warned = [s for s in said if "other data than at its last visit" in s]
     assert len(warned) == 1 and "validation 19 -> 10 examples" in warned[0], said
+
+
+@pytest.mark.slow
+def test_a_kept_path_no_candidate_beat_keeps_its_data_facts_and_test_accuracy(
+    tmp_path, monkeypatch
+):
+    from keras_evomt.data import Task
+    from keras_evomt.search import evolve, loop
+    from keras_evomt.search.population import Population
+    from keras_evomt.system import System
+    from tests.helpers import digits
+
+    config = tiny_search_config(tasks=("mine",), generations=1, candidates_per_generation=1)
+    x, y = digits(200)  # [-1, 1]
+    sixteenths = np.round((x + 1) * 8).astype(np.float32)
+    evolve(tmp_path, Task.from_arrays("mine", sixteenths, y, value_range=(0, 16)), config)
+    first = System.load(tmp_path)
+    tested = first.paths["mine"].metrics["test_accuracy"]
+    # The same images in 0..255 pass the range check; no candidate beats the kept path.
+    monkeypatch.setattr(loop, "joins_population", lambda *args, **kwargs: False)
+    bytes255 = (sixteenths * 255 / 16)[:120]
+    evolve(tmp_path, Task.from_arrays("mine", bytes255, y[:120], value_range=(0, 255)), config)
+    kept = System.load(tmp_path)
+    assert kept.paths["mine"].id == first.paths["mine"].id
+    assert kept.value_range("mine") == [0.0, 16.0]
+    assert kept.split_sizes("mine") == first.split_sizes("mine")
+    assert kept.paths["mine"].metrics["test_accuracy"] == tested
+    # A candidate that wins was trained on the new data: the task takes its facts.
+    monkeypatch.undo()
+    monkeypatch.setattr(loop, "joins_population", lambda *args, **kwargs: True)
+    monkeypatch.setattr(Population, "best", lambda self: self.path(list(self.members)[-1]))
+    evolve(tmp_path, Task.from_arrays("mine", bytes255, y[:120], value_range=(0, 255)), config)
+    grown = System.load(tmp_path)
+    assert grown.paths["mine"].id != first.paths["mine"].id
+    assert grown.value_range("mine") == [0.0, 255.0]
+    assert grown.split_sizes("mine") != first.split_sizes("mine")

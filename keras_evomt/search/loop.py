@@ -168,13 +168,20 @@ class Search:
             pid: n for pid, n in population.offspring.items() if pid in kept
         }
         self.state.serials[task.name] = population.serial
+        # A kept path no candidate beat keeps the facts of the data it was trained on:
+        # this visit's data (another pixel range, other examples) did not make it.
+        unchanged = earlier is not None and best.id == earlier.id
+        if unchanged and "test_accuracy" in earlier.metrics:
+            best.metrics["test_accuracy"] = earlier.metrics["test_accuracy"]
         self.system.end_task(best)
-        self.system.set_class_names(task.name, getattr(task, "class_names", None))
-        self.system.set_value_range(task.name, getattr(task, "value_range", None))
-        self.system.set_split_sizes(task.name, _split_sizes(task))
+        if not unchanged:
+            self.system.set_class_names(task.name, getattr(task, "class_names", None))
+            self.system.set_value_range(task.name, getattr(task, "value_range", None))
+            self.system.set_split_sizes(task.name, _split_sizes(task))
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
-        self._test(task, best)
+        if not unchanged or "test_accuracy" not in best.metrics:
+            self._test(task, best)
         added = self.system.own_params(best)
         self.state.population = None
         self.state.iteration_config = None
