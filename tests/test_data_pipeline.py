@@ -219,6 +219,11 @@ def test_prepare_images_gives_what_the_evaluation_pipeline_gives():
     np.testing.assert_array_equal(one, keras_evomt.prepare_images(mixed, 16)[:1])
     with pytest.raises(UserInputError, match="with high > low"):
         keras_evomt.prepare_images(mixed, 16, (0, 0))
+    unit = [m / 255.0 for m in mixed]  # floats in [0, 1] read as 0..255: all near -1
+    with pytest.raises(UserInputError, match=r"under 1% of value_range=\(0, 255\)") as e:
+        keras_evomt.prepare_images(unit, 16)
+    assert "value_range=[0, 1]" in e.value.hint
+    assert keras_evomt.prepare_images(unit, 16, (0, 1)).shape == (2, 16, 16, 3)
 
 
 def test_value_range_checks_see_every_array_and_a_nan_in_any():

@@ -211,7 +211,8 @@ def prepare_images(
     bilinearly to `image_size`, in [-1, 1]. `images`: a batch (N, H, W, C) or (N, H, W)
     of gray images, or a list of (H, W[, C]) arrays of any sizes (one image: a list of
     one). The input contract (`<out>.contract.json`) holds both numbers:
-    `input.image_size` and `input.source_value_range`.
+    `input.image_size` and `input.source_value_range`. Pixels outside `value_range`, or
+    spanning under 1% of it (floats in [0, 1] read as 0..255), are refused.
 
     Example:
         logits = model(prepare_images(uint8_photos, 32))  # a float32 (N, 32, 32, 3) batch
@@ -240,9 +241,8 @@ def prepare_images(
         items = list(batch)
     if not items:
         raise UserInputError("no images to prepare (an empty batch)")
-    prepared = []
-    for item in items:
-        pixels = np.asarray(item)
+    arrays = [np.asarray(item) for item in items]
+    for pixels in arrays:
         if pixels.dtype.kind not in "buif":
             raise UserInputError(f"images must be numbers. Received: dtype {pixels.dtype}")
         check_value_range(
@@ -251,6 +251,9 @@ def prepare_images(
             "images hold",
             hint="pass the range the task was trained on (the contract's input.source_value_range)",
         )
+    check_range_used((low, high), arrays, "the images")
+    prepared = []
+    for pixels in arrays:
         image = to_rgb(tf.convert_to_tensor(pixels))
         prepared.append(eval_image(image, int(image_size), (low, high)))
     return tf.stack(prepared).numpy()
