@@ -287,8 +287,10 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
     if spec in task_specs(workdir):
         yield
         return
+    existed = file.exists()
     store.atomic_write_json(file, [*given, spec])
-    with _undone_unless_searched(workdir, lambda: store.atomic_write_json(file, given)):
+    undo = (lambda: store.atomic_write_json(file, given)) if existed else file.unlink
+    with _undone_unless_searched(workdir, undo):
         yield
 
 

@@ -391,3 +391,33 @@ def test_a_kept_path_no_candidate_beat_keeps_its_data_facts_and_test_accuracy(
     assert grown.paths["mine"].id != first.paths["mine"].id
     assert grown.value_range("mine") == [0.0, 255.0]
     assert grown.split_sizes("mine") != first.split_sizes("mine")
+
+
+@pytest.mark.slow
+def test_a_spec_evolved_from_python_is_remembered_for_revisits_and_eval(tmp_path):
+    from click.testing import CliRunner
+
+    from keras_evomt.cli import main
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.search import evolve
+    from keras_evomt.system import System
+    from tests.helpers import digits
+
+    x, y = digits(160)
+    data = tmp_path / "mine.npz"
+    np.savez(data, x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
+    workdir = tmp_path / "runs"
+    config = tiny_search_config(tasks=("mine",), generations=1, candidates_per_generation=1)
+    evolve(workdir, f"mine=npz:{data}", config)
+    evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "mine"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "mine test accuracy:" in evaluated.output and "(40 examples)" in evaluated.output
+    evolve(workdir, "mine", config)  # the name alone finds its data
+    assert len(System.load(workdir).paths["mine"].metrics["visits"]) == 2
+    with pytest.raises(UserInputError, match="task 'mine' already has its data"):
+        evolve(workdir, f"mine=npz:{tmp_path / 'other.npz'}", config)
+    from keras_evomt.workdir_lock import WorkdirLock
+
+    with WorkdirLock(workdir):  # released after each evolve; held, it keeps others out
+        with pytest.raises(UserInputError, match="is in use by another evomt process"):
+            evolve(workdir, "mine", config)

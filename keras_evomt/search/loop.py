@@ -628,27 +628,58 @@ def evolve(
     A `System` may be passed with `workdir=` to start an empty work directory from it;
     the object passed in is not changed.
 
+    A task given as a spec ("flowers=dir:/data/flowers") is remembered in the work
+    directory, as `evomt evolve --task` remembers it: a revisit may name it alone
+    ("flowers"), and `evomt eval --task flowers` finds its data.
+
     Example:
         evolve("runs/demo", Task.from_arrays("mine", x, y), config)
         system = System.load("runs/demo")
     """
+    from keras_evomt.workdir_lock import WorkdirLock
+
     if isinstance(workdir_or_system, System):
         if workdir is None:
             raise UserInputError("evolve(system, task, config, workdir=...) needs a workdir.")
-        if store.system_dir(workdir).exists():
-            if getattr(workdir_or_system, "loaded_from", None) != os.fspath(workdir):
-                raise UserInputError(
-                    f"{workdir} already holds a system: pass the work "
-                    "directory instead of a System to evolve it."
-                )
-        else:
-            validate(config)  # before the system is written there
-            check_root(config.root, workdir_or_system.info, workdir)
-            workdir_or_system.save(workdir)
     else:
         workdir = workdir_or_system
-    with Search(config, workdir, **kwargs) as search:
-        return search.evolve(task)
+    with WorkdirLock(workdir):
+        if isinstance(workdir_or_system, System):
+            _start_workdir(workdir_or_system, config, workdir)
+        with _remembered(workdir, task) as task, Search(config, workdir, **kwargs) as search:
+            return search.evolve(task)
+
+
+def _start_workdir(system: System, config, workdir: str | os.PathLike) -> None:
+    """Saves `system` as the work directory's first state (a directory holding a system
+    takes only that system, loaded from it)."""
+    if store.system_dir(workdir).exists():
+        if getattr(system, "loaded_from", None) != os.fspath(workdir):
+            raise UserInputError(
+                f"{workdir} already holds a system: pass the work "
+                "directory instead of a System to evolve it."
+            )
+        return
+    validate(config)  # before the system is written there
+    check_root(config.root, system.info, workdir)
+    system.save(workdir)
+
+
+@contextlib.contextmanager
+def _remembered(workdir: str | os.PathLike, task: Any):
+    """A task named by a string as its full spec (a name alone finds the spec the work
+    directory remembers), remembered there for the span of the search."""
+    if not isinstance(task, str):
+        yield task
+        return
+    from keras_evomt.data.catalog import check_one_source_per_name, task_spec
+    from keras_evomt.recipe import remembered_task_spec, task_specs
+
+    known = task_specs(workdir)
+    spec = task_spec(task, known)
+    check_one_source_per_name([*known, spec])
+    with remembered_task_spec(workdir, spec):
+        yield spec
 
 
 def _split_sizes(task: Any) -> dict[str, int | None]:
