@@ -149,6 +149,8 @@ def _check_file(directory, entry: dict[str, Any]) -> tuple[str | None, bool]:
         return "missing", False
     try:
         weights, _ = store._read_arrays(file, slots=False)
+    except ValueError:  # numpy's message suggests loading it unsafely: never
+        return "weights unreadable (not a plain .npz of arrays: damaged, or pickled)", False
     except Exception as error:  # noqa: BLE001 - zipfile, zlib and numpy raise their own
         return f"weights unreadable ({error})", False
     if store.weights_digest(weights) != entry["sha256"]:

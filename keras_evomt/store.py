@@ -408,18 +408,51 @@ def newest_good(
             )
         numbers = [state]
     warnings: list[str] = []
+    failures: list[tuple[int, CorruptStateError]] = []
     for number in numbers:
         try:
             return read(number), warnings
         except CorruptStateError as error:
             warnings.append(f"state {number} is unusable ({error.message})")
+            failures.append((number, error))
     workdir = directory.parent
     raise CorruptStateError(
         (f"{directory}: " if state is not None else f"no loadable state in {directory}: ")
-        + "; ".join(warnings),
+        + _grouped(failures),
         hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
-        "affect; the other tasks still load (System.load(workdir, tasks=[...]), or evomt "
-        "eval / export of one task); restore those files from a backup.",
+        f"affect. {_still_loading(failures[0][1])}Restore the damaged files from a backup.",
+    )
+
+
+def _grouped(failures: list[tuple[int, CorruptStateError]]) -> str:
+    """The states' reasons, each told once: "states 10, 9 and 8 are unusable (...)"."""
+    groups: dict[str, list[tuple[int, CorruptStateError]]] = {}
+    for number, error in failures:
+        groups.setdefault(getattr(error, "reason", error.message), []).append((number, error))
+    parts = []
+    for same in groups.values():
+        numbers = [str(number) for number, _ in same]
+        states = (
+            f"state {numbers[0]} is"
+            if len(numbers) == 1
+            else f"states {', '.join(numbers[:-1])} and {numbers[-1]} are"
+        )
+        parts.append(f"{states} unusable ({same[0][1].message})")  # the newest's users
+    return "; ".join(parts)
+
+
+def _still_loading(newest: CorruptStateError) -> str:
+    """Which tasks of the newest state a damaged component leaves loadable, and how."""
+    users, tasks = getattr(newest, "users", None), getattr(newest, "tasks", None)
+    if users is None or tasks is None:
+        return ""
+    spared = [t for t in tasks if t not in users]
+    if not spared:
+        return "Every task uses that component, so none loads as it was saved. "
+    return (
+        f"Tasks that do not use it still load ({', '.join(spared)}): System.load(workdir, "
+        f"tasks={spared!r}), evomt export --tasks {','.join(spared)}, or evomt eval "
+        f"--task {spared[0]}. "
     )
 
 
@@ -465,9 +498,12 @@ def _load_state(
             components[cid], found_slots = _load_component(directory, cid, entry, slots)
         except CorruptStateError as error:
             users = users_of(system, cid)
-            raise CorruptStateError(
+            damaged = CorruptStateError(
                 f"{error.message} (used by {', '.join(users) or 'no task'})"
-            ) from None
+            )
+            damaged.reason, damaged.users = error.message, users
+            damaged.tasks = [kept["task"] for kept in system["tasks"]]
+            raise damaged from None
         if found_slots:
             found[cid] = found_slots
     params = {cid: entry["params"] for cid, entry in manifest["components"].items()}

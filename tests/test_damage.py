@@ -131,6 +131,17 @@ def test_a_task_only_damaged_states_hold_is_named_as_damaged_not_unknown(saved, 
     assert "affects its state: tasks added in it cannot be loaded" in result.output
 
 
+def test_check_reads_a_file_of_junk_as_damaged_and_never_suggests_unpickling(saved, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(saved[0], copy)
+    file, _ = _own_file(copy, "a")
+    file.write_bytes(b"junk bytes, not a zip")  # numpy would call it pickled data
+    result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
+    assert result.exit_code == 1
+    assert f"weights/{file.name}: weights unreadable (not a plain .npz" in result.output
+    assert "pickle" not in result.output.replace("or pickled", "")
+
+
 def test_check_passes_a_clean_system(saved):
     result = CliRunner().invoke(main, ["check", "--workdir", str(saved[0])])
     assert result.exit_code == 0 and result.output.startswith("ok: ")

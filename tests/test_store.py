@@ -98,6 +98,25 @@ def test_damaged_weights_fall_back_to_the_previous_state(saved, tmp_path, how):
     assert loaded.fingerprint("a") == system.fingerprint("a")
 
 
+def test_a_state_refused_for_one_tasks_file_names_the_tasks_that_still_load(saved, tmp_path):
+    def damage(copy, manifest):
+        head = next(
+            c
+            for c in manifest["components"]
+            if c.startswith("head")
+            and c not in json.loads(_manifest(copy, 1).read_text())["components"]
+        )
+        (store.system_dir(copy) / manifest["components"][head]["file"]).write_bytes(b"junk")
+        _manifest(copy, 1).unlink()  # no older state to fall back to
+
+    copy, system = _corrupt_copy(saved, tmp_path, damage)
+    with pytest.raises(CorruptStateError, match=r"state 2 is unusable \(.*used by b\)") as e:
+        System.load(copy)
+    assert "Tasks that do not use it still load (a)" in e.value.hint
+    assert "evomt export --tasks a" in e.value.hint
+    assert System.load(copy, tasks=["a"]).fingerprint("a") == system.fingerprint("a")
+
+
 def _files_of(copy, number):
     return {
         e["file"] for e in json.loads(_manifest(copy, number).read_text())["components"].values()
@@ -210,8 +229,11 @@ def test_a_damaged_shared_file_is_rewritten_at_the_next_save(saved, tmp_path):
         file.write_bytes(bytes(data))
 
     copy, _ = _corrupt_copy(saved, tmp_path, damage)
-    with pytest.raises(CorruptStateError, match="no loadable state"):
+    with pytest.raises(CorruptStateError, match="no loadable state") as refused:
         System.load(copy)
+    assert "states 2 and 1 are unusable (" in refused.value.message  # one reason, told once
+    assert refused.value.message.count("(used by") == 1
+    assert "Every task uses that component, so none loads" in refused.value.hint
     system.save(copy)  # the running system still holds the weights: the file is healed
     for state in (3, 2, 1):
         assert System.load(copy, state=state).fingerprint("a") == system.fingerprint("a")
