@@ -47,3 +47,16 @@ def test_a_negative_first_generation_is_refused(key):
     config[key] = -1
     with pytest.raises(UserInputError, match=f"{key}=-1"):
         validate(config)
+
+
+def test_a_key_the_config_lacks_is_refused_in_one_line_with_the_nearest_keys():
+    config = default_config()
+    with pytest.raises(AttributeError, match="did you mean: generations") as refused:
+        config.generation = 2
+    assert "config is locked" in str(refused.value) and len(str(refused.value)) < 200
+    with pytest.raises(AttributeError, match="did you mean: name"):
+        config.root.nmae = "vit_mini"
+    with pytest.raises(AttributeError, match="its keys: cpu_devices, devices"):
+        config.distribute.zzz = 1
+    config.space.adapter_dim = [8, 16]  # the spaces stay open
+    assert config.space.adapter_dim == [8, 16]

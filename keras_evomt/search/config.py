@@ -13,7 +13,7 @@ from __future__ import annotations
 import ml_collections
 
 from keras_evomt.data.catalog import check_one_source_per_name
-from keras_evomt.errors import UserInputError
+from keras_evomt.errors import UserInputError, closest
 from keras_evomt.search.space import REFERENCE_DEFAULTS, REFERENCE_SPACE
 
 SEED_ORDERS = ("shuffle", "probe")
@@ -21,17 +21,34 @@ PROBE_ESTIMATES = ("holdout", "leave_one_out")  # search/probe.py
 HEAD_INITS = ("zeros", "ridge")  # search/head_init.py
 
 
+class SearchConfig(ml_collections.ConfigDict):
+    """A ConfigDict whose refusal of a key it lacks is one line with the nearest keys
+    (ml_collections' own message lists every field, thousands of characters).
+
+    Example:
+        config.generation = 1  # AttributeError: ... Did you mean: generations?
+    """
+
+    def __setitem__(self, key, value) -> None:
+        if self.is_locked and isinstance(key, str) and key not in self:
+            hint = closest(key, list(self.keys())) or f"its keys: {', '.join(self.keys())}"
+            raise KeyError(
+                f'Key "{key}" does not exist and cannot be added since the config is locked; {hint}'
+            )
+        super().__setitem__(key, value)
+
+
 def default_config() -> ml_collections.ConfigDict:
     """The µ2Net reference search (ViT-L/16 root at 384 px), locked: a key it does not
     have is refused (`c.generation = 1` fails, naming the keys there are); `space` and
     `defaults` stay open, so recipes may add hyperparameters to them."""
-    c = ml_collections.ConfigDict()
+    c = SearchConfig()
     c.tasks = ["cifar10"]
     c.task_iterations = 1  # passes over the task list
     c.private_tasks = []  # tasks never offered as seeds to other tasks
     c.seed = 0
 
-    c.root = ml_collections.ConfigDict()
+    c.root = SearchConfig()
     c.root.name = "vit_l16"
     c.root.checkpoint = ""  # a local .npz / keras-hub preset / converted root; "" = random
     c.root.image_size = 384
@@ -53,7 +70,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.max_consecutive_failures = 10
     c.keep_states = 3  # committed states kept on disk; at least 2 (the newest and a fallback)
 
-    c.score = ml_collections.ConfigDict()
+    c.score = SearchConfig()
     c.score.base_params = 1.0
     c.score.ref_params = 303_303_682.0  # the µ2Net notebook's: ViT-L/16; 0 = the root's size
     c.score.base_flops = 1.0
@@ -61,10 +78,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.score.root_shares = False
     c.score.quality = "accuracy"  # the reference's; others: training/quality.py
 
-    c.space = ml_collections.ConfigDict({k: list(v) for k, v in REFERENCE_SPACE.items()})
-    c.defaults = ml_collections.ConfigDict(dict(REFERENCE_DEFAULTS))
+    c.space = SearchConfig({k: list(v) for k, v in REFERENCE_SPACE.items()})
+    c.defaults = SearchConfig(dict(REFERENCE_DEFAULTS))
 
-    c.mutation = ml_collections.ConfigDict()
+    c.mutation = SearchConfig()
     c.mutation.clone_mode = "mu"
     c.mutation.freeze_bottom = 0
     c.mutation.adapters = False  # the reference's adapter mutation (smaller configurations)
@@ -74,7 +91,7 @@ def default_config() -> ml_collections.ConfigDict:
     # over parents.probe_examples training examples (search/head_init.py).
     c.mutation.head_init = "zeros"
 
-    c.parents = ml_collections.ConfigDict()
+    c.parents = SearchConfig()
     c.parents.seeds = "all"  # "all": other tasks' best paths + root; "root": the root only
     # The order a task iteration offers its seeds in: "shuffle" (the reference) or "probe":
     # best first by a ridge classifier on each seed's frozen features (search/probe.py).
@@ -86,18 +103,18 @@ def default_config() -> ml_collections.ConfigDict:
     # samples, each example left out of the fit in turn (search/probe.py).
     c.parents.probe_estimate = "holdout"
 
-    c.data = ml_collections.ConfigDict()
+    c.data = SearchConfig()
     c.data.data_dir = ""
     c.data.download = False
     c.data.mock_examples = 0  # > 0: TFDS sources yield mock data (tests, `tiny` variants)
 
-    c.training = ml_collections.ConfigDict()
+    c.training = SearchConfig()
     c.training.jit_compile = False  # XLA for each step (not with mirrored strategies)
     c.training.steps_per_call = 0  # steps per traced call; 0: by device (CPU 20, GPU 50, TPU 100)
     c.training.deterministic = False  # tf op determinism (exact resume on CPU)
     c.training.threads = 0  # TF intra-op threads (0: TF's default); Ray actors use the same
 
-    c.distribute = ml_collections.ConfigDict()
+    c.distribute = SearchConfig()
     c.distribute.strategy = "default"  # default | mirrored | tpu | multi_worker_mirrored
     c.distribute.executor = "inline"  # inline | devices (one candidate per device) | ray
     c.distribute.mode = "data"  # older spelling: candidates = executor devices
