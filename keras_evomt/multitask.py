@@ -22,12 +22,15 @@ import re
 from collections.abc import Iterable, Sequence
 
 import keras
-import numpy as np
 
 from keras_evomt.components.base import PACKAGE, Component, copy_component
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.path import ROOT
-from keras_evomt.path_model import check_image_batch, deserialize_component, is_eager
+from keras_evomt.path_model import (
+    check_image_batch,
+    deserialize_component,
+    is_checkable,
+)
 from keras_evomt.system import System
 
 # Names a task's signature key may not take: attributes of a loaded SavedModel and the
@@ -102,7 +105,7 @@ class MultiTaskModel(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         # Keras batches the input and calls the model traced: check its values here.
-        if isinstance(x, np.ndarray) or is_eager(x):
+        if is_checkable(x):
             check_image_batch(x, self.image_sizes.values(), "this multi-task model", size=False)
         return super().predict(x, *args, **kwargs)
 

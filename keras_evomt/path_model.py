@@ -50,9 +50,13 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
         check_image_batch(np.zeros((2, 32, 32, 3), "float32"), [32], "digits")  # passes
     """
     sizes = sorted(set(sizes))
-    dtype = getattr(x, "dtype", "")
-    dtype = str(getattr(dtype, "name", dtype))
     wanted = " or ".join(f"(batch, {s}, {s}, 3)" for s in sizes)
+    if not hasattr(x, "dtype"):
+        raise UserInputError(
+            f"{who} takes an array or tensor of images {wanted}. Received: a {type(x).__name__}",
+            hint="pass np.asarray(images, 'float32'), scaled to [-1, 1]",
+        )
+    dtype = str(getattr(x.dtype, "name", x.dtype))
     if "float" not in dtype:
         raise UserInputError(
             f"{who} takes float images scaled to [-1, 1]. Received: dtype {dtype}",
@@ -82,6 +86,12 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
             what=f"{who} takes images scaled to [-1, 1]; these hold",
             hint="convert 0-255 pixels with x.astype('float32') / 127.5 - 1",
         )
+
+
+def is_checkable(x) -> bool:
+    """Whether `predict` should check `x` before Keras batches it: values at hand (an
+    array, an eager tensor) or a Python list, which Keras would refuse obscurely."""
+    return isinstance(x, np.ndarray | list | tuple) or is_eager(x)
 
 
 def is_eager(x) -> bool:
@@ -131,7 +141,7 @@ class PathModel(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         # Keras batches the input and calls the model traced: check its values here.
-        if self.image_size is not None and (isinstance(x, np.ndarray) or is_eager(x)):
+        if self.image_size is not None and is_checkable(x):
             check_image_batch(x, [self.image_size], f"model '{self.name}'")
         return super().predict(x, *args, **kwargs)
 

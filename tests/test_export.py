@@ -75,6 +75,11 @@ def test_keras_export_loads_and_predicts_the_same(grown, tmp_path):
             "float images scaled to [-1, 1]. Received: dtype uint8",
             "float images scaled to [-1, 1]. Received: dtype uint8",
         ),
+        (
+            np.zeros((2, 32, 32, 3), "float32").tolist(),
+            "takes an array or tensor of images (batch, 32, 32, 3). Received: a list",
+            "takes an array or tensor of images (batch, 32, 32, 3). Received: a list",
+        ),
     ],
 )
 def test_models_of_a_task_say_what_images_they_take(grown, tmp_path, bad, says, multitask_says):
@@ -87,6 +92,9 @@ def test_models_of_a_task_say_what_images_they_take(grown, tmp_path, bad, says, 
             model(bad)
         wanted = multitask_says if hasattr(model, "task_paths") else says
         assert wanted in error.value.message and "\n" not in error.value.message  # one line
+        if isinstance(bad, list):  # Keras's predict would refuse it obscurely
+            with pytest.raises(UserInputError, match=re.escape(wanted)):
+                model.predict(bad, verbose=0)
     with pytest.raises(UserInputError, match=re.escape("Received: shape (2, 32, 40, 3)")):
         multitask_model(system, ["a"])(np.zeros((2, 32, 40, 3), "float32"))
 
