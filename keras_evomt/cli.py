@@ -44,16 +44,30 @@ def without_tensorflow(command):
     return command
 
 
+def checked_first(preflight):
+    """Marks a command whose input checks `preflight(**options)` run before TensorFlow
+    is imported (see `handle_errors`), so a wrong command fails in a second."""
+
+    def mark(command):
+        command.preflight = preflight
+        return command
+
+    return mark
+
+
 def handle_errors(command):
     """Turns library errors into short messages and exit statuses 2 (input) / 1 (failure).
 
     Before the command runs, TensorFlow is imported quietly (`quiet.py`), unless the
-    command is marked `@without_tensorflow`.
+    command is marked `@without_tensorflow`; a `@checked_first` command's checks run
+    before that import.
     """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            if getattr(command, "preflight", None):
+                command.preflight(**kwargs)
             if getattr(command, "needs_tensorflow", True):
                 from keras_evomt.quiet import import_tensorflow
 
@@ -316,6 +330,7 @@ def run(recipe: str, workdir: str, overrides: tuple[str, ...], quiet: bool) -> N
 @set_option
 @click.option("--quiet", is_flag=True, help="Only the final status table.")
 @handle_errors
+@checked_first(lambda workdir, recipe, **_: _check_evolvable(workdir, recipe))
 def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
@@ -335,16 +350,7 @@ def evolve(
     config = stored_config(workdir)
     new = config is None
     if new:
-        if recipe is None and WorkdirLayout(workdir).system.exists():
-            raise UserInputError(
-                f"{workdir} holds a system made from Python (it has no config.json): pass "
-                "--recipe RECIPE to evolve it from the command line",
-                hint="the recipe's root.* must be the system's root",
-            )
-        if recipe is None:
-            raise UserInputError(
-                f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
-            )
+        _check_evolvable(workdir, recipe)
         config = load_recipe(recipe, list(overrides))
     else:
         listed = [o for o in overrides if o.partition("=")[0].strip() in RUN_ONLY_KEYS]
@@ -367,6 +373,23 @@ def evolve(
         with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):
             search.evolve(task)
     _finish(search.system, workdir)
+
+
+def _check_evolvable(workdir: str, recipe: str | None) -> None:
+    """A work directory without config.json takes a recipe."""
+    from keras_evomt.recipe import stored_config
+
+    if recipe is not None or stored_config(workdir) is not None:
+        return
+    if WorkdirLayout(workdir).system.exists():
+        raise UserInputError(
+            f"{workdir} holds a system made from Python (it has no config.json): pass "
+            "--recipe RECIPE to evolve it from the command line",
+            hint="the recipe's root.* must be the system's root",
+        )
+    raise UserInputError(
+        f"{workdir} has no config.json: pass --recipe RECIPE to start a new system."
+    )
 
 
 def _check_rescorable(workdir: str, task: str, pinned_rule: str, rule: str) -> None:

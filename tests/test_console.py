@@ -87,6 +87,14 @@ def test_commands_that_need_no_tensorflow_never_import_it(args):
     assert _imports_tensorflow(args) is False
 
 
+def test_evolve_without_a_recipe_or_config_fails_before_tensorflow_is_imported(tmp_path):
+    (tmp_path / "system").mkdir()  # a system made from Python: no config.json
+    assert _imports_tensorflow(["evolve", "--workdir", str(tmp_path), "--task", "a"]) is False
+    assert (
+        _imports_tensorflow(["evolve", "--workdir", str(tmp_path / "new"), "--task", "a"]) is False
+    )
+
+
 def test_importing_the_package_imports_no_tensorflow():
     code = "import sys, keras_evomt; print('tensorflow' in sys.modules, keras_evomt.__version__)"
     result = subprocess.run(
