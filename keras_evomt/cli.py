@@ -623,13 +623,15 @@ def serve(workdir: str, tasks: str | None, port: int, host: str, max_request_mb:
 
     names = None if tasks is None else _task_list(tasks)
     served = ServedSystem(_load_system(workdir, tasks=names), names)
-    run_server(
+    stopped_by = run_server(
         served,
         host=host,
         port=port,
         max_request_mb=max_request_mb,
         on_ready=lambda line: click.echo(line, err=True),
     )
+    if stopped_by:
+        click.echo(f"stopped by {stopped_by}: the requests in flight were answered", err=True)
 
 
 @main.command()

@@ -452,14 +452,17 @@ def serve(
     port: int = DEFAULT_PORT,
     max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
     on_ready: Callable[[str], None] = print,
-) -> None:
-    """Answers requests until SIGTERM or SIGINT (Ctrl-C), then finishes those in flight."""
+) -> str | None:
+    """Answers requests until SIGTERM or SIGINT (Ctrl-C), then finishes those in flight;
+    returns the name of the signal that stopped it."""
     server = make_server(create_app(served, max_request_mb=max_request_mb), host, port)
     stopping = threading.Event()
+    stopped_by: list[str] = []
 
     def stop(signum, frame):
         if not stopping.is_set():
             stopping.set()
+            stopped_by.append(signal.Signals(signum).name)
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     if threading.current_thread() is threading.main_thread():
@@ -478,6 +481,7 @@ def serve(
         server.server_close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return stopped_by[0] if stopped_by else None
 
 
 def _flask():

@@ -269,6 +269,7 @@ def test_evomt_serve_answers_then_stops_cleanly_on_sigterm(system, tmp_path, ima
         )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+        assert "stopped by SIGTERM: the requests in flight were answered" in process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
