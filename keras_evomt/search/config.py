@@ -26,7 +26,7 @@ class SearchConfig(ml_collections.ConfigDict):
     (ml_collections' own message lists every field, thousands of characters).
 
     Example:
-        config.generation = 1  # AttributeError: ... Did you mean: generations?
+        config.generation = 1  # AttributeError: ... locked; did you mean: generations?
     """
 
     def __setitem__(self, key, value) -> None:
@@ -40,7 +40,7 @@ class SearchConfig(ml_collections.ConfigDict):
 
 def default_config() -> ml_collections.ConfigDict:
     """The µ2Net reference search (ViT-L/16 root at 384 px), locked: a key it does not
-    have is refused (`c.generation = 1` fails, naming the keys there are); `space` and
+    have is refused (`c.generation = 1` fails, naming the nearest keys); `space` and
     `defaults` stay open, so recipes may add hyperparameters to them."""
     c = SearchConfig()
     c.tasks = ["cifar10"]
