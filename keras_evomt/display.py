@@ -90,8 +90,8 @@ def task_line(task: str, metrics: dict[str, Any], params_added: int, total: int)
     validation = _pct(metrics.get("validation_accuracy"))
     console.print(
         f"[bold]{task} done[/bold]: validation {validation}%, "
-        f"test {_pct(metrics.get('test_accuracy'))}%, +{_count(params_added)} params "
-        f"(system: {_count(total)})"
+        f"test {_pct(metrics.get('test_accuracy'))}%, {'-' if params_added < 0 else '+'}"
+        f"{_count(abs(params_added))} params (system: {_count(total)})"
     )
 
 

@@ -5,7 +5,9 @@ last part of the task's name; an unnamed
 `npz:` or `dir:` task's folder is `workdir.tb_run_name`'s) the training loss, accuracy
 and learning rate, validation accuracy per round, and its hyperparameters through
 the HParams plugin; per task (run tb/<task>) the best score by generation, the
-test accuracy and parameters added; the system's growth (run tb/system).
+test accuracy and `task/params_added`, what the iteration added to the system (0 when the
+kept path stays, below 0 when a leaner path replaces it); the system's growth (run
+tb/system).
 
 Example:
     observer = Observer("runs/demo")

@@ -4,7 +4,7 @@ Four PNG pictures, readable from 5 to 69+ tasks (heights grow with the task coun
 - `sharing.png`: tasks (rows, in arrival order) by component slots (columns in path order);
   grey cells run a root component, blue ones a component the task uses alone, coloured
   numbered ones a component shared between tasks (the number is the task that added it);
-- `params.png`: parameters each task added when it arrived (split into those it still
+- `params.png`: parameters of the kept components each task added (split into those it still
   uses alone and those later tasks reuse) and the system's cumulative unique parameters;
 - `accuracy.png`: validation and test accuracy per task;
 - `search.png`: the search's best score by generation per task, every visit's in turn, from
@@ -351,7 +351,7 @@ def params_figure(system: System) -> Figure:
         color=SHARED_COLOURS[0],
         label="reused by later tasks",
     )
-    left.set_title("Parameters added when the task arrived", fontsize=FONT + 2)
+    left.set_title("Parameters of the components each task added (as kept)", fontsize=FONT + 2)
     left.set_xlim(0, max(added.sum(axis=1).max(), 1) * 1.04)
     root = sum(system.params(c) for c in system.root.components) if system.root else 0
     right.plot(

@@ -375,8 +375,13 @@ def test_a_kept_path_no_candidate_beat_keeps_its_data_facts_and_test_accuracy(
     tested = first.paths["mine"].metrics["test_accuracy"]
     # The same images in 0..255 pass the range check; no candidate beats the kept path.
     monkeypatch.setattr(loop, "joins_population", lambda *args, **kwargs: False)
+    added = []
+    monkeypatch.setattr(
+        Observer, "task_finished", lambda self, t, m, a, *rest, **kw: added.append(a)
+    )
     bytes255 = (sixteenths * 255 / 16)[:120]
     evolve(tmp_path, Task.from_arrays("mine", bytes255, y[:120], value_range=(0, 255)), config)
+    assert added == [0]  # the system did not grow
     kept = System.load(tmp_path)
     assert kept.paths["mine"].id == first.paths["mine"].id
     assert kept.value_range("mine") == [0.0, 16.0]
@@ -386,9 +391,13 @@ def test_a_kept_path_no_candidate_beat_keeps_its_data_facts_and_test_accuracy(
     monkeypatch.undo()
     monkeypatch.setattr(loop, "joins_population", lambda *args, **kwargs: True)
     monkeypatch.setattr(Population, "best", lambda self: self.path(list(self.members)[-1]))
+    monkeypatch.setattr(
+        Observer, "task_finished", lambda self, t, m, a, *rest, **kw: added.append(a)
+    )
     evolve(tmp_path, Task.from_arrays("mine", bytes255, y[:120], value_range=(0, 255)), config)
     grown = System.load(tmp_path)
     assert grown.paths["mine"].id != first.paths["mine"].id
+    assert added[-1] == grown.total_params() - first.total_params()
     assert grown.value_range("mine") == [0.0, 255.0]
     assert grown.split_sizes("mine") != first.split_sizes("mine")
 

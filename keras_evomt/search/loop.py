@@ -173,6 +173,7 @@ class Search:
         unchanged = earlier is not None and best.id == earlier.id
         if unchanged and "test_accuracy" in earlier.metrics:
             best.metrics["test_accuracy"] = earlier.metrics["test_accuracy"]
+        kept_before = self.system.total_params()
         self.system.end_task(best)
         if not unchanged:
             self.system.set_class_names(task.name, getattr(task, "class_names", None))
@@ -182,7 +183,7 @@ class Search:
         self.executor.clear()
         if not unchanged or "test_accuracy" not in best.metrics:
             self._test(task, best)
-        added = self.system.own_params(best)
+        added = self.system.total_params() - kept_before  # the system's growth: 0 if unchanged
         self.state.population = None
         self.state.iteration_config = None
         if advance_sequence:  # in the same commit, so a crash cannot repeat the task
