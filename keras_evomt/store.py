@@ -416,11 +416,23 @@ def newest_good(
             warnings.append(f"state {number} is unusable ({error.message})")
             failures.append((number, error))
     workdir = directory.parent
+    slots_only = all(getattr(error, "slots_only", False) for _, error in failures)
+    if state is not None:
+        head = f"{directory}: "
+    elif slots_only:
+        head = f"no state in {directory} loads for training: "
+    else:
+        head = f"no loadable state in {directory}: "
+    still = (
+        "Only optimizer (momentum) slots are damaged: every task still loads for inference "
+        "(eval, export, serve), but training resumes from them. "
+        if slots_only
+        else _still_loading(failures[0][1])
+    )
     raise CorruptStateError(
-        (f"{directory}: " if state is not None else f"no loadable state in {directory}: ")
-        + _grouped(failures),
+        head + _grouped(failures),
         hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
-        f"affect. {_still_loading(failures[0][1])}Restore the damaged files from a backup.",
+        f"affect. {still}Restore the damaged files from a backup.",
     )
 
 
@@ -451,8 +463,8 @@ def _still_loading(newest: CorruptStateError) -> str:
         return "Every task uses that component, so none loads as it was saved. "
     return (
         f"Tasks that do not use it still load ({', '.join(spared)}): System.load(workdir, "
-        f"tasks={spared!r}), evomt export --tasks {','.join(spared)}, or evomt eval "
-        f"--task {spared[0]}. "
+        f"tasks={spared!r}), evomt export (or serve) --tasks {','.join(spared)}, or evomt "
+        f"eval --task {spared[0]}. "
     )
 
 
@@ -502,6 +514,7 @@ def _load_state(
                 f"{error.message} (used by {', '.join(users) or 'no task'})"
             )
             damaged.reason, damaged.users = error.message, users
+            damaged.slots_only = getattr(error, "slots_only", False)
             damaged.tasks = [kept["task"] for kept in system["tasks"]]
             raise damaged from None
         if found_slots:
@@ -586,7 +599,7 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any], with_slo
     cls = _allowed_class(cid, entry)
     file = _safe_file(directory, entry["file"], cid)
     try:
-        weights, slots = _read_arrays(file, slots=with_slots)
+        weights, _ = _read_arrays(file, slots=False)
     except ValueError:  # numpy's message suggests loading it unsafely: never
         raise CorruptStateError(
             f"{entry['file']} is not a plain .npz of arrays (damaged, or it holds pickled "
@@ -598,8 +611,7 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any], with_slo
         raise CorruptStateError(
             f"{entry['file']} does not match its sha256 (truncated or altered)."
         )
-    if slots and weights_digest(slots) != entry.get("slots_sha256"):
-        raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
+    slots = _checked_slots(file, entry) if with_slots else []
     try:
         component = cls.from_config(dict(entry["config"], name=cid.rsplit(".", 1)[0]))
         component.build_from_config(entry["build"])
@@ -612,6 +624,22 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any], with_slo
     if with_slots:  # a file is trusted (see `_intact`) only once all of it was checked
         _remember(file)
     return component, slots
+
+
+def _checked_slots(file: FsPath, entry: dict[str, Any]) -> list[np.ndarray]:
+    """The optimizer slots in `file`, checked; damaged ones raise a CorruptStateError
+    marked `slots_only` (the weights were read intact)."""
+    try:
+        _, slots = _read_arrays(file, weights=False)
+        damaged = bool(slots) and weights_digest(slots) != entry.get("slots_sha256")
+        reason = "do not match their sha256"
+    except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
+        damaged, reason = True, f"are unreadable ({error})"
+    if damaged:
+        error = CorruptStateError(f"{entry['file']}: optimizer slots {reason}.")
+        error.slots_only = True
+        raise error
+    return slots
 
 
 def _safe_file(directory: FsPath, name: str, cid: str) -> FsPath:

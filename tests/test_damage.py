@@ -74,6 +74,10 @@ def test_a_damaged_slot_blocks_no_inference_and_check_names_it(saved, tmp_path):
     np.testing.assert_array_equal(only_b.model("b")(x), system.model("b")(x))
     with pytest.raises(CorruptStateError, match="optimizer slots"):
         _ = loaded.slots  # training would need them: it says so
+    with pytest.raises(CorruptStateError, match="no state in .* loads for training") as e:
+        System.load(copy, slots=True)  # as a search opens it
+    assert "optimizer slots are unreadable" in e.value.message and "(used by b)" in e.value.message
+    assert "every task still loads for inference (eval, export, serve)" in e.value.hint
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
     assert result.exit_code == 1
     assert f"damaged: weights/{file.name}" in result.output

@@ -113,7 +113,7 @@ def test_a_state_refused_for_one_tasks_file_names_the_tasks_that_still_load(save
     with pytest.raises(CorruptStateError, match=r"state 2 is unusable \(.*used by b\)") as e:
         System.load(copy)
     assert "Tasks that do not use it still load (a)" in e.value.hint
-    assert "evomt export --tasks a" in e.value.hint
+    assert "evomt export (or serve) --tasks a" in e.value.hint
     assert System.load(copy, tasks=["a"]).fingerprint("a") == system.fingerprint("a")
 
 
