@@ -117,9 +117,16 @@ def test_pixels_that_vary_over_under_a_hundredth_of_their_range_are_refused():
         Task.from_arrays("a", unit, y, value_range=(0, 255))
     assert error.value.hint == "give the pixels' own range: value_range=[0, 1]"
     with pytest.raises(UserInputError, match="under 1% of value_range"):  # 0/1 masks as uint8
-        Task.from_arrays("b", (unit > 0.5).astype(np.uint8), y)
+        Task.from_arrays("b", (unit > 0.5).astype(np.uint8), y, value_range=(0, 255))
+    with pytest.raises(UserInputError, match="uint8 with values up to 1: read as 0..255"):
+        Task.from_arrays("b", (unit > 0.5).astype(np.uint8), y)  # the range left to inference
     Task.from_arrays("c", np.zeros([20, 4, 4], np.uint8), y)  # constant: nothing to misread
-    Task.from_arrays("d", (unit * 5).astype(np.uint8), y)  # dark, but 2% of 0..255
+    sixteenths = (unit * 16.99).astype(np.uint8)  # scikit-learn's digits: 0..16 as uint8
+    with pytest.raises(UserInputError, match="values up to 16") as error:
+        Task.from_arrays("d", sixteenths, y)
+    assert "value_range=(0, 16)" in error.value.hint
+    Task.from_arrays("d", sixteenths, y, value_range=(0, 16))
+    Task.from_arrays("d", sixteenths, y, value_range=(0, 255))  # said: truly that dark
 
     # Another range than the model's passes when the data fills it better than the kept one.
     check_same_range("t", [0, 255], (0, 1), lambda: (0.0, 1.0))  # photos / 255

@@ -239,7 +239,7 @@ def test_a_task_keeps_its_classes_its_root_and_a_search_its_config_type(tmp_path
     with pytest.raises(UserInputError, match="'digits' has 10 classes in this system, but"):
         evolve(tmp_path, two_classes, config, observer=Observer(tmp_path, quiet=True))
     as_uint8 = np.round((x + 1) * 8).astype(np.uint8)  # digits' 0..16, read as 0..255
-    misread = Task.from_arrays("digits", as_uint8, y, num_classes=10)
+    misread = Task.from_arrays("digits", as_uint8, y, num_classes=10, value_range=(0, 255))
     with pytest.raises(UserInputError, match=r"trained on pixels in \[0, 16\], but this"):
         evolve(tmp_path, misread, config, observer=Observer(tmp_path, quiet=True))
     other_root = tiny_search_config(("digits",), root__name="vit_mini")

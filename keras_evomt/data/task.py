@@ -642,6 +642,15 @@ def _check_split(split: str) -> str:
 
 def _infer_value_range(x: np.ndarray) -> tuple[float, float]:
     if x.dtype == np.uint8:
+        low, peak = (int(np.min(x)), int(np.max(x))) if x.size else (0, 255)
+        if low < peak <= 25:  # under a tenth of 0..255: another range, e.g. digits' 0..16
+            raise UserInputError(
+                f"the images are uint8 with values up to {peak}: read as 0..255 they would be "
+                "near-black images",
+                hint=f"give their own range: value_range=(0, {max(peak, 1)}) (in an .npz file "
+                f"an array value_range=[0, {max(peak, 1)}]; scikit-learn's digits: 0..16), "
+                "or value_range=(0, 255) if they truly are that dark",
+            )
         return (0.0, 255.0)
     if x.dtype == np.bool_:
         return (0.0, 1.0)
