@@ -249,7 +249,8 @@ def prepare_images(
             (low, high),
             [pixels],
             "images hold",
-            hint="pass the range the task was trained on (the contract's input.source_value_range)",
+            hint="pass the pixels' own range as value_range (the contract's "
+            "input.source_value_range is the range the task's data came in)",
         )
     check_range_used((low, high), arrays, "the images")
     prepared = []

@@ -557,8 +557,9 @@ class Search:
             raise UserInputError(
                 f"task '{task.name}' has {self.system.num_classes(kept)} classes in this "
                 f"system, but the data given for it now has {task.num_classes}",
-                hint="a task keeps its data: give the new data a name of its own (or, if "
-                "some class has no example in it, pass num_classes)",
+                hint="a task keeps its data: give the new data a name of its own (arrays "
+                "in which some class has no example take num_classes; a folder keeps a "
+                "subfolder for every class)",
             )
         names = getattr(task, "class_names", None)
         check_same_classes(task.name, self.system.class_names(task.name), names)
