@@ -456,12 +456,10 @@ def serve(
     """Answers requests until SIGTERM or SIGINT (Ctrl-C), then finishes those in flight;
     returns the name of the signal that stopped it."""
     server = make_server(create_app(served, max_request_mb=max_request_mb), host, port)
-    stopping = threading.Event()
-    stopped_by: list[str] = []
+    stopped_by: list[str] = []  # the signal's name, once one came
 
     def stop(signum, frame):
-        if not stopping.is_set():
-            stopping.set()
+        if not stopped_by:
             stopped_by.append(signal.Signals(signum).name)
             threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -543,15 +543,7 @@ def load_slots(
     for cid, entry in entries.items():
         if not entry.get("slots_sha256"):
             continue
-        file = _safe_file(directory, entry["file"], cid)
-        try:
-            _, slots = _read_arrays(file, weights=False)
-        except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
-            message = f"{entry['file']}: optimizer slots unreadable ({error})"
-            raise CorruptStateError(message) from None
-        if weights_digest(slots) != entry["slots_sha256"]:
-            raise CorruptStateError(f"{entry['file']}: optimizer slots do not match their sha256.")
-        found[cid] = slots
+        found[cid] = _checked_slots(_safe_file(directory, entry["file"], cid), entry)
     return found
 
 
@@ -627,16 +619,17 @@ def _load_component(directory: FsPath, cid: str, entry: dict[str, Any], with_slo
 
 
 def _checked_slots(file: FsPath, entry: dict[str, Any]) -> list[np.ndarray]:
-    """The optimizer slots in `file`, checked; damaged ones raise a CorruptStateError
-    marked `slots_only` (the weights were read intact)."""
+    """The optimizer slots in `file` (none when it holds none and the entry names none),
+    checked; damaged ones raise a CorruptStateError marked `slots_only`."""
+    sha = entry.get("slots_sha256")
     try:
         _, slots = _read_arrays(file, weights=False)
-        damaged = bool(slots) and weights_digest(slots) != entry.get("slots_sha256")
-        reason = "do not match their sha256"
+        damaged = bool(slots or sha) and weights_digest(slots) != sha
+        reason = "do not match their sha256."
     except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own errors
-        damaged, reason = True, f"are unreadable ({error})"
+        damaged, reason = True, f"unreadable ({error})"
     if damaged:
-        error = CorruptStateError(f"{entry['file']}: optimizer slots {reason}.")
+        error = CorruptStateError(f"{entry['file']}: optimizer slots {reason}")
         error.slots_only = True
         raise error
     return slots

@@ -76,7 +76,7 @@ def test_a_damaged_slot_blocks_no_inference_and_check_names_it(saved, tmp_path):
         _ = loaded.slots  # training would need them: it says so
     with pytest.raises(CorruptStateError, match="no state in .* loads for training") as e:
         System.load(copy, slots=True)  # as a search opens it
-    assert "optimizer slots are unreadable" in e.value.message and "(used by b)" in e.value.message
+    assert "optimizer slots unreadable" in e.value.message and "(used by b)" in e.value.message
     assert "every task still loads for inference (eval, export, serve)" in e.value.hint
     result = CliRunner().invoke(main, ["check", "--workdir", str(copy)])
     assert result.exit_code == 1
