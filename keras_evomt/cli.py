@@ -335,14 +335,14 @@ def evolve(
     workdir: str, task: str, recipe: str | None, overrides: tuple[str, ...], quiet: bool
 ) -> None:
     """One task iteration on the work directory's system (adds the task if it is new)."""
-    from keras_evomt.data.catalog import check_one_source_per_name, name_and_source, task_spec
+    from keras_evomt.data.catalog import name_and_source
     from keras_evomt.recipe import (
         apply_overrides,
         load_recipe,
         pinned,
         remembered_task_spec,
+        resolved_task_spec,
         stored_config,
-        task_specs,
     )
     from keras_evomt.search.config import validate
     from keras_evomt.workdir_lock import WorkdirLock
@@ -364,10 +364,9 @@ def evolve(
         pinned_rule = config.score.quality
         config = apply_overrides(config, list(overrides))
     validate(config)  # before anything is written to the work directory
-    task = task_spec(task, task_specs(workdir))  # "flowers" finds "flowers=dir:/data/flowers"
+    task = resolved_task_spec(workdir, task, planned=config.tasks)
     if not new and config.score.quality != pinned_rule:
         _check_rescorable(workdir, name_and_source(task)[0], pinned_rule, config.score.quality)
-    check_one_source_per_name([*config.tasks, *task_specs(workdir), task])
     pin = pinned(config, workdir) if new else contextlib.nullcontext(config)
     with WorkdirLock(workdir), pin as config:
         with _search(config, workdir, quiet) as search, remembered_task_spec(workdir, task):

@@ -17,13 +17,14 @@ import contextlib
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
 import ml_collections
 
 from keras_evomt import store
+from keras_evomt.data.catalog import absolute_spec, check_one_source_per_name, task_spec
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
@@ -151,6 +152,22 @@ EXECUTION_KEYS = frozenset(
 )
 
 
+def _with_absolute_tasks(config):
+    """`config` (a ConfigDict or the dict of a pinned one) with its tasks' relative
+    `dir:`/`npz:` paths made absolute, so that the pinned task list names the same data
+    when a later command runs from another folder."""
+    tasks = config.get("tasks")
+    if not isinstance(tasks, (list, tuple)):
+        return config
+    absolute = [absolute_spec(t) if isinstance(t, str) else t for t in tasks]
+    if absolute == list(tasks):
+        return config
+    if isinstance(config, ml_collections.ConfigDict):
+        config = config.copy_and_resolve_references()
+    config["tasks"] = absolute
+    return config
+
+
 def pin_config(
     config: ml_collections.ConfigDict, workdir: str | os.PathLike
 ) -> ml_collections.ConfigDict:
@@ -161,6 +178,7 @@ def pin_config(
         config = pin_config(load_recipe("offline_mini.py"), "runs/demo")
     """
     file = WorkdirLayout(workdir).config
+    config = _with_absolute_tasks(config)
     resolved = json.loads(config.to_json_best_effort())
     if not file.exists():
         store.atomic_write_json(file, resolved)
@@ -175,9 +193,14 @@ def pin_config(
         shown = ", ".join(f"{k} ({pinned.get(k)!r} -> {wanted.get(k)!r})" for k in differ[:6])
         if len(differ) > 6:
             shown += f" and {len(differ) - 6} more"
+        hint = "rerun with the same recipe and --set values, or use a new --workdir."
+        if "tasks" in differ:
+            hint += (
+                " A relative dir:/npz: path in the task list names data from the folder "
+                "a command runs in: run it from the first run's folder."
+            )
         raise UserInputError(
-            f"{workdir} was started with another config; differing keys: {shown}.",
-            hint="rerun with the same recipe and --set values, or use a new --workdir.",
+            f"{workdir} was started with another config; differing keys: {shown}.", hint=hint
         )
     config = ml_collections.ConfigDict(_read_pinned(file))
     for key in EXECUTION_KEYS & set(wanted):
@@ -247,7 +270,7 @@ def _read_pinned(file: FsPath) -> dict[str, Any]:
         for section in sections:
             node = node.setdefault(section, {})
         node.setdefault(leaf, value)
-    return pinned
+    return _with_absolute_tasks(pinned)  # a relative path pinned by an earlier version
 
 
 def task_specs(workdir: str | os.PathLike) -> list[str]:
@@ -268,6 +291,20 @@ def _given_specs(file: FsPath) -> list[str]:
     )
 
 
+def resolved_task_spec(workdir: str | os.PathLike, task: str, planned: Iterable = ()) -> str:
+    """`task` as its full spec: a name alone finds the spec the work directory remembers
+    (`flowers` finds `flowers=dir:/data/flowers`); refused if it gives a known name, or one
+    of the `planned` specs' names, another data source.
+
+    Example:
+        resolved_task_spec("runs/demo", "flowers")  # "flowers=dir:/data/flowers"
+    """
+    known = task_specs(workdir)
+    spec = task_spec(task, known)
+    check_one_source_per_name([*planned, *known, spec])
+    return spec
+
+
 @contextlib.contextmanager
 def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None]:
     """Adds a spec given on the command line to the work directory's `tasks.json` (a
@@ -279,8 +316,6 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
         with remembered_task_spec("runs/demo", "flowers=dir:data/flowers"):
             search.evolve("flowers=dir:data/flowers")
     """
-    from keras_evomt.data.catalog import absolute_spec
-
     file = WorkdirLayout(workdir).tasks
     spec = absolute_spec(spec)
     given = _given_specs(file)

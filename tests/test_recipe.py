@@ -191,3 +191,46 @@ def test_a_resumed_run_may_execute_elsewhere_but_not_search_otherwise(tmp_path):
     for key in EXECUTION_KEYS:  # every one names a key of the config
         parent, _, leaf = key.rpartition(".")
         assert leaf in (config[parent] if parent else config), key
+
+
+def test_a_recipe_s_relative_data_paths_are_pinned_absolute(tmp_path, monkeypatch):
+    import json
+
+    from keras_evomt.recipe import pin_config, stored_config, task_specs
+
+    tasks = ["tasks=digits, flat=dir:data/flat, npz:data/x.npz"]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    pinned = pin_config(load_recipe("offline_mini.py:smoke", tasks), tmp_path / "run")
+    where = tmp_path / "first" / "data"
+    absolute = ["digits", f"flat=dir:{where}/flat", f"npz:{where}/x.npz"]
+    assert list(pinned.tasks) == absolute
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["tasks"] == absolute
+    pin_config(load_recipe("offline_mini.py:smoke", tasks), tmp_path / "run")  # same folder
+    monkeypatch.chdir(tmp_path / "other")
+    assert list(stored_config(tmp_path / "run").tasks) == absolute  # not read from here
+    assert task_specs(tmp_path / "run") == absolute
+    with pytest.raises(UserInputError, match="tasks .*other/data/flat") as refused:
+        pin_config(load_recipe("offline_mini.py:smoke", tasks), tmp_path / "run")
+    assert "run it from the first run's folder" in refused.value.hint
+    resumed = pin_config(
+        load_recipe("offline_mini.py:smoke", [f"tasks={','.join(absolute)}"]), tmp_path / "run"
+    )
+    assert list(resumed.tasks) == absolute
+
+
+def test_a_relative_path_pinned_by_an_earlier_version_reads_from_the_current_folder(
+    tmp_path, monkeypatch
+):
+    import json
+
+    from keras_evomt.recipe import pin_config
+
+    monkeypatch.chdir(tmp_path)
+    config = load_recipe("offline_mini.py:smoke", ["tasks=digits, dir:data/flat"])
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(config.to_json_best_effort())  # relative
+    resumed = pin_config(config, tmp_path / "run")  # as before: its own folder agrees
+    assert list(resumed.tasks) == ["digits", f"dir:{tmp_path}/data/flat"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["tasks"][1] == "dir:data/flat"

@@ -674,12 +674,9 @@ def _remembered(workdir: str | os.PathLike, task: Any):
     if not isinstance(task, str):
         yield task
         return
-    from keras_evomt.data.catalog import check_one_source_per_name, task_spec
-    from keras_evomt.recipe import remembered_task_spec, task_specs
+    from keras_evomt.recipe import remembered_task_spec, resolved_task_spec
 
-    known = task_specs(workdir)
-    spec = task_spec(task, known)
-    check_one_source_per_name([*known, spec])
+    spec = resolved_task_spec(workdir, task)
     with remembered_task_spec(workdir, spec):
         yield spec
 
