@@ -289,7 +289,7 @@ def _stage_savedmodel(model: PathModel, contract: dict[str, Any], out: FsPath) -
     archive = _new_archive()
     archive.add_endpoint(
         "serve",
-        lambda images: {"logits": model(_in_range(images), training=False)},
+        lambda images: {"logits": model(_in_range(images, size), training=False)},
         input_signature=[_images_spec(size)],
     )
     archive.add_endpoint("contract", lambda: {"contract": tf.constant(text)}, input_signature=[])
@@ -305,7 +305,9 @@ def _stage_multitask_savedmodel(
     for task, key in contract["signatures_by_task"].items():
         archive.add_endpoint(
             key,
-            lambda images, task=task: {"logits": model(_in_range(images), tasks=[task])[task]},
+            lambda images, task=task: {
+                "logits": model(_in_range(images, model.image_sizes[task]), tasks=[task])[task]
+            },
             input_signature=[_images_spec(model.image_sizes[task])],
         )
     keys = contract["signatures_by_task"]
@@ -313,7 +315,10 @@ def _stage_multitask_savedmodel(
         archive.add_endpoint(
             name,
             lambda images, tasks=tasks: {
-                keys[t]: y for t, y in model(_in_range(images), tasks=tasks).items()
+                keys[t]: y
+                for t, y in model(
+                    _in_range(images, model.image_sizes[tasks[0]]), tasks=tasks
+                ).items()
             },
             input_signature=[_images_spec(model.image_sizes[tasks[0]])],
         )
@@ -331,16 +336,35 @@ def _new_archive() -> keras.export.ExportArchive:
     return keras.export.ExportArchive()
 
 
-def _in_range(images: tf.Tensor) -> tf.Tensor:
-    """`images`, once checked to lie in VALUE_RANGE give or take a tenth of its width
-    (as `pipeline.check_value_range`): a 0..255 batch would get confident wrong answers."""
+def _in_range(images: tf.Tensor, size: int) -> tf.Tensor:
+    """`images`, once checked to be a batch of `size` x `size` RGB images (a signature's
+    function is called with whatever shape it is given) lying in VALUE_RANGE give or take
+    a tenth of its width (as `pipeline.check_value_range`): a 0..255 batch would get
+    confident wrong answers."""
+    shape = tf.shape(images)
+    padded = tf.pad(shape, [[0, 4]])  # a rank below 4 compares as zeros, not an error
+    shaped = tf.debugging.Assert(
+        tf.logical_and(
+            tf.equal(tf.size(shape), 4), tf.reduce_all(tf.equal(padded[1:4], [size, size, 3]))
+        ),
+        [
+            f"images must be a batch of {size}x{size} RGB images, shape (batch, {size}, "
+            f"{size}, 3) (the contract's input.image_size); resize them, and tile gray ones "
+            "to 3 channels. Received shape:",
+            shape,
+        ],
+        summarize=4,
+    )
+    with tf.control_dependencies([shaped]):
+        images = tf.identity(images)
     low, high = VALUE_RANGE
     middle, reach = (low + high) / 2, (high - low) / 2 + 0.1 * (high - low)
     check = tf.debugging.assert_less_equal(
         tf.reduce_max(tf.abs(images - middle)),
         tf.constant(reach, images.dtype),
         message=f"images must hold finite values in [{low:g}, {high:g}] (the contract's "
-        "input.value_range); scale 0..255 pixels as x / 127.5 - 1",
+        "input.value_range); map the pixels' own range (input.source_value_range) onto it, "
+        "e.g. scale 0..255 pixels as x / 127.5 - 1",
     )
     with tf.control_dependencies([check]):
         return tf.identity(images)

@@ -24,7 +24,12 @@ from typing import Any
 import ml_collections
 
 from keras_evomt import store
-from keras_evomt.data.catalog import absolute_spec, check_one_source_per_name, task_spec
+from keras_evomt.data.catalog import (
+    absolute_spec,
+    check_one_source_per_name,
+    split_name,
+    task_spec,
+)
 from keras_evomt.errors import UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
@@ -194,7 +199,7 @@ def pin_config(
         if len(differ) > 6:
             shown += f" and {len(differ) - 6} more"
         hint = "rerun with the same recipe and --set values, or use a new --workdir."
-        if "tasks" in differ:
+        if "tasks" in differ and _only_paths_differ(pinned["tasks"], wanted["tasks"]):
             hint += (
                 " A relative dir:/npz: path in the task list names data from the folder "
                 "a command runs in: run it from the first run's folder."
@@ -207,6 +212,20 @@ def pin_config(
         parent, _, leaf = key.rpartition(".")
         (_section(config, parent) if parent else config)[leaf] = wanted[key]
     return config
+
+
+def _only_paths_differ(first: Any, second: Any) -> bool:
+    """Whether two task lists differ only in the paths of their `dir:`/`npz:` sources."""
+    if not (isinstance(first, list) and isinstance(second, list)) or len(first) != len(second):
+        return False
+
+    def kinds(specs: list) -> list:
+        return [
+            (split_name(s)[0], split_name(s)[1].partition(":")[0]) if isinstance(s, str) else s
+            for s in specs
+        ]
+
+    return kinds(first) == kinds(second)
 
 
 @contextlib.contextmanager

@@ -97,3 +97,12 @@ def test_a_task_name_keeps_one_source(tmp_path, monkeypatch):
     config.tasks = ["shapes=dir:/data/one", "shapes=npz:/data/two.npz"]
     with pytest.raises(UserInputError, match="shapes_2=npz:/data/two.npz"):
         validate(config)
+
+
+def test_a_spec_that_gives_a_task_two_names_is_refused():
+    from keras_evomt.errors import UserInputError
+
+    assert catalog.split_name("x=dir:/data/a=b") == ("x", "dir:/data/a=b")  # "=" in a path
+    assert catalog.split_name("dir:/data/a=b") == (None, "dir:/data/a=b")
+    with pytest.raises(UserInputError, match=r"gives two names.*x=dir:data/digits"):
+        catalog.absolute_spec("x=y=dir:data/digits")

@@ -128,6 +128,16 @@ def test_savedmodel_signatures_refuse_a_batch_of_0_to_255_pixels(grown, tmp_path
         signature(images=tf.constant(images))
         with pytest.raises(tf.errors.InvalidArgumentError, match="scale 0..255 pixels"):
             signature(images=pixels)
+        wrong = {
+            "(2, 28, 28, 3)": tf.zeros((2, 28, 28, 3)),
+            "(32, 32, 3)": tf.constant(images[0]),
+            "(16, 32, 32, 1)": tf.constant(images[..., :1]),
+        }
+        for shape, batch in wrong.items():
+            with pytest.raises(tf.errors.InvalidArgumentError) as refused:
+                signature(images=batch)
+            assert "must be a batch of 32x32 RGB images" in refused.value.message
+            assert shape.replace(",", "").strip("()") in refused.value.message  # as received
 
 
 @pytest.mark.slow

@@ -154,6 +154,10 @@ def test_a_conflicting_config_says_how_many_keys_it_did_not_name(tmp_path):
     pin_config(load_recipe("offline_mini.py:smoke"), tmp_path)
     with pytest.raises(UserInputError, match=r"differing keys: .* and \d+ more\."):
         pin_config(load_recipe("offline_mini.py"), tmp_path)
+    with pytest.raises(UserInputError) as refused:
+        pin_config(load_recipe("offline_mini.py:smoke", ["tasks=digits"]), tmp_path)
+    assert "differing keys: tasks" in refused.value.message
+    assert "relative" not in refused.value.hint  # other tasks, not other paths
 
 
 def test_a_command_that_fails_before_the_search_commits_takes_its_config_back(tmp_path):

@@ -286,6 +286,11 @@ def split_name(spec: str) -> tuple[str | None, str]:
     """
     user_name, sep, source = spec.partition("=")
     if sep and source and _USER_NAME.match(user_name):
+        if "=" in source.partition(":")[0]:
+            raise UserInputError(
+                f"task {spec!r} gives two names: a task takes one, NAME=SOURCE "
+                f"(e.g. {user_name}={source.rpartition('=')[2]})."
+            )
         return user_name, source
     return None, spec
 
