@@ -513,3 +513,18 @@ def test_a_task_trained_with_a_hidden_class_folder_says_why_its_classes_moved():
     with pytest.raises(UserInputError, match="0: .ipynb_checkpoints -> a") as error:
         check_same_classes("t", [".ipynb_checkpoints", "a", "b"], ["a", "b"])
     assert "hidden folders (.ipynb_checkpoints) counted as classes" in error.value.hint
+
+
+@pytest.mark.parametrize(
+    "folders, named",
+    [
+        (("Train", "Test"), "Test/, Train/"),
+        (("training",), "training/"),
+        (("train", "cats"), "train/"),
+    ],
+)
+def test_class_folders_named_like_splits_are_refused(tmp_path, folders, named):
+    for folder in folders:
+        _write_image_folder(str(tmp_path / "data" / folder), counts=(2, 2))
+    with pytest.raises(UserInputError, match=f"{named} would be classes, named like splits"):
+        get_task(f"dir:{tmp_path / 'data'}")

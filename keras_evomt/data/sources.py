@@ -454,7 +454,10 @@ def split_folders(directory: str) -> dict[str, str] | None:
     if not os.path.isdir(directory):
         return None
     folders = visible_folders(directory)
-    if not folders or not set(folders) <= set(SPLIT_FOLDERS):
+    if not folders:
+        return None
+    if not set(folders) <= set(SPLIT_FOLDERS):
+        _refuse_split_like_classes(directory, folders)
         return None
     splits = [SPLIT_FOLDERS[f] for f in folders]
     if len(set(splits)) < len(splits):
@@ -464,6 +467,25 @@ def split_folders(directory: str) -> dict[str, str] | None:
             hint="keep one validation folder (validation/, val/ or valid/)",
         )
     return {split: os.path.join(directory, f) for f, split in zip(folders, splits)}
+
+
+_SPLIT_LIKE = {*SPLIT_FOLDERS, "training", "testing"}
+
+
+def _refuse_split_like_classes(directory: str, folders: list[str]) -> None:
+    """Folders that would be classes but are named like splits (Train/ and Test/, or
+    training/, or train/ beside a class folder) would train a task that tells the
+    folders apart: refused."""
+    like = [f for f in folders if f.lower() in _SPLIT_LIKE]
+    if not like:
+        return
+    raise UserInputError(
+        f"{directory} holds {', '.join(f + '/' for f in folders)}: "
+        f"{', '.join(f + '/' for f in like)} would be classes, named like splits",
+        hint="a folder of splits holds exactly train/ and optionally validation/ (or val/, "
+        "valid/) and test/, lower-case, each with one folder per class; a folder of "
+        "classes holds only class folders",
+    )
 
 
 def visible_folders(directory: str) -> list[str]:
