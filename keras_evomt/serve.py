@@ -224,6 +224,12 @@ def parse_predict(request: dict[str, Any]) -> tuple[np.ndarray, bool]:
     """A TF Serving predict request -> (images, whether it is in the row format)."""
     if ("instances" in request) == ("inputs" in request):
         raise BadRequest("Missing 'inputs' or 'instances' key (exactly one of them).")
+    signature = request.get("signature_name", "serving_default")
+    if signature != "serving_default":
+        raise BadRequest(
+            f"unknown signature_name {signature!r}; each task has one signature, "
+            "'serving_default' (or leave signature_name out)."
+        )
     row = "instances" in request
     data = request["instances"] if row else request["inputs"]
     if row and isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
@@ -276,6 +282,14 @@ def create_app(served: ServedSystem, *, max_request_mb: float = DEFAULT_MAX_REQU
     @app.errorhandler(BadRequest)
     def bad_request(error: BadRequest):
         return flask.jsonify(error=str(error)), error.status
+
+    @app.errorhandler(413)
+    def too_large(error: HTTPException):
+        return flask.jsonify(
+            error=f"{error.name}: the request's body is over the server's limit of "
+            f"{max_request_mb:g} MB; send fewer images a request, or restart the server "
+            "with a larger --max-request-mb (max_request_mb= from Python)."
+        ), 413
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -161,6 +161,9 @@ BAD_REQUESTS = [
     ("/v1/tasks:predict", b'{"tasks": [], "instances": []}', 400, "'tasks' must be"),
     ("/v1/tasks:predict", b'{"tasks": ["a", "b"], "instances": []}', 404, "Latest(b)"),
     ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "Too Large"),
+    ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "limit of 1 MB"),
+    ("/v1/models/a:predict", b"[" + b"0," * 600_000 + b"0]", 413, "larger --max-request-mb"),
+    ("/v1/models/a:predict", b'{"signature_name": "classify", "instances": []}', 400, "'classify'"),
 ]
 
 
