@@ -242,10 +242,7 @@ def _load_system(workdir: str, tasks=None):
     """The work directory's system; with `tasks`, only their weights are read."""
     from keras_evomt.system import System
 
-    if not os.path.isdir(workdir):
-        raise UserInputError(
-            f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
-        )
+    _require_workdir(workdir)
     system = System.load(workdir, tasks=tasks)
     missing = [t for t in tasks or () if t not in system.paths]
     if missing and system.load_warnings:
@@ -253,6 +250,13 @@ def _load_system(workdir: str, tasks=None):
     for warning in system.load_warnings:
         click.echo(f"warning: {warning}; loaded state {system.loaded_state} instead.", err=True)
     return system
+
+
+def _require_workdir(workdir: str) -> None:
+    if not os.path.isdir(workdir):
+        raise UserInputError(
+            f"--workdir {workdir} does not exist: run `evomt run RECIPE --workdir {workdir}` first."
+        )
 
 
 def _refuse_tasks_of_damaged_states(workdir: str, system, missing: list[str]) -> None:
@@ -544,6 +548,7 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing export.")
 @handle_errors
+@checked_first(lambda **options: _check_export(**options))
 def export(
     workdir: str,
     task: str | None,
@@ -557,11 +562,9 @@ def export(
     .keras file or a TF SavedModel, with the input contract."""
     from keras_evomt.export import contract_path, export_task, export_tasks
 
-    if sum((task is not None, all_tasks, tasks is not None)) != 1:
-        raise UserInputError("name what to export: exactly one of --task, --tasks or --all.")
+    fmt = _export_format(task, fmt)
     if task is not None:
         task = _task_name(task)
-        fmt = fmt or "keras"
         written = export_task(
             _load_system(workdir, tasks=[task]), task, out, fmt=fmt, overwrite=overwrite
         )
@@ -569,7 +572,6 @@ def export(
     else:
         names = None if all_tasks else _task_list(tasks)
         system = _load_system(workdir, tasks=names)
-        fmt = fmt or "savedmodel"
         written = export_tasks(system, names, out, fmt=fmt, overwrite=overwrite)
         count = len(names or system.paths)
         what = f"{count} task{'s' * (count != 1)}"
@@ -580,6 +582,21 @@ def export(
             what += f"; the system's other {unused:,} are in root components no task uses"
         what += ")"
     click.echo(f"exported {what} to {written} (input contract: {contract_path(written)})")
+
+
+def _check_export(
+    workdir: str, task: str | None, all_tasks: bool, tasks: str | None, out: str, fmt, overwrite
+) -> None:
+    from keras_evomt.export_target import check_target
+
+    if sum((task is not None, all_tasks, tasks is not None)) != 1:
+        raise UserInputError("name what to export: exactly one of --task, --tasks or --all.")
+    check_target(out, _export_format(task, fmt), overwrite)
+    _require_workdir(workdir)
+
+
+def _export_format(task: str | None, fmt: str | None) -> str:
+    return fmt or ("keras" if task is not None else "savedmodel")
 
 
 def _task_list(text: str) -> list[str]:

@@ -37,12 +37,12 @@ import tensorflow as tf
 
 from keras_evomt import __version__, store
 from keras_evomt.components.base import copy_component
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import UserInputError
+from keras_evomt.export_target import check_target, contract_path, pending_path
 from keras_evomt.multitask import ALL_PREFIX, MultiTaskModel, multitask_model, signature_keys
 from keras_evomt.path import ROOT, PathModel
 from keras_evomt.system import System
 
-FORMATS = ("keras", "savedmodel")
 VALUE_RANGE = (-1.0, 1.0)
 
 
@@ -58,7 +58,7 @@ def export_task(
 
     Returns the path written; its contract is at `contract_path(out)`.
     """
-    out = _check_target(out, fmt, overwrite)
+    out = check_target(out, fmt, overwrite)
     system = (
         workdir_or_system
         if isinstance(workdir_or_system, System)
@@ -98,7 +98,7 @@ def export_tasks(
         served = tf.saved_model.load("serving/all")
         served.signatures["digits"](images=images)["logits"]
     """
-    out = _check_target(out, fmt, overwrite)
+    out = check_target(out, fmt, overwrite)
     tasks = None if tasks is None else list(dict.fromkeys(tasks))
     system = (
         workdir_or_system
@@ -153,53 +153,6 @@ def multitask_contract(system: System, tasks: list[str], fmt: str) -> dict[str, 
         ),
         "keras_evomt_version": __version__,
     }
-
-
-def _check_target(out: str | os.PathLike, fmt: str, overwrite: bool) -> FsPath:
-    """`out` as a path, after checking it suits `fmt` and may be written."""
-    if fmt not in FORMATS:
-        raise UserInputError(
-            f"unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.",
-            hint=closest(fmt, FORMATS) or None,
-        )
-    out = FsPath(out)
-    if fmt == "keras" and out.suffix != ".keras":
-        raise UserInputError(
-            f"a Keras model file must end in '.keras'. Received: out={out}",
-            hint=f"use {out.with_suffix('.keras')}, or --format savedmodel.",
-        )
-    if fmt == "savedmodel" and out.suffix == ".keras":
-        raise UserInputError(
-            f"a SavedModel is a directory, not a '.keras' file. Received: out={out}",
-            hint=f"use {out.with_suffix('')}.",
-        )
-    if overwrite or pending_path(out).exists():  # the rerun of an export that stopped
-        return out
-    if out.exists() and not contract_path(out).exists():
-        raise UserInputError(
-            f"{out} already exists without its contract ({contract_path(out).name}): an "
-            "export that stopped before it finished, or another file.",
-            hint="check what it is, then export again with --overwrite, or choose another path.",
-        )
-    for target in (out, contract_path(out)):
-        if target.exists():
-            raise UserInputError(
-                f"{target} already exists; choose another path or overwrite it (--overwrite)."
-            )
-    return out
-
-
-def pending_path(out: str | os.PathLike) -> FsPath:
-    """The marker an export keeps beside `out` while it replaces the model and contract:
-    `<out>.export-pending`."""
-    out = FsPath(out)
-    return out.with_name(out.name + ".export-pending")
-
-
-def contract_path(out: str | os.PathLike) -> FsPath:
-    """Where the contract of an export to `out` is written: `<out>.contract.json`."""
-    out = FsPath(out)
-    return out.with_name(out.name + ".contract.json")
 
 
 def standalone_model(system: System, task: str) -> PathModel:

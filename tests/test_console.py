@@ -95,6 +95,19 @@ def test_evolve_without_a_recipe_or_config_fails_before_tensorflow_is_imported(t
     )
 
 
+@pytest.mark.parametrize(
+    "target, flag",
+    [("model.txt", "--task"), ("model.keras", "--tasks"), ("taken.keras", "--task"), ("", "")],
+)
+def test_export_refuses_a_bad_target_or_workdir_before_tensorflow_is_imported(
+    tmp_path, target, flag
+):
+    (tmp_path / "taken.keras").write_bytes(b"another file")
+    args = ["export", "--workdir", str(tmp_path / ("" if target else "missing"))]
+    args += [flag or "--task", "a", "--out", str(tmp_path / (target or "m.keras"))]
+    assert _imports_tensorflow(args) is False
+
+
 def test_importing_the_package_imports_no_tensorflow():
     code = "import sys, keras_evomt; print('tensorflow' in sys.modules, keras_evomt.__version__)"
     result = subprocess.run(
