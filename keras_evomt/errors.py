@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -127,3 +128,17 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """
     matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
     return f"did you mean: {', '.join(matches)}?" if matches else ""
+
+
+def op_error_text(error: BaseException) -> str:
+    """A TensorFlow error's own words, without the graph and iterator names around them.
+
+    Example:
+        op_error_text(err)  # 'jpeg::Uncompress failed. Invalid JPEG data or crop window.'
+    """
+    text = str(getattr(error, "message", error)).strip().split("\n")[0]
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    _, found, after = text.partition("transformation with iterator: ")
+    if found:  # "Iterator::Root::...::ParallelMapV2: <the op's message>"
+        text = after.split(": ", 1)[-1]
+    return re.sub(r"\s*\[Op:[^\]]*\]( name:.*)?$", "", text).strip()

@@ -528,3 +528,18 @@ def test_class_folders_named_like_splits_are_refused(tmp_path, folders, named):
         _write_image_folder(str(tmp_path / "data" / folder), counts=(2, 2))
     with pytest.raises(UserInputError, match=f"{named} would be classes, named like splits"):
         get_task(f"dir:{tmp_path / 'data'}")
+
+
+def test_an_image_file_that_does_not_decode_is_named_with_what_to_do(tmp_path):
+    root = tmp_path / "flowers"
+    _write_image_folder(str(root / "train"), counts=(6, 6, 6))
+    _write_image_folder(str(root / "test"), counts=(2, 2, 2))
+    damaged = root / "train" / "class_1" / "3.png"
+    damaged.write_bytes(damaged.read_bytes()[:40])  # cut short, as by a failed copy
+    task = get_task(f"flowers=dir:{root}")
+    with pytest.raises(UserInputError) as caught:
+        task.check(image_size=8)
+    message = str(caught.value)
+    assert "image file of the" in message and f"{damaged} (" in message
+    assert "remove or replace them" in message
+    assert "function_node" not in message and "[Op:" not in message

@@ -430,3 +430,39 @@ def test_a_spec_evolved_from_python_is_remembered_for_revisits_and_eval(tmp_path
     with WorkdirLock(workdir):  # released after each evolve; held, it keeps others out
         with pytest.raises(UserInputError, match="is in use by another evomt process"):
             evolve(workdir, "mine", config)
+
+
+@pytest.mark.slow
+def test_a_file_that_does_not_decode_past_the_checks_sample_stops_the_search_unblamed(
+    tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    from keras_evomt.data import task as task_module
+    from keras_evomt.errors import UserInputError
+    from keras_evomt.search import evolve
+
+    images, labels = digits(120)
+    for split, (start, stop) in (("train", (0, 100)), ("test", (100, 120))):
+        for i in range(start, stop):
+            folder = tmp_path / "data" / split / f"class_{labels[i] % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pixels = ((images[i] + 1) * 127.5).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:03d}.jpg")
+    damaged = (
+        tmp_path
+        / "data"
+        / "train"
+        / "class_1"
+        / sorted(p.name for p in (tmp_path / "data" / "train" / "class_1").iterdir())[-1]
+    )
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    monkeypatch.setattr(task_module, "CHECK_SAMPLE", 2)  # the damaged file is not checked
+    config = tiny_search_config(tasks=("pets",), generations=1, candidates_per_generation=1)
+    workdir = tmp_path / "runs"
+    with pytest.raises(UserInputError, match=f"does not decode: {damaged} \\(") as caught:
+        evolve(workdir, f"pets=dir:{tmp_path / 'data'}", config)
+    assert "remove or replace them" in str(caught.value)
+    population = json.loads((workdir / "search" / "state.json").read_text())["population"]
+    assert population["consecutive_failures"] == 0  # no candidate was charged with it
+    assert all("outcome" not in p for p in population["proposals"])

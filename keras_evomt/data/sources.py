@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_evomt.errors import UserInputError
+from keras_evomt.errors import UserInputError, op_error_text
 
 SPLITS = ("train", "validation", "test")
 
@@ -61,6 +61,11 @@ class Loader:
     def prepare(self, download: bool = False) -> str:
         """Makes the data available locally; returns a message."""
         return "nothing to prepare: the data is built in"
+
+    def unreadable(self, split: str) -> list[tuple[str, str]]:
+        """(file, why) for each file of `split` that does not decode, where the source
+        reads files one by one; a scan made only after reading failed."""
+        return []
 
 
 def carve(
@@ -401,6 +406,15 @@ class FileLoader(Loader):
 
     def describe(self) -> dict[str, str]:
         return dict(self.specs)
+
+    def unreadable(self, split: str) -> list[tuple[str, str]]:
+        bad = []
+        for path in self.files[split][0]:
+            try:
+                _decode_file({"path": tf.constant(path), "label": tf.constant(0)})
+            except tf.errors.OpError as error:
+                bad.append((str(path), op_error_text(error)))
+        return bad
 
 
 @tf.autograph.experimental.do_not_convert

@@ -33,7 +33,7 @@ from keras_evomt.data.sources import (
     directory_loader,
     split_layout,
 )
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import UserInputError, closest, op_error_text
 
 CHECK_SAMPLE = 256
 FEW_EXAMPLES = 3  # a class with fewer training examples gets a warning
@@ -266,7 +266,7 @@ class Task:
             next(iter(ds))
         except tf.errors.InvalidArgumentError as err:
             raise UserInputError(
-                f"task '{self.name}': preprocessing failed: {err.message}"
+                f"task '{self.name}': preprocessing failed: {op_error_text(err)}"
             ) from err
         train_labels = self._loader.labels("train")
         if train_labels is not None:
@@ -274,6 +274,30 @@ class Task:
                 self.name, train_labels, self.num_classes, self.class_names
             ):
                 _log.warning(warning)
+
+    def read_error(self, error: tf.errors.OpError, split: str | None = None) -> UserInputError:
+        """The error to raise when reading `split` (None: any split) failed with `error`:
+        it names the files that do not decode, where the source reads files.
+
+        Example:
+            raise task.read_error(err, "train") from err
+        """
+        where = f"the {split} split" if split else "its data"
+        bad = [
+            f"{file} ({why})"
+            for s in ([split] if split else SPLITS)
+            for file, why in self._loader.unreadable(s)
+        ]
+        if not bad:
+            return UserInputError(
+                f"task '{self.name}': reading {where} failed: {op_error_text(error)}"
+            )
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        return UserInputError(
+            f"task '{self.name}': {len(bad)} image file{'s' * (len(bad) > 1)} of {where} "
+            f"do{'es' * (len(bad) == 1)} not decode: {shown}",
+            hint="remove or replace them (truncated or damaged files), then rerun the command.",
+        )
 
     def pixel_extremes(self, split: str = "train") -> tuple[float, float]:
         """The least and largest pixel values of a sample of `split`, as the source holds
@@ -289,9 +313,7 @@ class Task:
         try:
             sample = list(self._loader.load(split).take(CHECK_SAMPLE).as_numpy_iterator())
         except tf.errors.OpError as err:
-            raise UserInputError(
-                f"task '{self.name}': reading the {split} split failed: {err.message}"
-            ) from err
+            raise self.read_error(err, split) from err
         if not sample:
             raise UserInputError(
                 f"task '{self.name}': the {split} split is empty ({self.splits.get(split)})"
@@ -514,6 +536,16 @@ class Task:
             private=private,
             class_names=class_names,
         )
+
+
+def is_read_failure(error: object) -> bool:
+    """Whether `error` is a failure of reading or preprocessing data in tf.data (a file
+    that does not decode, an image that does not resize), not of a model.
+
+    Example:
+        if is_read_failure(err): raise task.read_error(err) from err
+    """
+    return isinstance(error, tf.errors.OpError) and "transformation with iterator" in str(error)
 
 
 def thin_class_warnings(

@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from keras_evomt import store
+from keras_evomt.data.task import is_read_failure
 from keras_evomt.errors import CorruptStateError, EvomtError, MissingDataError, UserInputError
 from keras_evomt.executors import CandidateJob, DataSpec, make_executor
 from keras_evomt.executors.base import failure_reason
@@ -157,9 +158,10 @@ class Search:
     # === A task iteration ===
     def _evolve(self, task: Any, *, advance_sequence: bool = False) -> Path:
         task = self._task(task)
-        population = self._population_for(task)
-        while population.generation < self.config.generations:
-            self._generation(task, population)
+        with _naming_unreadable_files(task):
+            population = self._population_for(task)
+            while population.generation < self.config.generations:
+                self._generation(task, population)
         best = population.best()
         earlier = self.system.paths.get(task.name)  # the task's kept path: earlier visits'
         best.metrics.update(self._progress(earlier, population))
@@ -182,7 +184,8 @@ class Search:
         self.trainer.clear()  # locks changed: the traced steps' templates are stale
         self.executor.clear()
         if not unchanged or "test_accuracy" not in best.metrics:
-            self._test(task, best)
+            with _naming_unreadable_files(task):
+                self._test(task, best)
         added = self.system.total_params() - kept_before  # the system's growth: 0 if unchanged
         self.state.population = None
         self.state.iteration_config = None
@@ -338,6 +341,8 @@ class Search:
             wave = range(population.candidate, min(total, population.candidate + width))
             jobs = [self._job(task, population, i) for i in wave]
             for job, outcome in zip(jobs, self.executor.train(jobs, self.system)):
+                if is_read_failure(outcome):  # the data's fault: no candidate is charged
+                    raise task.read_error(outcome) from outcome
                 population.proposals[job.index]["outcome"] = _outcome(outcome)
                 failed = isinstance(outcome, BaseException)
                 population.consecutive_failures = (population.consecutive_failures + 1) * failed
@@ -712,3 +717,15 @@ def _data_context(config):
     from keras_evomt.data.mock import mock_data
 
     return mock_data(num_examples=config.data.mock_examples)
+
+
+@contextlib.contextmanager
+def _naming_unreadable_files(task):
+    """Data that fails to read (a damaged file beyond the checks' sample) stops the
+    search with the files to mend, before any candidate is charged with it."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        if is_read_failure(error):
+            raise task.read_error(error) from error
+        raise
