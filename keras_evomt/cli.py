@@ -476,10 +476,12 @@ def _finish(system, workdir: str) -> None:
 @handle_errors
 def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: bool) -> None:
     """Accuracy of one task's model on a split."""
+    import tensorflow as tf
+
     from keras_evomt.data import get_task
     from keras_evomt.data.catalog import task_spec
     from keras_evomt.data.held_out import held_out_task
-    from keras_evomt.data.task import check_same_classes, check_same_range
+    from keras_evomt.data.task import check_same_classes, check_same_range, is_read_failure
     from keras_evomt.recipe import stored_config, task_specs
     from keras_evomt.training import CandidateTrainer
 
@@ -524,7 +526,12 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
     data = task_data.eval_dataset(
         split, image_size=path.image_size, batch_size=config.batch_size if config else 64
     )
-    accuracy = CandidateTrainer().accuracy(system, path, data)
+    try:
+        accuracy = CandidateTrainer().accuracy(system, path, data)
+    except tf.errors.OpError as error:
+        if not is_read_failure(error):
+            raise
+        raise task_data.read_error(error, split) from error
     examples = task_data.num_examples(split)
     if as_json:
         line = {"task": task, "split": split, "accuracy": accuracy, "examples": examples}

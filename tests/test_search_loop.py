@@ -436,8 +436,10 @@ def test_a_spec_evolved_from_python_is_remembered_for_revisits_and_eval(tmp_path
 def test_a_file_that_does_not_decode_past_the_checks_sample_stops_the_search_unblamed(
     tmp_path, monkeypatch
 ):
+    from click.testing import CliRunner
     from PIL import Image
 
+    from keras_evomt.cli import main
     from keras_evomt.data import task as task_module
     from keras_evomt.errors import UserInputError
     from keras_evomt.search import evolve
@@ -456,7 +458,8 @@ def test_a_file_that_does_not_decode_past_the_checks_sample_stops_the_search_unb
         / "class_1"
         / sorted(p.name for p in (tmp_path / "data" / "train" / "class_1").iterdir())[-1]
     )
-    damaged.write_bytes(damaged.read_bytes()[:200])
+    whole = damaged.read_bytes()
+    damaged.write_bytes(whole[:200])
     monkeypatch.setattr(task_module, "CHECK_SAMPLE", 2)  # the damaged file is not checked
     config = tiny_search_config(tasks=("pets",), generations=1, candidates_per_generation=1)
     workdir = tmp_path / "runs"
@@ -466,3 +469,10 @@ def test_a_file_that_does_not_decode_past_the_checks_sample_stops_the_search_unb
     population = json.loads((workdir / "search" / "state.json").read_text())["population"]
     assert population["consecutive_failures"] == 0  # no candidate was charged with it
     assert all("outcome" not in p for p in population["proposals"])
+    damaged.write_bytes(whole)  # mended, the same command goes on
+    evolve(workdir, f"pets=dir:{tmp_path / 'data'}", config)
+    test_file = sorted((tmp_path / "data" / "test" / "class_1").iterdir())[-1]
+    test_file.write_bytes(test_file.read_bytes()[:200])
+    evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "pets"])
+    assert evaluated.exit_code == 2, evaluated.output
+    assert f"of the test split does not decode: {test_file} (" in evaluated.output
