@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path as FsPath
 from typing import Any
@@ -30,7 +31,7 @@ from keras_evomt.data.catalog import (
     split_name,
     task_spec,
 )
-from keras_evomt.errors import UserInputError, closest
+from keras_evomt.errors import EvomtError, UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
 
 # A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
@@ -80,16 +81,39 @@ def load_recipe(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
         )
     module_spec = importlib.util.spec_from_file_location(f"evomt_recipe_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except EvomtError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the user's file: say where it failed
+        raise _recipe_failure(file, error) from error
     if not hasattr(module, "get_config"):
         raise UserInputError(f"{file} has no get_config(variant) function.")
     try:
         config = module.get_config(variant or None)
-    except ValueError as error:
+    except EvomtError:
+        raise
+    except ValueError as error:  # a recipe's own refusal, e.g. of an unknown variant
         raise UserInputError(f"{file.name}: {error}") from None
+    except Exception as error:  # noqa: BLE001
+        raise _recipe_failure(file, error) from error
     config = apply_overrides(config, overrides)
     config.lock()  # from here on, no key can be added by mistake
     return config
+
+
+def _recipe_failure(file: FsPath, error: Exception) -> UserInputError:
+    """`error`, raised while running the recipe `file`, with the recipe's line it came from."""
+    own = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if os.path.abspath(frame.filename) == os.path.abspath(file)
+    ]
+    where = f", line {own[-1].lineno}: {own[-1].line}" if own else ""
+    return UserInputError(
+        f"recipe {file} failed{where}\n{type(error).__name__}: {error}",
+        hint="fix the recipe (--debug shows the whole traceback).",
+    )
 
 
 def apply_overrides(

@@ -238,3 +238,24 @@ def test_a_relative_path_pinned_by_an_earlier_version_reads_from_the_current_fol
     resumed = pin_config(config, tmp_path / "run")  # as before: its own folder agrees
     assert list(resumed.tasks) == ["digits", f"dir:{tmp_path}/data/flat"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["tasks"][1] == "dir:data/flat"
+
+
+@pytest.mark.parametrize(
+    "body, where, error",
+    [
+        ("    config.taskz = ['digits']\n", "line 5: config.taskz", "AttributeError: "),
+        ("    return missing_name\n", "line 5: return missing_name", "NameError: "),
+        ("    config.tasks = ['digits'\n", "failed\n", "SyntaxError: '[' was never closed"),
+    ],
+)
+def test_a_recipe_that_fails_is_named_with_its_line(tmp_path, body, where, error):
+    recipe = tmp_path / "mine.py"
+    recipe.write_text(
+        "from keras_evomt.recipe_parts import offline_main_job\n\n"
+        "def get_config(variant=None):\n    config = offline_main_job()\n" + body
+    )
+    with pytest.raises(UserInputError) as caught:
+        load_recipe(str(recipe))
+    message = str(caught.value)
+    assert message.startswith(f"recipe {recipe} failed") and where in message
+    assert error in message and "fix the recipe" in message
