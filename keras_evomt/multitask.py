@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,7 @@ from keras_evomt.path import ROOT
 from keras_evomt.path_model import (
     check_image_batch,
     deserialize_component,
-    is_checkable,
+    predict_checked,
 )
 from keras_evomt.system import System
 
@@ -105,9 +106,9 @@ class MultiTaskModel(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         # Keras batches the input and calls the model traced: check its values here.
-        if is_checkable(x):
-            check_image_batch(x, self.image_sizes.values(), "this multi-task model", size=False)
-        return super().predict(x, *args, **kwargs)
+        predict = functools.partial(super().predict, *args, **kwargs)
+        sizes = self.image_sizes.values()
+        return predict_checked(predict, x, sizes, "this multi-task model", size=False)
 
     def call(self, images, tasks=None, training=None):
         tasks = self.requested(tasks, images.shape[1])

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import keras
@@ -88,6 +89,67 @@ def check_image_batch(x, sizes: Iterable[int], who: str, *, size: bool = True) -
         )
 
 
+_RANGE_MESSAGE = "images scaled to [-1, 1]: a batch of the dataset holds values outside it"
+
+
+def checked_dataset(dataset, sizes: Iterable[int], who: str, *, size: bool = True):
+    """`dataset` (of image batches, or of (images, ...) tuples) after checking its element
+    spec as `check_image_batch` would, with each batch's values checked as it is read
+    (two reductions a batch); `predict_checked` turns a failed check into a UserInputError.
+
+    Example:
+        model.predict(checked_dataset(ds.batch(64), [32], "digits"))
+    """
+    import tensorflow as tf
+
+    spec = dataset.element_spec
+    images = spec[0] if isinstance(spec, tuple) and spec else spec
+    if not isinstance(images, tf.TensorSpec):
+        raise UserInputError(
+            f"{who} takes a tf.data.Dataset of image batches, or of (images, labels) "
+            f"pairs. Received elements: {spec}",
+            hint="map the dataset to images alone: dataset.map(lambda x, *_: x)",
+        )
+    if images.shape.rank == 3:
+        raise UserInputError(
+            f"{who} takes batches of images, and this tf.data.Dataset gives single images "
+            f"of shape {tuple(images.shape)}",
+            hint="batch it first: dataset.batch(64)",
+        )
+    check_image_batch(images, sizes, who, size=size)
+
+    def in_range(batch):
+        check = tf.debugging.assert_less_equal(
+            tf.reduce_max(tf.abs(batch)), tf.constant(1.1, batch.dtype), message=_RANGE_MESSAGE
+        )  # a tenth of the range's width of slack, as check_value_range; NaN fails too
+        with tf.control_dependencies([check]):
+            return tf.identity(batch)
+
+    if isinstance(spec, tuple):
+        return dataset.map(lambda x, *rest: (in_range(x), *rest))
+    return dataset.map(in_range)
+
+
+def predict_checked(predict, x, sizes: Iterable[int], who: str, *, size: bool = True):
+    """`predict(x)`, with `x` checked first: values at hand now, a dataset's spec now and
+    its batches as they are read (see `checked_dataset`)."""
+    import tensorflow as tf
+
+    if is_checkable(x):
+        check_image_batch(x, sizes, who, size=size)
+    if not isinstance(x, tf.data.Dataset):
+        return predict(x)
+    try:
+        return predict(checked_dataset(x, sizes, who, size=size))
+    except tf.errors.InvalidArgumentError as error:
+        if _RANGE_MESSAGE not in str(error):
+            raise
+        raise UserInputError(
+            f"{who} takes {_RANGE_MESSAGE} (far outside, or NaN)",
+            hint="convert 0-255 pixels with x / 127.5 - 1 in the dataset's map",
+        ) from None
+
+
 def is_checkable(x) -> bool:
     """Whether `predict` should check `x` before Keras batches it: values at hand (an
     array, an eager tensor) or a Python list, which Keras would refuse obscurely."""
@@ -141,9 +203,10 @@ class PathModel(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         # Keras batches the input and calls the model traced: check its values here.
-        if self.image_size is not None and is_checkable(x):
-            check_image_batch(x, [self.image_size], f"model '{self.name}'")
-        return super().predict(x, *args, **kwargs)
+        predict = functools.partial(super().predict, *args, **kwargs)
+        if self.image_size is None:
+            return predict(x)
+        return predict_checked(predict, x, [self.image_size], f"model '{self.name}'")
 
     def call(self, x, training=None):
         for component in self.components:

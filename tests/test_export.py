@@ -263,3 +263,30 @@ def test_models_of_a_task_refuse_nan_and_0_to_255_pixels_given_to_predict(grown)
     with pytest.raises(UserInputError, match="NaN values"):
         model(with_nan)
     assert model.predict(images, verbose=0).shape == (16, 10)
+
+
+def test_predict_on_a_tf_data_dataset_checks_its_batches(grown):
+    import tensorflow as tf
+
+    from keras_evomt.multitask import multitask_model
+
+    _, system, images = grown
+    labels = np.zeros(len(images), "int32")
+    batched = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    for model in (system.model("a"), multitask_model(system, ["a", "b"])):
+        expected = model.predict(images, verbose=0)
+        got = model.predict(batched, verbose=0)
+        for want, have in zip(
+            expected.values() if isinstance(expected, dict) else [expected],
+            got.values() if isinstance(got, dict) else [got],
+        ):
+            np.testing.assert_allclose(have, want, atol=1e-5)
+        with pytest.raises(UserInputError, match="gives single images.*\\n.*dataset.batch"):
+            model.predict(tf.data.Dataset.from_tensor_slices(images), verbose=0)
+        pixels = np.round((images + 1) * 127.5).astype("float32")
+        with pytest.raises(UserInputError, match="holds values outside it.*\\n.*127.5 - 1"):
+            model.predict(tf.data.Dataset.from_tensor_slices(pixels).batch(4), verbose=0)
+        with pytest.raises(UserInputError, match="Dataset of image batches, or of"):
+            model.predict(tf.data.Dataset.from_tensor_slices({"x": images}).batch(4), verbose=0)
+    pairs = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    assert system.model("a").predict(pairs, verbose=0).shape == (len(images), 10)
