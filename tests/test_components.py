@@ -122,6 +122,18 @@ def test_a_user_class_cannot_take_a_built_in_components_stored_name():
     assert component_class("keras_evomt>EncoderBlock") is EncoderBlock
 
 
+@pytest.mark.parametrize("thing", [keras.layers.Dense, "Dense", None])
+def test_only_component_subclasses_can_be_registered(thing):
+    from keras_evomt.components import register_component
+    from keras_evomt.components.base import registered_components
+    from keras_evomt.errors import UserInputError
+
+    before = registered_components()
+    with pytest.raises(UserInputError, match="takes a subclass of keras_evomt.Component"):
+        register_component(thing)
+    assert registered_components() == before
+
+
 def _root_parts(*middle, end=True):
     """vit_tiny's root parts with `middle` (name, component) pairs after block 0."""
     parts = build_root("vit_tiny", image_size=32, patch_size=8)

@@ -44,6 +44,13 @@ def register_component(cls: type[Component]) -> type[Component]:
         @register_component
         class MyAdapter(Component): ...
     """
+    if not (isinstance(cls, type) and issubclass(cls, Component)):
+        what = cls.__qualname__ if isinstance(cls, type) else repr(cls)
+        raise UserInputError(
+            f"@register_component takes a subclass of keras_evomt.Component. Received: {what}",
+            hint="derive it from Component (a keras.layers.Layer with flops() and a role): "
+            f"class {getattr(cls, '__name__', 'MyLayer')}(keras_evomt.Component)",
+        )
     name = f"{PACKAGE}>{cls.__name__}"
     existing = _REGISTRY.get(name)
     if existing is not None and (existing.__module__, existing.__qualname__) != (
