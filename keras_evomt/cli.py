@@ -252,6 +252,19 @@ def _load_system(workdir: str, tasks=None):
     return system
 
 
+def _warn_if_the_data_changed(task: str, recorded: dict[str, int], task_data) -> None:
+    now = {split: task_data.known_examples(split) for split in recorded}
+    changed = [s for s, n in now.items() if n is not None and n != recorded[s]]
+    if changed:
+        what = ", ".join(f"{s} {recorded[s]:,} -> {now[s]:,} examples" for s in changed)
+        click.echo(
+            f"warning: the data of task '{task}' changed since it was trained ({what}): "
+            "this accuracy is not comparable with the recorded one, and a split carved "
+            "from the training images may now hold images the model trained on.",
+            err=True,
+        )
+
+
 def _require_workdir(workdir: str) -> None:
     if not os.path.isdir(workdir):
         raise UserInputError(
@@ -516,6 +529,8 @@ def evaluate(workdir: str, task: str, split: str, source: str | None, as_json: b
         getattr(task_data, "value_range", None),
         lambda: task_data.pixel_extremes(split),
     )
+    if not source:
+        _warn_if_the_data_changed(task, system.split_sizes(task), task_data)
     classes = system.num_classes(path)
     if task_data.num_classes > classes:
         raise UserInputError(

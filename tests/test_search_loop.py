@@ -347,7 +347,7 @@ def test_a_revisit_on_other_data_is_told_its_kept_path_was_scored_on_other_examp
     x, y = digits(200)
     evolve(tmp_path, Task.from_arrays("mine", x, y, value_range=(-1, 1)), config)
     sizes = System.load(tmp_path).split_sizes("mine")
-    assert sizes == {"train": 162, "validation": 19}
+    assert sizes == {"train": 162, "validation": 19, "test": 19}
     said = []
     monkeypatch.setattr(Observer, "message", lambda self, text: said.append(text))
     evolve(tmp_path, Task.from_arrays("mine", x, y, value_range=(-1, 1)), config)
@@ -421,6 +421,14 @@ def test_a_spec_evolved_from_python_is_remembered_for_revisits_and_eval(tmp_path
     evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "mine"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "mine test accuracy:" in evaluated.output and "(40 examples)" in evaluated.output
+    assert "warning" not in evaluated.output
+    np.savez(data, x_train=x[:100], y_train=y[:100], x_test=x[120:], y_test=y[120:])
+    evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "mine"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "warning: the data of task 'mine' changed since it was trained (train " in (
+        evaluated.output
+    )
+    np.savez(data, x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
     evolve(workdir, "mine", config)  # the name alone finds its data
     assert len(System.load(workdir).paths["mine"].metrics["visits"]) == 2
     with pytest.raises(UserInputError, match="task 'mine' already has its data"):

@@ -687,9 +687,9 @@ def _remembered(workdir: str | os.PathLike, task: Any):
 
 
 def _split_sizes(task: Any) -> dict[str, int | None]:
-    """The task's train and validation sizes, where known without reading the data."""
+    """The task's split sizes, where known without reading the data."""
     known = getattr(task, "known_examples", None)
-    return {s: known(s) for s in ("train", "validation")} if known else {}
+    return {s: known(s) for s in ("train", "validation", "test")} if known else {}
 
 
 def _outcome(result: TrainResult | BaseException) -> dict[str, Any]:
