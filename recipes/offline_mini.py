@@ -6,19 +6,21 @@ tools/pretrain_root.py; Fashion-MNIST is not one of the tasks).
 
 Command:   evomt run recipes/offline_mini.py --workdir runs/offline_mini
 Hardware:  2 CPU cores, 4 GB of memory.
-Time:      measured 4.2 minutes of search on 2 cores of an AMD EPYC
-           (tools/bench_quality.py, 2026-12-02 00:55 UTC).
-Result:    measured then (seed 0): test accuracy digits 96.4%, textures 75.0%,
-           lfw_faces 95.0% (lfw_faces' best path descends from digits'): mean 88.79%,
-           where fine-tune-all and independent models at the same 1,440 training steps
-           per task reach 91.72% and 89.33%; every other task's fingerprint unchanged;
-           µ2Net's accounted parameters per task 0.42x a full model's. Over seeds 0-8
-           on that machine: 88.8-94.3%, 92.23% on average, where fine-tune-all averages
-           92.49% (91.4-93.8%), at 0.38-0.59x (BENCHMARKS.md, "Nine seeds"). Textures
+Time:      measured 5.1 minutes of search on 2 cores of an Intel Xeon
+           (tools/bench_quality.py, 2026-12-03 18:23 UTC).
+Result:    measured then (seed 0): test accuracy digits 96.7%, textures 81.2%,
+           lfw_faces 90.0% (textures' and lfw_faces' best paths descend from digits'):
+           mean 89.3%, where fine-tune-all and independent models at the same 1,440
+           training steps per task reach 92.7% and 93.1%; every other task's
+           fingerprint unchanged; µ2Net's accounted parameters per task 0.35x a full
+           model's. On an AMD EPYC, seed 0 tested 88.79% against 91.72% and 89.33%,
+           at 0.42x (2026-12-02 00:55 UTC); over seeds 0-8 on that machine:
+           88.8-94.3%, 92.23% on average, where fine-tune-all averages 92.49%
+           (91.4-93.8%), at 0.38-0.59x (BENCHMARKS.md, "Nine seeds"). Textures
            tests on 192 tiles and lfw_faces on 40 images: one seed moves the mean by
            several points. One seed's figures also depend on the CPU: with the shuffled
-           seeds seed 0 tested 93.05% at 0.45x on another machine, 92.82% at 0.66x on
-           this one ("The main job on another CPU"). On three offline tasks these
+           seeds seed 0 tested 93.05% at 0.45x on one machine, 92.82% at 0.66x on the
+           AMD EPYC ("The main job on another CPU"). On three offline tasks these
            settings were not chosen on (tools/make_heldout_tasks.py), over seeds 0-8:
            81.28% against fine-tune-all's 79.97% and independent models' 79.16%, at
            0.57x (BENCHMARKS.md, "Tasks the main job never saw"). On another AMD
