@@ -16,6 +16,7 @@ import ast
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import traceback
 from collections.abc import Iterable, Iterator
@@ -28,11 +29,14 @@ from keras_evomt import store
 from keras_evomt.data.catalog import (
     absolute_spec,
     check_one_source_per_name,
+    moved_data,
     split_name,
     task_spec,
 )
 from keras_evomt.errors import EvomtError, UserInputError, closest
 from keras_evomt.workdir import WorkdirLayout
+
+_log = logging.getLogger(__name__)
 
 # A checkout's recipes/, found by name (`evomt run offline_mini`); an installed package has
 # none, and recipes are then named by their file path.
@@ -212,6 +216,7 @@ def pin_config(
     if not file.exists():
         store.atomic_write_json(file, resolved)
         return config
+    _take_moved_data(file, resolved.get("tasks"))
     pinned, wanted = flatten(_read_pinned(file)), flatten(resolved)
     differ = sorted(
         k
@@ -223,10 +228,11 @@ def pin_config(
         if len(differ) > 6:
             shown += f" and {len(differ) - 6} more"
         hint = "rerun with the same recipe and --set values, or use a new --workdir."
-        if "tasks" in differ and _only_paths_differ(pinned["tasks"], wanted["tasks"]):
+        if "tasks" in differ and only_paths_differ(pinned["tasks"], wanted["tasks"]):
             hint += (
                 " A relative dir:/npz: path in the task list names data from the folder "
-                "a command runs in: run it from the first run's folder."
+                "a command runs in: run it from the first run's folder. Data that moved "
+                "is taken at its new place once its pinned path is gone."
             )
         raise UserInputError(
             f"{workdir} was started with another config; differing keys: {shown}.", hint=hint
@@ -238,7 +244,32 @@ def pin_config(
     return config
 
 
-def _only_paths_differ(first: Any, second: Any) -> bool:
+def _take_moved_data(file: FsPath, tasks: Any) -> None:
+    """Rewrites the pinned task list of `file` where `tasks` gives a task's data at a new
+    place (`moved_data`), with a warning for each."""
+    raw = store.read_workdir_json(file, _PINNED_REMEDY)
+    pinned_tasks = raw.get("tasks")
+    if not (isinstance(tasks, list) and isinstance(pinned_tasks, list)):
+        return
+    if len(tasks) != len(pinned_tasks):
+        return
+    moved = [i for i, (old, new) in enumerate(zip(pinned_tasks, tasks)) if moved_data(old, new)]
+    if moved:
+        raw["tasks"] = [tasks[i] if i in moved else t for i, t in enumerate(pinned_tasks)]
+        store.atomic_write_json(file, raw)
+        for i in moved:
+            _warn_moved(pinned_tasks[i], tasks[i])
+
+
+def _warn_moved(old: str, new: str) -> None:
+    name, source = split_name(new.removeprefix("private:"))
+    _log.warning(
+        f"task '{name}' now reads its data from {source} ({split_name(old)[1].partition(':')[2]}"
+        " no longer exists); the work directory remembers the new place"
+    )
+
+
+def only_paths_differ(first: Any, second: Any) -> bool:
     """Whether two task lists differ only in the paths of their `dir:`/`npz:` sources."""
     if not (isinstance(first, list) and isinstance(second, list)) or len(first) != len(second):
         return False
@@ -263,10 +294,7 @@ def pinned(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> Ite
         with pinned(config, "runs/demo") as config:
             Search(config, "runs/demo").run()
     """
-    layout = WorkdirLayout(workdir)
-    first = not layout.config.exists()
-    take_back = (lambda: layout.config.unlink(missing_ok=True)) if first else (lambda: None)
-    with _undone_unless_searched(workdir, take_back):
+    with _undone_unless_searched(workdir, _restorer(WorkdirLayout(workdir).config)):
         yield pin_config(config, workdir)
 
 
@@ -284,6 +312,21 @@ def _undone_unless_searched(workdir: str | os.PathLike, undo) -> Iterator[None]:
         raise
 
 
+def _restorer(*files: FsPath):
+    """A function that puts `files` back as they are now (one that did not exist is
+    removed)."""
+    kept = {file: file.read_bytes() if file.exists() else None for file in files}
+
+    def restore() -> None:
+        for file, data in kept.items():
+            if data is None:
+                file.unlink(missing_ok=True)
+            elif not file.exists() or file.read_bytes() != data:
+                store.atomic_write_bytes(file, data)
+
+    return restore
+
+
 def _stamp(file: FsPath) -> tuple[int, int, int] | None:
     """(inode, size, mtime_ns) of `file`, None if it does not exist: whether a command
     changed it (state writes replace the file, so the inode changes too)."""
@@ -299,14 +342,16 @@ def stored_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict | Non
     return ml_collections.ConfigDict(_read_pinned(file)) if file.exists() else None
 
 
+_PINNED_REMEDY = (
+    "It is the config the first `evomt run` pinned: restore it from a backup, or delete "
+    "it and rerun `evomt run` with the first run's recipe and --set options, which "
+    "writes it again."
+)
+
+
 def _read_pinned(file: FsPath) -> dict[str, Any]:
     """A pinned config, with the LATER_KEYS it predates at their earlier behaviour."""
-    pinned = store.read_workdir_json(
-        file,
-        "It is the config the first `evomt run` pinned: restore it from a backup, or delete "
-        "it and rerun `evomt run` with the first run's recipe and --set options, which "
-        "writes it again.",
-    )
+    pinned = store.read_workdir_json(file, _PINNED_REMEDY)
     for key, value in LATER_KEYS.items():
         *sections, leaf = key.split(".")
         node = pinned
@@ -344,7 +389,8 @@ def resolved_task_spec(workdir: str | os.PathLike, task: str, planned: Iterable 
     """
     known = task_specs(workdir)
     spec = task_spec(task, known)
-    check_one_source_per_name([*planned, *known, spec])
+    kept = [k for k in [*planned, *known] if not moved_data(k, spec)]
+    check_one_source_per_name([*kept, spec])
     return spec
 
 
@@ -359,17 +405,24 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
         with remembered_task_spec("runs/demo", "flowers=dir:data/flowers"):
             search.evolve("flowers=dir:data/flowers")
     """
-    file = WorkdirLayout(workdir).tasks
+    layout = WorkdirLayout(workdir)
     spec = absolute_spec(spec)
-    given = _given_specs(file)
-    if spec in task_specs(workdir):
-        yield
-        return
-    existed = file.exists()
-    store.atomic_write_json(file, [*given, spec])
-    undo = (lambda: store.atomic_write_json(file, given)) if existed else file.unlink
+    undo = _restorer(layout.tasks, layout.config)
+    if layout.config.exists():  # a task of the recipe's list whose data moved
+        pinned_tasks = stored_config(workdir).get("tasks") or []
+        _take_moved_data(layout.config, [_moved_to(t, spec) for t in pinned_tasks])
+    if spec not in task_specs(workdir):
+        given = _given_specs(layout.tasks)
+        moved = [old for old in given if moved_data(old, spec)]
+        store.atomic_write_json(layout.tasks, [g for g in given if g not in moved] + [spec])
+        for old in moved:
+            _warn_moved(old, spec)
     with _undone_unless_searched(workdir, undo):
         yield
+
+
+def _moved_to(known: Any, spec: str) -> Any:
+    return spec if moved_data(known, spec) else known
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

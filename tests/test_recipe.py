@@ -259,3 +259,40 @@ def test_a_recipe_that_fails_is_named_with_its_line(tmp_path, body, where, error
     message = str(caught.value)
     assert message.startswith(f"recipe {recipe} failed") and where in message
     assert error in message and "fix the recipe" in message
+
+
+def test_a_pinned_task_takes_its_moved_data_and_a_failed_command_puts_the_pin_back(
+    tmp_path, caplog
+):
+    import json
+
+    from keras_evomt.data.catalog import moved_data
+    from keras_evomt.recipe import pin_config, pinned
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.npz").write_bytes(b"arrays")
+
+    def config(place: str):
+        return load_recipe("offline_mini.py:smoke", [f"tasks=mine=npz:{tmp_path}/{place}/x.npz"])
+
+    def pinned_tasks():
+        return json.loads((tmp_path / "run" / "config.json").read_text())["tasks"]
+
+    pin_config(config("a"), tmp_path / "run")
+    (tmp_path / "a").rename(tmp_path / "b")
+    with pytest.raises(RuntimeError), pinned(config("b"), tmp_path / "run"):
+        assert pinned_tasks() == [f"mine=npz:{tmp_path}/b/x.npz"]
+        raise RuntimeError("failed before the search committed anything")
+    assert pinned_tasks() == [f"mine=npz:{tmp_path}/a/x.npz"]
+    assert list(pin_config(config("b"), tmp_path / "run").tasks) == pinned_tasks()
+    assert pinned_tasks() == [f"mine=npz:{tmp_path}/b/x.npz"]
+    assert f"now reads its data from npz:{tmp_path}/b/x.npz ({tmp_path}/a/x.npz no" in caplog.text
+    with pytest.raises(UserInputError, match="differing keys: tasks"):
+        pin_config(config("c"), tmp_path / "run")  # no data there: not a move
+    b, c = f"mine=npz:{tmp_path}/b/x.npz", f"mine=npz:{tmp_path}/c/x.npz"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "x.npz").write_bytes(b"arrays")
+    assert not moved_data(b, c)  # both there: other data under the same name
+    (tmp_path / "b" / "x.npz").unlink()
+    assert moved_data(b, c) and not moved_data(b, c.replace("npz:", "dir:"))
+    assert not moved_data(b.removeprefix("mine="), c.removeprefix("mine="))  # named by path

@@ -484,3 +484,59 @@ def test_a_file_that_does_not_decode_past_the_checks_sample_stops_the_search_unb
     evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "pets"])
     assert evaluated.exit_code == 2, evaluated.output
     assert f"of the test split does not decode: {test_file} (" in evaluated.output
+
+
+@pytest.mark.slow
+def test_data_that_moved_is_taken_at_its_new_place_once_the_old_one_is_gone(
+    tmp_path, monkeypatch, caplog
+):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from keras_evomt.cli import main
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "a").mkdir()
+    x, y = rng.integers(0, 256, (60, 8, 8, 3)).astype(np.uint8), np.arange(60) % 3
+    np.savez(tmp_path / "a" / "mine.npz", x_train=x, y_train=y, x_test=x[:12], y_test=y[:12])
+    workdir = tmp_path / "run"
+
+    def run(place: str):
+        recipe = str(REPO / "recipes" / "offline_mini.py:smoke")
+        tasks = f'tasks=["mine=npz:{tmp_path}/{place}/mine.npz"]'
+        return CliRunner().invoke(
+            main, ["run", recipe, "--workdir", str(workdir), "--set", tasks, "--quiet"]
+        )
+
+    with monkeypatch.context() as patch:  # killed in its first generation: in flight
+        patch.setattr(Search, "_generation", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run("a").exit_code == 130
+    (tmp_path / "a").rename(tmp_path / "b")
+    refused = run("a")
+    assert refused.exit_code == 2, refused.output
+    assert f"no data at {tmp_path}/a/mine.npz: the file does not exist" in refused.output
+    assert "if the data moved, give its new place" in refused.output
+    resumed = run("b")
+    assert resumed.exit_code == 0, resumed.output  # the iteration in flight resumed
+    assert f"task 'mine' now reads its data from npz:{tmp_path}/b/mine.npz" in caplog.text
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["tasks"] == [f"mine=npz:{tmp_path}/b/mine.npz"]
+    evaluated = CliRunner().invoke(main, ["eval", "--workdir", str(workdir), "--task", "mine"])
+    assert evaluated.exit_code == 0, evaluated.output
+
+    (tmp_path / "b").rename(tmp_path / "c")  # moved again: evolve takes it as well
+    evolve = ["evolve", "--workdir", str(workdir), "--quiet", "--task"]
+    moved = CliRunner().invoke(main, [*evolve, f"mine=npz:{tmp_path}/c/mine.npz"])
+    assert moved.exit_code == 0, moved.output
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["tasks"] == [f"mine=npz:{tmp_path}/c/mine.npz"]
+    assert not (workdir / "tasks.json").exists()  # the recipe's task, re-pointed there
+    shutil.copytree(tmp_path / "c", tmp_path / "d")  # a copy: the old place still holds it
+    refused = CliRunner().invoke(main, [*evolve, f"mine=npz:{tmp_path}/d/mine.npz"])
+    assert refused.exit_code == 2, refused.output
+    assert "task 'mine' already has its data" in refused.output
+    assert f"once {tmp_path}/c/mine.npz is gone" in refused.output
+    refused = run("d")
+    assert refused.exit_code == 2 and "differing keys: tasks" in refused.output, refused.output
+    assert "once its pinned path is gone" in refused.output

@@ -338,11 +338,41 @@ def check_one_source_per_name(specs: Iterable[str]) -> None:
         name, source = name_and_source(spec)
         known = sources.setdefault(name, source)
         if known != source:
+            kind, _, path = known.partition(":")
+            moving = kind in ("dir", "npz") and os.path.exists(path)
             raise UserInputError(
                 f"task '{name}' already has its data ({known}); a task keeps its data, so "
                 f"it cannot take {source}",
-                hint=f"give the new data a name of its own, e.g. {name}_2={source}",
+                hint=f"give the new data a name of its own, e.g. {name}_2={source}"
+                + (
+                    f". Data that moved is taken at its new place once {path} is gone"
+                    if moving
+                    else ""
+                ),
             )
+
+
+def moved_data(known: str, given: str) -> bool:
+    """Whether `given` names the data of `known`'s task at a new place: the same task
+    name and kind of source (`dir:` or `npz:`), the known path gone and the given one
+    there. A task keeps its data; data that moved is the same data.
+
+    Example:
+        moved_data("flowers=dir:/old/flowers", "flowers=dir:/new/flowers")  # once /old is gone
+    """
+    if not (isinstance(known, str) and isinstance(given, str)):
+        return False
+    (name, source), (given_name, given_source) = name_and_source(known), name_and_source(given)
+    kind, _, path = source.partition(":")
+    given_kind, _, given_path = given_source.partition(":")
+    return (
+        split_name(absolute_spec(known.removeprefix("private:")))[0] is not None
+        and (name, kind) == (given_name, given_kind)
+        and kind in ("dir", "npz")
+        and path != given_path
+        and not os.path.exists(path)
+        and os.path.exists(given_path)
+    )
 
 
 def task_spec(name: str, specs: Iterable[str]) -> str:

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 from keras_evomt.data import offline, vtab
@@ -81,6 +82,13 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
     if rest and kind in ("dir", "npz"):
         name = absolute_spec(name)  # one name per data set, wherever the command runs
         rest = name.partition(":")[2]
+        if not os.path.exists(rest):
+            raise UserInputError(
+                f"no data at {rest}: the {'folder' if kind == 'dir' else 'file'} does not exist",
+                hint=f"if the data moved, give its new place (NAME={kind}:NEW_PATH in the "
+                "task list or `evomt evolve --task`, or `evomt eval --data`): a work "
+                "directory takes it once the old place is gone",
+            )
         try:
             return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
         except MissingDataError:

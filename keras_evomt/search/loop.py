@@ -34,6 +34,7 @@ from keras_evomt.executors import CandidateJob, DataSpec, make_executor
 from keras_evomt.executors.base import failure_reason
 from keras_evomt.observe import CandidateLog, Observer
 from keras_evomt.path import ROOT, Path
+from keras_evomt.recipe import only_paths_differ
 from keras_evomt.search.config import (
     check_root,
     executor_name,
@@ -274,8 +275,13 @@ class Search:
         if began is None:  # committed before the settings were kept
             return "", ""
         now = iteration_settings(config)
-        # Keys one version lacks (added or dropped since) cannot be compared.
-        differ = sorted(k for k in set(began) & set(now) if began[k] != now[k])
+        # Keys one version lacks (added or dropped since) cannot be compared; data that
+        # moved (recipe.pin_config took it) is the same data.
+        differ = sorted(
+            k
+            for k in set(began) & set(now)
+            if began[k] != now[k] and not (k == "tasks" and only_paths_differ(began[k], now[k]))
+        )
         shown = ", ".join(f"{k} ({now[k]!r}, began with {began[k]!r})" for k in differ)
         sets = "".join(f" --set {k}={json.dumps(began[k], separators=(',', ':'))}" for k in differ)
         return shown, sets
