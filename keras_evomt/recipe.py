@@ -255,10 +255,18 @@ def _take_moved_data(file: FsPath, tasks: Any) -> None:
         return
     moved = [i for i, (old, new) in enumerate(zip(pinned_tasks, tasks)) if moved_data(old, new)]
     if moved:
-        raw["tasks"] = [tasks[i] if i in moved else t for i, t in enumerate(pinned_tasks)]
+        raw["tasks"] = [
+            _repointed(t, tasks[i]) if i in moved else t for i, t in enumerate(pinned_tasks)
+        ]
         store.atomic_write_json(file, raw)
         for i in moved:
             _warn_moved(pinned_tasks[i], tasks[i])
+
+
+def _repointed(known: str, moved: str) -> str:
+    """`known` at `moved`'s place; a private task stays private."""
+    private = "private:" if known.startswith("private:") else ""
+    return private + moved.removeprefix("private:")
 
 
 def _warn_moved(old: str, new: str) -> None:
@@ -389,9 +397,10 @@ def resolved_task_spec(workdir: str | os.PathLike, task: str, planned: Iterable 
     """
     known = task_specs(workdir)
     spec = task_spec(task, known)
-    kept = [k for k in [*planned, *known] if not moved_data(k, spec)]
+    moved_from = [k for k in [*planned, *known] if moved_data(k, spec)]
+    kept = [k for k in [*planned, *known] if k not in moved_from]
     check_one_source_per_name([*kept, spec])
-    return spec
+    return _repointed(moved_from[0], spec) if moved_from else spec
 
 
 @contextlib.contextmanager
@@ -422,7 +431,7 @@ def remembered_task_spec(workdir: str | os.PathLike, spec: str) -> Iterator[None
 
 
 def _moved_to(known: Any, spec: str) -> Any:
-    return spec if moved_data(known, spec) else known
+    return _repointed(known, spec) if moved_data(known, spec) else known
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

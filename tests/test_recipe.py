@@ -296,3 +296,23 @@ def test_a_pinned_task_takes_its_moved_data_and_a_failed_command_puts_the_pin_ba
     (tmp_path / "b" / "x.npz").unlink()
     assert moved_data(b, c) and not moved_data(b, c.replace("npz:", "dir:"))
     assert not moved_data(b.removeprefix("mine="), c.removeprefix("mine="))  # named by path
+
+
+def test_a_private_task_whose_data_moved_stays_private(tmp_path):
+    import json
+
+    from keras_evomt.recipe import pin_config, remembered_task_spec, resolved_task_spec
+
+    for place in ("a", "b"):
+        (tmp_path / place).mkdir()
+        (tmp_path / place / "x.npz").write_bytes(b"arrays")
+    old = f"private:mine=npz:{tmp_path}/a/x.npz"
+    pin_config(load_recipe("offline_mini.py:smoke", [f"tasks=digits,{old}"]), tmp_path / "run")
+    (tmp_path / "a" / "x.npz").unlink()
+    spec = resolved_task_spec(tmp_path / "run", f"mine=npz:{tmp_path}/b/x.npz")
+    assert spec == f"private:mine=npz:{tmp_path}/b/x.npz"
+    with remembered_task_spec(tmp_path / "run", spec):
+        pass
+    pinned = json.loads((tmp_path / "run" / "config.json").read_text())["tasks"]
+    assert pinned == ["digits", spec]
+    assert not (tmp_path / "run" / "tasks.json").exists()
