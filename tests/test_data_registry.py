@@ -54,6 +54,27 @@ def test_unknown_names_get_the_closest_names():
     assert "did you mean" not in str(err.value)
 
 
+def test_every_task_that_cannot_be_used_is_named_at_once(tmp_path):
+    from keras_evomt.data.registry import missing_data
+
+    (tmp_path / "there").mkdir()
+    specs = [f"a=npz:{tmp_path}/a.npz", "digits", f"dir:{tmp_path}/b", "cifar11"]
+    with pytest.raises(UserInputError, match="4 tasks cannot be used") as err:
+        missing_data([*specs, f"c=dir:{tmp_path}/there"])  # a folder without images
+    lines = err.value.message.splitlines()[1:]
+    assert lines == [
+        f"  task 'a': no data at {tmp_path}/a.npz: the file does not exist",
+        f"  no data at {tmp_path}/b: the folder does not exist",
+        "  unknown task 'cifar11'",
+        f"  task 'c': no images found in {tmp_path}/there",
+    ]
+    assert "if the data moved, give its new place" in err.value.hint
+    assert "did you mean: cifar10" in err.value.hint
+    with pytest.raises(UserInputError, match="unknown task 'cifar11'") as err:
+        missing_data(["digits", "cifar11"])  # one: its own error
+    assert err.value.message == "unknown task 'cifar11'"
+
+
 def _splits(name):
     return get_task(name).splits
 

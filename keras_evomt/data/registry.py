@@ -85,9 +85,9 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
         if not os.path.exists(rest):
             raise UserInputError(
                 f"no data at {rest}: the {'folder' if kind == 'dir' else 'file'} does not exist",
-                hint=f"if the data moved, give its new place (NAME={kind}:NEW_PATH in the "
-                "task list or `evomt evolve --task`, or `evomt eval --data`): a work "
-                "directory takes it once the old place is gone",
+                hint="check the path; if the data moved, give its new place (NAME=dir:PATH "
+                "or NAME=npz:PATH in the task list or `evomt evolve --task`, or `evomt eval "
+                "--data`): a work directory takes it once the old place is gone",
             )
         try:
             return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
@@ -213,17 +213,32 @@ def missing_data(
     specs: Iterable[str], data_dir: str | None = None, download: bool = False
 ) -> list[MissingDataError]:
     """One `MissingDataError` per task among `specs` whose data is not prepared; fast,
-    offline (nothing is read or downloaded). Unknown names raise UserInputError.
+    offline (nothing is read or downloaded). Unknown names and missing `dir:`/`npz:`
+    paths raise one UserInputError naming them all.
 
     Example:
         missing = missing_data(config.tasks, data_dir="/data/tfds")
     """
-    missing = []
+    missing, refused = [], []
     for spec in dict.fromkeys(specs):
         try:
             missing.extend(get_task(spec, data_dir=data_dir, download=download).missing_data())
         except MissingDataError as error:  # tfds:NAME reads its metadata from the data
             missing.append(error)
+        except UserInputError as error:
+            named = split_name(spec.removeprefix("private:"))[0]
+            told = not named or f"'{named}'" in error.message
+            shown = error.message if told else f"task '{named}': {error.message}"
+            refused.append(UserInputError(shown, hint=error.hint))
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        hints = dict.fromkeys(e.hint for e in refused if e.hint)
+        raise UserInputError(
+            f"{len(refused)} tasks cannot be used:\n"
+            + "\n".join(f"  {e.message}" for e in refused),
+            hint="\n".join(hints) or None,
+        )
     return missing
 
 
