@@ -693,12 +693,23 @@ def report(workdir: str, out: str | None) -> None:
 
 @main.command()
 @workdir_option
+@click.option(
+    "--drop-damaged-slots",
+    is_flag=True,
+    help="Without a backup: commit the search's state again without the optimizer slots "
+    "that are damaged, so training goes on (clones of those components start at zero "
+    "momentum; no task's weights change).",
+)
 @handle_errors
 @without_tensorflow
-def check(workdir: str) -> None:
+def check(workdir: str, drop_damaged_slots: bool) -> None:
     """Verify every checksum of the saved system; list damaged files and the tasks they
     affect (exit status 1 if any)."""
     from keras_evomt.check import check_workdir
+
+    if drop_damaged_slots:
+        _drop_damaged_slots(workdir)
+        return
 
     result = check_workdir(workdir)
     leftovers = WorkdirLayout(workdir).write_leftovers()
@@ -731,16 +742,40 @@ def check(workdir: str) -> None:
             )
         else:
             others = "no task loads as it was saved"
+        without_backup = (
+            f" Without one, `evomt check --workdir {workdir} --drop-damaged-slots` lets "
+            "training go on without the damaged slots."
+            if all(item.slots_only for item in result.damage)
+            else ""
+        )
         click.echo(
             f"{len(result.damage)} damaged of {result.files + result.workdir_files} files "
             f"({result.states} kept states); {others}. Restore the damaged files from a "
-            "backup.",
+            f"backup.{without_backup}",
             err=True,
         )
         sys.exit(1)
     click.echo(
         f"ok: {result.files} files in {result.states} kept states match their sha256; the "
         f"work directory's {result.workdir_files} other files are sound"
+    )
+
+
+def _drop_damaged_slots(workdir: str) -> None:
+    from keras_evomt.quiet import import_tensorflow
+    from keras_evomt.slots_repair import drop_damaged_slots
+
+    _require_workdir(workdir)
+    import_tensorflow(debug=_Context.debug)
+    dropped, state = drop_damaged_slots(workdir)
+    if not dropped:
+        click.echo(f"no optimizer slots of state {state} are damaged: nothing to drop")
+        return
+    click.echo(
+        f"state {state} holds the system without the damaged optimizer slots of "
+        f"{', '.join(dropped)}: training goes on, with those components' clones starting "
+        "at zero momentum. Older kept states still name the damaged files (`evomt check` "
+        "lists them) until newer states replace them."
     )
 
 

@@ -429,10 +429,16 @@ def newest_good(
         if slots_only
         else _still_loading(failures[0][1])
     )
+    without_backup = (
+        f" Without one, `evomt check --workdir {workdir} --drop-damaged-slots` lets "
+        "training go on without them."
+        if slots_only
+        else ""
+    )
     raise CorruptStateError(
         head + _grouped(failures),
         hint=f"`evomt check --workdir {workdir}` lists the damaged files and the tasks they "
-        f"affect. {still}Restore the damaged files from a backup.",
+        f"affect. {still}Restore the damaged files from a backup.{without_backup}",
     )
 
 

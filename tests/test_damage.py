@@ -218,3 +218,38 @@ def test_a_full_disk_exits_1_in_one_short_message(tmp_path, monkeypatch):
     assert lines[0].startswith(f"error: no space left on the device of {tmp_path / 'w'}: about")
     assert "The last committed state is intact" in lines[0] and len(lines) == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_without_a_backup_a_search_goes_on_without_its_damaged_slots(tmp_path):
+    from keras_evomt.observe import Observer
+    from keras_evomt.recipe import pin_config
+    from keras_evomt.search import Search
+    from tests.helpers import tiny_search_config
+
+    workdir = tmp_path / "run"
+    config = pin_config(tiny_search_config(("digits",)), workdir)
+    with Search(config, workdir, observer=Observer(workdir, quiet=True)) as search:
+        search.run()
+    before = System.load(workdir)
+    directory = store.system_dir(workdir)
+    newest = store.read_manifest(directory, store.manifest_numbers(directory)[-1])
+    with_slots = sorted(e["file"] for e in newest["components"].values() if e["slots_sha256"])
+    _flip(directory / with_slots[-1], "s0.npy")
+    evolve = ["evolve", "--workdir", str(workdir), "--task", "digits", "--quiet"]
+    refused = CliRunner().invoke(main, evolve)
+    assert refused.exit_code == 1, refused.output
+    assert "--drop-damaged-slots` lets training go on" in refused.output
+
+    dropped = CliRunner().invoke(main, ["check", "--workdir", str(workdir), "--drop-damaged-slots"])
+    assert dropped.exit_code == 0, dropped.output
+    assert "holds the system without the damaged optimizer slots of" in dropped.output
+    after = System.load(workdir)
+    assert after.loaded_state == before.loaded_state + 1
+    assert {t: after.fingerprint(t) for t in after.paths} == {
+        t: before.fingerprint(t) for t in before.paths
+    }
+    again = CliRunner().invoke(main, ["check", "--workdir", str(workdir), "--drop-damaged-slots"])
+    assert "nothing to drop" in again.output, again.output
+    grown = CliRunner().invoke(main, evolve)
+    assert grown.exit_code == 0, grown.output
