@@ -35,6 +35,7 @@ class Damage:
     slots_only: bool = False
     manifest: bool = False  # a state's manifest: which tasks it held is unknown
     affects: str = ""  # a work directory file: what it breaks (it holds no weights)
+    in_newest: bool = True  # a weight file: whether the newest readable state names it
 
 
 @dataclasses.dataclass
@@ -46,6 +47,14 @@ class CheckResult:
     damage: list[Damage]
     tasks: list[str] = dataclasses.field(default_factory=list)  # in any readable state
     workdir_files: int = 0  # config.json, tasks.json, search/*: checked beside the weights
+    newest_state: int | None = None  # the newest readable state
+
+    def only_older_states(self) -> bool:
+        """Whether the damage is all in weight files that only older states name: the
+        newest state loads, for inference and training."""
+        return bool(self.damage) and all(
+            not (item.manifest or item.affects or item.in_newest) for item in self.damage
+        )
 
     def unaffected(self) -> list[str]:
         """The tasks no damaged file's weights reach (optimizer slots aside)."""
@@ -72,6 +81,7 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
     damage: list[Damage] = []
     users: dict[str, set[str]] = {}  # file -> tasks using it in some readable state
     entries: dict[str, dict[str, Any]] = {}
+    newest, newest_files = None, set()
     for number in numbers:
         try:
             manifest = store.read_manifest(directory, number)
@@ -80,16 +90,21 @@ def check_workdir(workdir: str | os.PathLike) -> CheckResult:
             problem = error.message.removeprefix(f"{name} ")
             damage.append(Damage(name, problem, [], manifest=True))
             continue
+        newest, newest_files = number, {e["file"] for e in manifest["components"].values()}
         for cid, entry in manifest["components"].items():
             entries.setdefault(entry["file"], dict(entry, cid=cid))
             users.setdefault(entry["file"], set()).update(store.users_of(manifest["system"], cid))
     for file, entry in sorted(entries.items()):
         problem, slots_only = _check_file(directory, entry)
         if problem:
-            damage.append(Damage(file, problem, sorted(users[file]), slots_only))
+            damage.append(
+                Damage(
+                    file, problem, sorted(users[file]), slots_only, in_newest=file in newest_files
+                )
+            )
     checked, found = _check_workdir_files(WorkdirLayout(workdir))
     tasks = sorted(set().union(*users.values()) - {"root"}) if users else []
-    return CheckResult(len(numbers), len(entries), damage + found, tasks, checked)
+    return CheckResult(len(numbers), len(entries), damage + found, tasks, checked, newest)
 
 
 _WORKDIR_JSON = {

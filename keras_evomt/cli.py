@@ -729,7 +729,19 @@ def check(workdir: str, drop_damaged_slots: bool) -> None:
             affects = item.affects
         if item.slots_only:
             affects += " (optimizer slots only: inference, eval and export still work)"
+        if not (item.in_newest or item.manifest or item.affects):
+            affects += f" in states older than the newest ({result.newest_state})"
         click.echo(f"damaged: {item.file}: {item.problem}; affects {affects}", err=True)
+    if result.only_older_states():
+        click.echo(
+            f"{len(result.damage)} damaged of {result.files + result.workdir_files} files "
+            f"({result.states} kept states), named only by states older than the newest "
+            f"({result.newest_state}), which is sound: every task loads and trains from it. "
+            "The older states keep them until newer states replace them; restore the files "
+            "from a backup to make those states whole.",
+            err=True,
+        )
+        sys.exit(1)
     if result.damage:
         unaffected = result.unaffected()
         verb = "loads" if len(unaffected) == 1 else "load"

@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -64,10 +65,21 @@ def status_table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> None:
     )
 
 
+LOG_PROGRESS_EVERY_S = 60.0
+_last_logged_progress = 0.0
+
+
 def progress(text: str) -> None:
-    """A transient progress line (overwritten in a terminal, skipped in logs)."""
+    """A transient progress line: overwritten in a terminal; in a log, one line a minute
+    at most (a long candidate still shows it is alive)."""
     if console.is_terminal:
         console.print(text.ljust(100)[:100], end="\r")
+        return
+    global _last_logged_progress
+    now = time.monotonic()
+    if now - _last_logged_progress >= LOG_PROGRESS_EVERY_S:
+        _last_logged_progress = now
+        console.print(text, soft_wrap=True)
 
 
 def candidate_line(record: dict[str, Any]) -> None:

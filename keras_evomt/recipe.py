@@ -29,7 +29,9 @@ from keras_evomt import store
 from keras_evomt.data.catalog import (
     absolute_spec,
     check_one_source_per_name,
+    missing_path_error,
     moved_data,
+    name_and_source,
     split_name,
     task_spec,
 )
@@ -231,8 +233,8 @@ def pin_config(
         if "tasks" in differ and only_paths_differ(pinned["tasks"], wanted["tasks"]):
             hint += (
                 " A relative dir:/npz: path in the task list names data from the folder "
-                "a command runs in: run it from the first run's folder. Data that moved "
-                "is taken at its new place once its pinned path is gone."
+                "a command runs in: run it from the first run's folder. "
+                + _moving_hint(pinned["tasks"], wanted["tasks"])
             )
         raise UserInputError(
             f"{workdir} was started with another config; differing keys: {shown}.", hint=hint
@@ -242,6 +244,22 @@ def pin_config(
         parent, _, leaf = key.rpartition(".")
         (_section(config, parent) if parent else config)[leaf] = wanted[key]
     return config
+
+
+def _moving_hint(pinned_tasks: list, wanted_tasks: list) -> str:
+    unnamed = [
+        old
+        for old, new in zip(pinned_tasks, wanted_tasks)
+        if isinstance(old, str)
+        and old != new
+        and split_name(old.removeprefix("private:"))[0] is None
+    ]
+    if unnamed:
+        return (
+            f"An unnamed task is named by its path ({unnamed[0]}), so its data cannot "
+            "move: put it back there, or read it elsewhere with `evomt eval --data`."
+        )
+    return "A named task's data that moved is taken at its new place once its pinned path is gone."
 
 
 def _take_moved_data(file: FsPath, tasks: Any) -> None:
@@ -397,6 +415,9 @@ def resolved_task_spec(workdir: str | os.PathLike, task: str, planned: Iterable 
     """
     known = task_specs(workdir)
     spec = task_spec(task, known)
+    kind, _, path = name_and_source(spec)[1].partition(":")
+    if kind in ("dir", "npz") and not os.path.exists(path):  # before any other complaint
+        raise missing_path_error(kind, path)
     moved_from = [k for k in [*planned, *known] if moved_data(k, spec)]
     kept = [k for k in [*planned, *known] if k not in moved_from]
     check_one_source_per_name([*kept, spec])

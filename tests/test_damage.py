@@ -251,5 +251,12 @@ def test_without_a_backup_a_search_goes_on_without_its_damaged_slots(tmp_path):
     }
     again = CliRunner().invoke(main, ["check", "--workdir", str(workdir), "--drop-damaged-slots"])
     assert "nothing to drop" in again.output, again.output
+    checked = CliRunner().invoke(main, ["check", "--workdir", str(workdir)])
+    assert checked.exit_code == 1, checked.output  # the older states still name the file
+    assert f"in states older than the newest ({after.loaded_state})" in checked.output
+    assert f"only by states older than the newest ({after.loaded_state}), which is sound" in (
+        checked.output
+    )
+    assert "--drop-damaged-slots" not in checked.output
     grown = CliRunner().invoke(main, evolve)
     assert grown.exit_code == 0, grown.output

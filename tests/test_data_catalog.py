@@ -76,10 +76,11 @@ def test_a_task_name_keeps_one_source(tmp_path, monkeypatch):
     same = ["a=dir:data/a", f"a=dir:{tmp_path}/data/a", "digits", "digits", "dir:data/b"]
     catalog.check_one_source_per_name([*same, f"dir:{tmp_path}/data/b"])
     assert catalog.name_and_source("dir:data/b") == (f"dir:{tmp_path}/data/b",) * 2
+    (tmp_path / "x").mkdir()
     with pytest.raises(
-        UserInputError, match=r"task 'a' already has its data \(dir:.*/data/a\); .* take dir:/x"
+        UserInputError, match=r"task 'a' already has its data \(dir:.*/data/a\); .* take dir:.*/x"
     ):
-        catalog.check_one_source_per_name([*same, "private:a=dir:/x"])
+        catalog.check_one_source_per_name([*same, f"private:a=dir:{tmp_path}/x"])
     catalog.check_one_source_per_name(["cifar10", "cifar10=tfds:cifar10"])  # get_task's same
     with pytest.raises(UserInputError, match="already has its data"):
         catalog.check_one_source_per_name(["cifar10=dir:/x", "tfds:cifar10"])  # named cifar10

@@ -297,6 +297,17 @@ def test_a_pinned_task_takes_its_moved_data_and_a_failed_command_puts_the_pin_ba
     assert moved_data(b, c) and not moved_data(b, c.replace("npz:", "dir:"))
     assert not moved_data(b.removeprefix("mine="), c.removeprefix("mine="))  # named by path
 
+    def unnamed(place: str):
+        return load_recipe("offline_mini.py:smoke", [f"tasks=npz:{tmp_path}/{place}/x.npz"])
+
+    pin_config(unnamed("c"), tmp_path / "unnamed")
+    (tmp_path / "c").rename(tmp_path / "d")
+    with pytest.raises(UserInputError, match="differing keys: tasks") as refused:
+        pin_config(unnamed("d"), tmp_path / "unnamed")
+    assert f"An unnamed task is named by its path (npz:{tmp_path}/c/x.npz), so its data " in (
+        refused.value.hint
+    )
+
 
 def test_a_private_task_whose_data_moved_stays_private(tmp_path):
     import json

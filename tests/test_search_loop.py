@@ -355,6 +355,9 @@ def test_a_revisit_on_other_data_is_told_its_kept_path_was_scored_on_other_examp
     evolve(tmp_path, Task.from_arrays("mine", x[:100], y[:100], value_range=(-1, 1)), config)
     warned = [s for s in said if "other data than at its last visit" in s]
     assert len(warned) == 1 and "validation 19 -> 10 examples" in warned[0], said
+    with pytest.raises(EvomtError, match="the data of task 'mine' is not known here") as e:
+        evolve(tmp_path, "mine", config)  # by name: the work directory keeps no arrays
+    assert "pass the Task again" in e.value.hint
 
 
 @pytest.mark.slow
@@ -431,6 +434,9 @@ def test_a_spec_evolved_from_python_is_remembered_for_revisits_and_eval(tmp_path
     np.savez(data, x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
     evolve(workdir, "mine", config)  # the name alone finds its data
     assert len(System.load(workdir).paths["mine"].metrics["visits"]) == 2
+    with pytest.raises(UserInputError, match="no data at .*other.npz: the file does not"):
+        evolve(workdir, f"mine=npz:{tmp_path / 'other.npz'}", config)
+    np.savez(tmp_path / "other.npz", x_train=x, y_train=y)
     with pytest.raises(UserInputError, match="task 'mine' already has its data"):
         evolve(workdir, f"mine=npz:{tmp_path / 'other.npz'}", config)
     from keras_evomt.workdir_lock import WorkdirLock
@@ -502,23 +508,26 @@ def test_data_that_moved_is_taken_at_its_new_place_once_the_old_one_is_gone(
     np.savez(tmp_path / "a" / "mine.npz", x_train=x, y_train=y, x_test=x[:12], y_test=y[:12])
     workdir = tmp_path / "run"
 
-    def run(place: str):
+    def run(place: str, *quiet: str):
         recipe = str(REPO / "recipes" / "offline_mini.py:smoke")
         tasks = f'tasks=["mine=npz:{tmp_path}/{place}/mine.npz"]'
         return CliRunner().invoke(
-            main, ["run", recipe, "--workdir", str(workdir), "--set", tasks, "--quiet"]
+            main, ["run", recipe, "--workdir", str(workdir), "--set", tasks, *quiet]
         )
 
     with monkeypatch.context() as patch:  # killed in its first generation: in flight
         patch.setattr(Search, "_generation", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-        assert run("a").exit_code == 130
+        assert run("a", "--quiet").exit_code == 130
     (tmp_path / "a").rename(tmp_path / "b")
-    refused = run("a")
+    refused = run("a", "--quiet")
     assert refused.exit_code == 2, refused.output
     assert f"no data at {tmp_path}/a/mine.npz: the file does not exist" in refused.output
     assert "if the data moved, give its new place" in refused.output
     resumed = run("b")
-    assert resumed.exit_code == 0, resumed.output  # the iteration in flight resumed
+    assert resumed.exit_code == 0, resumed.output
+    assert "mine: resuming its task iteration where it stopped, at generation 1 of" in (
+        resumed.output
+    )
     assert f"task 'mine' now reads its data from npz:{tmp_path}/b/mine.npz" in caplog.text
     config = json.loads((workdir / "config.json").read_text())
     assert config["tasks"] == [f"mine=npz:{tmp_path}/b/mine.npz"]
@@ -527,6 +536,9 @@ def test_data_that_moved_is_taken_at_its_new_place_once_the_old_one_is_gone(
 
     (tmp_path / "b").rename(tmp_path / "c")  # moved again: evolve takes it as well
     evolve = ["evolve", "--workdir", str(workdir), "--quiet", "--task"]
+    typo = CliRunner().invoke(main, [*evolve, f"mine=npz:{tmp_path}/cc/mine.npz"])
+    assert typo.exit_code == 2, typo.output
+    assert f"no data at {tmp_path}/cc/mine.npz: the file does not exist" in typo.output
     moved = CliRunner().invoke(main, [*evolve, f"mine=npz:{tmp_path}/c/mine.npz"])
     assert moved.exit_code == 0, moved.output
     config = json.loads((workdir / "config.json").read_text())
@@ -537,6 +549,6 @@ def test_data_that_moved_is_taken_at_its_new_place_once_the_old_one_is_gone(
     assert refused.exit_code == 2, refused.output
     assert "task 'mine' already has its data" in refused.output
     assert f"once {tmp_path}/c/mine.npz is gone" in refused.output
-    refused = run("d")
+    refused = run("d", "--quiet")
     assert refused.exit_code == 2 and "differing keys: tasks" in refused.output, refused.output
     assert "once its pinned path is gone" in refused.output

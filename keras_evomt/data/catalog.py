@@ -352,6 +352,20 @@ def check_one_source_per_name(specs: Iterable[str]) -> None:
             )
 
 
+def missing_path_error(kind: str, path: str) -> UserInputError:
+    """The error for a `dir:`/`npz:` source whose path does not exist.
+
+    Example:
+        raise missing_path_error("dir", "/data/flowers")
+    """
+    return UserInputError(
+        f"no data at {path}: the {'folder' if kind == 'dir' else 'file'} does not exist",
+        hint="check the path; if the data moved, give its new place (NAME=dir:PATH or "
+        "NAME=npz:PATH in the task list or `evomt evolve --task`, or `evomt eval --data`): "
+        "a work directory takes it once the old place is gone",
+    )
+
+
 def moved_data(known: str, given: str) -> bool:
     """Whether `given` names the data of `known`'s task at a new place: the same task
     name and kind of source (`dir:` or `npz:`), the known path gone and the given one

@@ -32,6 +32,7 @@ from keras_evomt.data.catalog import (
     absolute_spec,
     default_splits,
     list_tasks,
+    missing_path_error,
     split_name,
 )
 from keras_evomt.data.catalog import registered_splits as catalog_splits
@@ -83,12 +84,7 @@ def get_task(name: str, data_dir: str | None = None, download: bool = False) -> 
         name = absolute_spec(name)  # one name per data set, wherever the command runs
         rest = name.partition(":")[2]
         if not os.path.exists(rest):
-            raise UserInputError(
-                f"no data at {rest}: the {'folder' if kind == 'dir' else 'file'} does not exist",
-                hint="check the path; if the data moved, give its new place (NAME=dir:PATH "
-                "or NAME=npz:PATH in the task list or `evomt evolve --task`, or `evomt eval "
-                "--data`): a work directory takes it once the old place is gone",
-            )
+            raise missing_path_error(kind, rest)
         try:
             return Task.from_directory(name, rest) if kind == "dir" else npz_task(name, rest)
         except MissingDataError:

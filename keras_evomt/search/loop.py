@@ -237,6 +237,11 @@ class Search:
                     f"{sets}`."
                 )
             self._check_same_settings(in_flight.task)
+            self.observer.message(
+                f"{name}: resuming its task iteration where it stopped, at generation "
+                f"{in_flight.generation + 1} of {self.config.generations}, candidate "
+                f"{in_flight.candidate + 1} (state {self.system.loaded_state})"
+            )
             return in_flight
         incumbent = self.system.paths.get(name)
         # Before anything changes: a kept path that cannot be rescored under this rule stops here.
@@ -550,9 +555,20 @@ class Search:
             from keras_evomt.data import get_task
 
             data = self.config.data
-            self._tasks[task] = get_task(
-                task, data_dir=data.data_dir or None, download=data.download
-            )
+            try:
+                self._tasks[task] = get_task(
+                    task, data_dir=data.data_dir or None, download=data.download
+                )
+            except UserInputError as error:
+                if task not in self.system.paths or not error.message.startswith("unknown task"):
+                    raise
+                raise UserInputError(
+                    f"the data of task '{task}' is not known here: it was added with its "
+                    "data as a Task (e.g. Task.from_arrays), which the work directory "
+                    "does not keep",
+                    hint=f"pass the Task again: evolve(workdir, Task.from_arrays('{task}', "
+                    "x, y), config)",
+                ) from None
             self._tasks[task].check(self.config.root.image_size)
             self._check_classes(self._tasks[task])
             self._named.add(task)
