@@ -773,6 +773,21 @@ def check(workdir: str, drop_damaged_slots: bool) -> None:
     )
 
 
+@main.command()
+@workdir_option
+@handle_errors
+def abandon(workdir: str) -> None:
+    """Drop the task iteration in flight: the system goes back to where it began."""
+    from keras_evomt.search.abandon import abandon_iteration
+
+    _require_workdir(workdir)
+    task = abandon_iteration(workdir)
+    click.echo(
+        f"abandoned the iteration of task '{task}': the system is as it was before it "
+        "began (its candidates dropped; their TensorBoard runs stay)"
+    )
+
+
 def _drop_damaged_slots(workdir: str) -> None:
     from keras_evomt.quiet import import_tensorflow
     from keras_evomt.slots_repair import drop_damaged_slots

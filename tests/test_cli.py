@@ -775,6 +775,7 @@ def test_a_relative_folder_names_its_task_as_run_named_it(tmp_path, monkeypatch)
     assert result.exit_code == 2
     assert "holds a system made from Python (it has no config.json): pass --recipe" in result.output
     recipe = "recipes/offline_mini.py"  # its root is vit_mini, the system's vit_tiny
+    (tmp_path / "x").mkdir()
     result = evomt("evolve", "--workdir", "run", "--recipe", REPO / recipe, "--task", "dir:x")
     assert result.exit_code == 2 and "another root: root.name='vit_mini'" in result.output
     assert not (tmp_path / "run" / "config.json").exists()  # a mistake does not bind it

@@ -552,3 +552,35 @@ def test_data_that_moved_is_taken_at_its_new_place_once_the_old_one_is_gone(
     refused = run("d", "--quiet")
     assert refused.exit_code == 2 and "differing keys: tasks" in refused.output, refused.output
     assert "once its pinned path is gone" in refused.output
+
+
+@pytest.mark.slow
+def test_an_iteration_in_flight_can_be_abandoned_leaving_the_system_as_it_began(
+    tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from keras_evomt.cli import main
+    from keras_evomt.recipe import pin_config
+
+    pin_config(tiny_search_config(tasks=("digits",)), tmp_path)
+    evolve = ["evolve", "--workdir", str(tmp_path), "--quiet", "--task"]
+    assert CliRunner().invoke(main, [*evolve, "digits"]).exit_code == 0
+    before, log = _fingerprints(tmp_path), (tmp_path / "search" / "candidates.jsonl").read_text()
+    with monkeypatch.context() as patch:  # killed in its first generation: in flight
+        patch.setattr(Search, "_generation", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert CliRunner().invoke(main, [*evolve, "private:lfw_faces"]).exit_code == 130
+    refused = CliRunner().invoke(main, [*evolve, "textures"])
+    assert refused.exit_code == 2 and "or drop it: `evomt abandon --workdir" in refused.output
+
+    abandoned = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path)])
+    assert abandoned.exit_code == 0, abandoned.output
+    assert "abandoned the iteration of task 'lfw_faces'" in abandoned.output
+    assert _fingerprints(tmp_path) == before  # its candidates' components dropped too
+    assert (tmp_path / "search" / "candidates.jsonl").read_text() == log  # its probes cut
+    from keras_evomt.system import System
+
+    assert System.load(tmp_path).private_tasks == set()
+    again = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path)])
+    assert again.exit_code == 2 and "nothing to abandon" in again.output, again.output
+    assert CliRunner().invoke(main, [*evolve, "textures"]).exit_code == 0

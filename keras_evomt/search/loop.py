@@ -234,7 +234,8 @@ class Search:
                 raise UserInputError(
                     f"task '{in_flight.task}' is in flight in {self.workdir}; finish it "
                     f"first: `evomt evolve --workdir {self.workdir} --task {in_flight.task}"
-                    f"{sets}`."
+                    f"{sets}`.",
+                    hint=f"or drop it: `evomt abandon --workdir {self.workdir}`",
                 )
             self._check_same_settings(in_flight.task)
             self.observer.message(
@@ -270,7 +271,7 @@ class Search:
                 f"task '{task}' is in flight in {self.workdir} and began with other settings: "
                 f"{shown}.",
                 hint=f"resume it as it began: `evomt evolve --workdir {self.workdir} --task "
-                f"{task}{sets}`",
+                f"{task}{sets}`, or drop it: `evomt abandon --workdir {self.workdir}`",
             )
 
     def _settings_changed(self, config) -> tuple[str, str]:
