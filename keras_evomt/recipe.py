@@ -289,9 +289,10 @@ def _repointed(known: str, moved: str) -> str:
 
 def _warn_moved(old: str, new: str) -> None:
     name, source = split_name(new.removeprefix("private:"))
+    gone = split_name(old.removeprefix("private:"))[1].partition(":")[2]
     _log.warning(
-        f"task '{name}' now reads its data from {source} ({split_name(old)[1].partition(':')[2]}"
-        " no longer exists); the work directory remembers the new place"
+        f"task '{name}' now reads its data from {source} ({gone} no longer exists); the "
+        "work directory remembers the new place"
     )
 
 

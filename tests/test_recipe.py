@@ -309,7 +309,7 @@ def test_a_pinned_task_takes_its_moved_data_and_a_failed_command_puts_the_pin_ba
     )
 
 
-def test_a_private_task_whose_data_moved_stays_private(tmp_path):
+def test_a_private_task_whose_data_moved_stays_private(tmp_path, caplog):
     import json
 
     from keras_evomt.recipe import pin_config, remembered_task_spec, resolved_task_spec
@@ -327,3 +327,4 @@ def test_a_private_task_whose_data_moved_stays_private(tmp_path):
     pinned = json.loads((tmp_path / "run" / "config.json").read_text())["tasks"]
     assert pinned == ["digits", spec]
     assert not (tmp_path / "run" / "tasks.json").exists()
+    assert f"from npz:{tmp_path}/b/x.npz ({tmp_path}/a/x.npz no longer exists)" in caplog.text
