@@ -10,6 +10,7 @@ Example:
 from keras_evomt.lazy import lazy_attributes
 
 _WHERE = {
+    "abandon_iteration": "keras_evomt.search.abandon",
     "clone_modes": "keras_evomt.search",
     "clone_mode_names": "keras_evomt.search.clone_modes",
     "register_clone_mode": "keras_evomt.search.clone_modes",
