@@ -201,6 +201,7 @@ def _show_library_warnings() -> None:
 def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
     """Tasks of the saved system: accuracy, parameters, parent, fingerprint; totals."""
     from keras_evomt import display, store
+    from keras_evomt.summary import search_position
     from keras_evomt.summary import status as system_status
 
     for other in others:
@@ -212,8 +213,9 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
             )
     rows, totals = system_status(_read_structure(workdir))
     compared = {other: system_status(_read_structure(other))[0] for other in others}
+    position = search_position(workdir)
     if as_json:
-        data = {"tasks": rows, "system": totals}
+        data = {"tasks": rows, "system": totals, "search": position}
         if compared:
             from keras_evomt.summary import common_tasks, means
 
@@ -224,6 +226,7 @@ def status(workdir: str, as_json: bool, others: tuple[str, ...]) -> None:
         click.echo(json.dumps(data, indent=1))
         return
     display.status_table(rows, totals)
+    display.search_line(position)
     if compared:
         display.comparison_table(workdir, rows, compared)
 

@@ -29,6 +29,24 @@ def _count(value: float | None) -> str:
     return f"{value:.0f}"
 
 
+def search_line(position: dict[str, Any] | None) -> None:
+    """Where the search stands (summary.search_position), under the status table."""
+    if position is None:
+        return
+    done, total = position["run_iterations_done"], position["run_iterations"]
+    parts = [f"evomt run: {done} of {total} task iterations done"] if total else []
+    flight = position["in_flight"]
+    if flight:
+        trained = flight["candidates_trained"]
+        parts.append(
+            f"in flight: {flight['task']}, generation {flight['generation']} of "
+            f"{flight['generations']} ({trained} of its candidates trained); rerunning "
+            "resumes it, `evomt abandon` drops it"
+        )
+    if parts:
+        console.print("; ".join(parts), soft_wrap=True)
+
+
 def status_table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> None:
     """Prints one row per task, then the system's totals."""
     table = Table(title="keras_evomt system", title_justify="left")

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from keras_evomt.system import System
@@ -66,3 +67,41 @@ def common_tasks(*runs: list[dict[str, Any]]) -> list[str]:
     """Tasks present in every run, in the first run's order."""
     shared = set.intersection(*({r["task"] for r in rows} for rows in runs))
     return [r["task"] for r in runs[0] if r["task"] in shared]
+
+
+def search_position(workdir: str | os.PathLike) -> dict[str, Any] | None:
+    """Where the work directory's search stands, from its committed state: how many of
+    `evomt run`'s task iterations are done, and the iteration in flight, if any (None
+    for a system without a search state).
+
+    Example:
+        search_position("runs/demo")["in_flight"]  # {"task": "textures", "generation": 3, ...}
+    """
+    from keras_evomt import store
+    from keras_evomt.workdir import WorkdirLayout
+
+    layout = WorkdirLayout(workdir)
+    if not layout.search_state.exists():
+        return None
+    state = store.read_workdir_json(
+        layout.search_state, "It is the search's committed state: restore it from a backup."
+    )
+    config = store.read_workdir_json(layout.config, "") if layout.config.exists() else {}
+    tasks = config.get("tasks")
+    position = {
+        "run_iterations_done": int(state.get("position", 0)),
+        "run_iterations": len(tasks) * int(config.get("task_iterations", 1))
+        if isinstance(tasks, list)
+        else None,
+        "in_flight": None,
+    }
+    population = state.get("population")
+    if population:
+        began = state.get("iteration_config") or {}
+        position["in_flight"] = {
+            "task": population["task"],
+            "generation": int(population.get("generation", 0)) + 1,
+            "generations": began.get("generations", config.get("generations")),
+            "candidates_trained": int(population.get("candidate", 0)),
+        }
+    return position

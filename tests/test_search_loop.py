@@ -572,6 +572,19 @@ def test_an_iteration_in_flight_can_be_abandoned_leaving_the_system_as_it_began(
         assert CliRunner().invoke(main, [*evolve, "private:lfw_faces"]).exit_code == 130
     refused = CliRunner().invoke(main, [*evolve, "textures"])
     assert refused.exit_code == 2 and "or drop it: `evomt abandon --workdir" in refused.output
+    status = CliRunner().invoke(main, ["status", "--workdir", str(tmp_path)])
+    assert (
+        "evomt run: 0 of 1 task iterations done; in flight: lfw_faces, generation 1 of 1 (0 "
+        in (status.output)
+    )
+    status = CliRunner().invoke(main, ["status", "--workdir", str(tmp_path), "--json"])
+    flight = json.loads(status.output)["search"]["in_flight"]
+    assert flight == {
+        "task": "lfw_faces",
+        "generation": 1,
+        "generations": 1,
+        "candidates_trained": 0,
+    }
 
     abandoned = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path)])
     assert abandoned.exit_code == 0, abandoned.output
@@ -581,6 +594,8 @@ def test_an_iteration_in_flight_can_be_abandoned_leaving_the_system_as_it_began(
     from keras_evomt.system import System
 
     assert System.load(tmp_path).private_tasks == set()
+    status = CliRunner().invoke(main, ["status", "--workdir", str(tmp_path), "--json"])
+    assert json.loads(status.output)["search"]["in_flight"] is None
     again = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path)])
     assert again.exit_code == 2 and "nothing to abandon" in again.output, again.output
     assert CliRunner().invoke(main, [*evolve, "textures"]).exit_code == 0
