@@ -78,15 +78,19 @@ def search_position(workdir: str | os.PathLike) -> dict[str, Any] | None:
         search_position("runs/demo")["in_flight"]  # {"task": "textures", "generation": 3, ...}
     """
     from keras_evomt import store
+    from keras_evomt.errors import EvomtError
     from keras_evomt.workdir import WorkdirLayout
 
     layout = WorkdirLayout(workdir)
     if not layout.search_state.exists():
         return None
-    state = store.read_workdir_json(
-        layout.search_state, "It is the search's committed state: restore it from a backup."
-    )
-    config = store.read_workdir_json(layout.config, "") if layout.config.exists() else {}
+    try:  # damaged files are `evomt check`'s to report; the status table stands without
+        state = store.read_workdir_json(layout.search_state, "")
+        config = store.read_workdir_json(layout.config, "") if layout.config.exists() else {}
+    except EvomtError:
+        return None
+    if not (isinstance(state, dict) and isinstance(config, dict)):
+        return None
     tasks = config.get("tasks")
     position = {
         "run_iterations_done": int(state.get("position", 0)),

@@ -169,6 +169,8 @@ def test_check_names_damaged_work_directory_files(saved, tmp_path):
     rerun = CliRunner().invoke(main, ["eval", "--workdir", str(copy), "--task", "a"])
     assert rerun.exit_code == 1 and "config.json is not readable JSON" in rerun.output
     assert "delete it and rerun `evomt run`" in rerun.output and "Traceback" not in rerun.output
+    status = CliRunner().invoke(main, ["status", "--workdir", str(copy)])  # reads no config
+    assert status.exit_code == 0 and "2 tasks" in status.output, status.output
 
 
 def test_check_refuses_a_directory_whose_run_never_saved(tmp_path):
