@@ -13,8 +13,8 @@ Result:    measured then (seed 0): test accuracy digits 96.7%, textures 81.2%,
            mean 89.3%, where fine-tune-all and independent models at the same 1,440
            training steps per task reach 92.7% and 93.1%; every other task's
            fingerprint unchanged; µ2Net's accounted parameters per task 0.35x a full
-           model's. On an AMD EPYC, seed 0 tested 88.79% against 91.72% and 89.33%,
-           at 0.42x (2026-12-02 00:55 UTC); over seeds 0-8 on that machine:
+           model's. On an AMD EPYC, seed 0 tested 88.79% against fine-tune-all's
+           91.72%, at 0.42x (BENCHMARKS.md, "Nine seeds"); over seeds 0-8 on that machine:
            88.8-94.3%, 92.23% on average, where fine-tune-all averages 92.49%
            (91.4-93.8%), at 0.38-0.59x (BENCHMARKS.md, "Nine seeds"). Textures
            tests on 192 tiles and lfw_faces on 40 images: one seed moves the mean by
