@@ -779,16 +779,26 @@ def check(workdir: str, drop_damaged_slots: bool) -> None:
 @main.command()
 @workdir_option
 @handle_errors
+@checked_first(lambda workdir: _check_abandonable(workdir))
 def abandon(workdir: str) -> None:
     """Drop the task iteration in flight: the system goes back to where it began."""
     from keras_evomt.search.abandon import abandon_iteration
 
-    _require_workdir(workdir)
     task = abandon_iteration(workdir)
     click.echo(
         f"abandoned the iteration of task '{task}': the system is as it was before it "
         "began (its candidates dropped; their TensorBoard runs stay)"
     )
+
+
+def _check_abandonable(workdir: str) -> None:
+    """Before TensorFlow is imported: a work directory with a task iteration in flight."""
+    from keras_evomt.summary import search_position
+
+    _require_workdir(workdir)
+    position = search_position(workdir)
+    if position is not None and position["in_flight"] is None:
+        raise UserInputError(f"no task iteration is in flight in {workdir}: nothing to abandon")
 
 
 def _drop_damaged_slots(workdir: str) -> None:

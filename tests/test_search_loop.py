@@ -598,4 +598,6 @@ def test_an_iteration_in_flight_can_be_abandoned_leaving_the_system_as_it_began(
     assert json.loads(status.output)["search"]["in_flight"] is None
     again = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path)])
     assert again.exit_code == 2 and "nothing to abandon" in again.output, again.output
+    nowhere = CliRunner().invoke(main, ["abandon", "--workdir", str(tmp_path / "none")])
+    assert nowhere.exit_code == 2 and "none does not exist" in nowhere.output, nowhere.output
     assert CliRunner().invoke(main, [*evolve, "textures"]).exit_code == 0
