@@ -26,15 +26,13 @@ def drop_damaged_slots(workdir: str | os.PathLike) -> tuple[list[str], int]:
     Example:
         dropped, state = drop_damaged_slots("runs/demo")  # (["head.3"], 12)
     """
-    from keras_evomt.recipe import stored_config
-    from keras_evomt.search.state import SearchState
+    from keras_evomt.search.state import committed_search
     from keras_evomt.system import System
     from keras_evomt.workdir_lock import WorkdirLock
 
     directory = store.system_dir(workdir)
     with WorkdirLock(workdir):
-        config = stored_config(workdir)
-        search = SearchState.open(workdir, int(config.seed) if config else 0)
+        search, keep = committed_search(workdir)
         number = search.system_state if search else None
         system = System.load(os.fspath(workdir), state=number, slots=False)
         entries = store.read_manifest(directory, system.loaded_state)["components"]
@@ -49,7 +47,6 @@ def drop_damaged_slots(workdir: str | os.PathLike) -> tuple[list[str], int]:
         if not dropped:
             return [], system.loaded_state
         system.slots = intact
-        keep = max(2, int(config.keep_states)) if config else 3
         if search is None:  # a system made from Python
             return dropped, system.save(os.fspath(workdir), keep=keep)
         search.commit(workdir, system, keep=keep)

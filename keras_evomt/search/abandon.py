@@ -25,15 +25,13 @@ def abandon_iteration(workdir: str | os.PathLike) -> str:
     Example:
         task = abandon_iteration("runs/demo")  # "flowers"
     """
-    from keras_evomt.recipe import stored_config
     from keras_evomt.search.journal import CandidateJournal
-    from keras_evomt.search.state import SearchState
+    from keras_evomt.search.state import committed_search
     from keras_evomt.system import System
     from keras_evomt.workdir_lock import WorkdirLock
 
     with WorkdirLock(workdir):
-        config = stored_config(workdir)
-        state = SearchState.open(workdir, int(config.seed) if config else 0)
+        state, keep = committed_search(workdir)
         if state is None or state.population is None:
             raise UserInputError(f"no task iteration is in flight in {workdir}: nothing to abandon")
         task = state.population.task
@@ -42,7 +40,6 @@ def abandon_iteration(workdir: str | os.PathLike) -> str:
         system.abandon_task()
         if task not in system.paths:  # a new task leaves nothing behind, not even privacy
             system.private_tasks.discard(task)
-        keep = max(2, int(config.keep_states)) if config else 3
         state.commit(workdir, system, keep=keep)
         CandidateJournal(WorkdirLayout(workdir).candidates).truncate(state.candidates_log_bytes)
         return task

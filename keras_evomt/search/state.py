@@ -157,3 +157,18 @@ class SearchState:
         for number in sorted(self.checkpoints, key=int)[:-keep]:
             del self.checkpoints[number]
         store.atomic_write_json(self.file(workdir), self.to_dict())
+
+
+def committed_search(workdir: str | os.PathLike) -> tuple[SearchState | None, int]:
+    """The work directory's committed search state (None without one), and how many
+    system states a commit keeps (config.json's keep_states, at least 2), for commands
+    that commit outside a search (`evomt abandon`, `check --drop-damaged-slots`).
+
+    Example:
+        state, keep = committed_search("runs/demo")
+    """
+    from keras_evomt.recipe import stored_config  # recipe imports this package
+
+    config = stored_config(workdir)
+    state = SearchState.open(workdir, int(config.seed) if config else 0)
+    return state, max(2, int(config.keep_states)) if config else 3
